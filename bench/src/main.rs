@@ -1,0 +1,35 @@
+//! `rstore-bench`: one subcommand per capability. Each prints rstore's figure beside a
+//! peer doing the same work in the same run, and the ratio. Benchmarks are not tests.
+//!
+//! Run with `cargo run --release -p rstore-bench -- <name>` (or `bench/run <name>`).
+
+mod report;
+mod sandbox;
+mod store;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rstore-bench",
+    about = "rstore benchmarks, side by side with peers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Store ingest / re-ingest / materialise vs b3sum, zstd and cp -a
+    Store(store::Args),
+    /// Per-task sandbox overhead vs plain exec and bwrap
+    Sandbox(sandbox::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().bench {
+        Bench::Store(args) => store::run(args),
+        Bench::Sandbox(args) => sandbox::run(args),
+    }
+}

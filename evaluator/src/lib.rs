@@ -1,0 +1,1 @@
+//! Derivations, hashes, task graph, fetchers and realisation

@@ -1,0 +1,58 @@
+//! Embeds every Python file under `python/` (the `bb` compatibility package and the
+//! start-up code) into the importer, as a table of (module name, is package, source).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn collect(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read python dir")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "tests" || n == "__pycache__")
+            {
+                continue;
+            }
+            collect(&path, root, out);
+        } else if path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files);
+    let mut table = String::from("&[\n");
+    for path in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let rel = path.strip_prefix(&root).expect("under root");
+        let mut parts: Vec<String> = rel
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let last = parts.pop().expect("file name");
+        let is_package = last == "__init__.py";
+        if !is_package {
+            parts.push(last.trim_end_matches(".py").to_owned());
+        }
+        let module = parts.join(".");
+        writeln!(
+            table,
+            "    ({module:?}, {is_package}, include_str!({path:?}), {file:?}),",
+            path = path.display().to_string(),
+            file = format!("<rstore>/{}", rel.display())
+        )
+        .expect("write");
+    }
+    table.push(']');
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("python_modules.rs");
+    std::fs::write(out, table).expect("write table");
+}

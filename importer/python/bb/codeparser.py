@@ -1,0 +1,188 @@
+"""Dependency analysis of Python code (BitBake's ``bb.codeparser``, Python part).
+
+:class:`PythonParser` reads Python source and records what a task
+signature must depend on: variables read with a literal name
+(``d.getVar("X")`` gives ``X``, ``d.getVarFlag("X", "f")`` gives ``X[f]``),
+values tested with ``bb.utils.contains*``/``bb.utils.filter``, functions
+called (``execs``) and functions run by name through ``bb.build.exec_func``.
+
+:func:`add_module_functions` runs it over the functions of a layer library
+(``oe.utils`` and friends) so calls into them can be followed; the results
+are kept in :data:`modulecode_deps` keyed by ``module.function``.
+
+Shell code analysis is done by the importer, not here.
+"""
+
+import ast
+import hashlib
+import inspect
+import logging
+import re
+import textwrap
+
+logger = logging.getLogger("BitBake.CodeParser")
+
+# name -> [references, execs, var_execs, contains, extra, visitorcode]
+modulecode_deps = {}
+
+_VAR_REF = re.compile(r"\$\{([a-zA-Z0-9\-_+./~:]+)\}")
+
+
+def _dotted_name(node):
+    """``a.b.c`` for a chain of attribute accesses on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _literal(node):
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+class PythonParser:
+    """Collects ``references``, ``execs``, ``var_execs`` and ``contains`` of Python code."""
+
+    getvars = (".getVar", ".appendVar", ".prependVar", "oe.utils.conditional")
+    getvarflags = (".getVarFlag", ".appendVarFlag", ".prependVarFlag")
+    containsfuncs = ("bb.utils.contains", "base_contains")
+    containsanyfuncs = ("bb.utils.contains_any", "bb.utils.filter")
+    execfuncs = ("bb.build.exec_func", "bb.build.exec_task")
+
+    def __init__(self, name, log=None):
+        self.name = name
+        self.log = log or logger
+        self.references = set()
+        self.execs = set()
+        self.var_execs = set()
+        self.contains = {}
+        self.extra = None
+        self.unhandled = []
+
+    def _note_unhandled(self, func, arg):
+        try:
+            self.unhandled.append((ast.unparse(func), ast.unparse(arg)))
+        except Exception:
+            pass
+
+    def _add_contains(self, var, items):
+        self.contains.setdefault(var, set()).update(items)
+
+    def visit_call(self, node):
+        """Record what one call expression contributes."""
+        name = _dotted_name(node.func)
+        if not name:
+            return
+        args = node.args
+        visitor = modulecode_deps.get(name, [None] * 6)[5]
+        if visitor:
+            contains, execs, warn = visitor(name, args)
+            self.contains.update(contains)
+            self.execs |= execs
+            if warn is not None:
+                self._note_unhandled(node.func, warn)
+            return
+        is_getvar = name.endswith(self.getvars)
+        is_getflag = name.endswith(self.getvarflags)
+        if is_getvar or is_getflag or name in self.containsfuncs or name in self.containsanyfuncs:
+            var = _literal(args[0]) if args else None
+            if var is None:
+                if args:
+                    self._note_unhandled(node.func, args[0])
+                return
+            second = args[1] if len(args) > 1 else None
+            if name in self.containsfuncs and isinstance(second, ast.Constant):
+                self._add_contains(var, [second.value])
+            elif name in self.containsanyfuncs and isinstance(second, ast.Constant):
+                self._add_contains(var, str(second.value).split())
+            elif is_getflag:
+                if isinstance(second, ast.Constant):
+                    self.references.add("%s[%s]" % (var, second.value))
+                elif second is not None:
+                    self._note_unhandled(node.func, second)
+            else:
+                self.references.add(var)
+        elif name.endswith(".expand"):
+            text = _literal(args[0]) if args else None
+            if text is not None:
+                self.references |= set(_VAR_REF.findall(text))
+        elif name in self.execfuncs:
+            target = _literal(args[0]) if args else None
+            if target is not None:
+                self.var_execs.add(target)
+            elif args:
+                self._note_unhandled(node.func, args[0])
+        else:
+            self.execs.add(name)
+
+    def parse_python(self, node, lineno=0, filename="<string>", fixedhash=None, func=None):
+        """Analyse the source ``node`` (a string); ``func`` adds its decorators' vardeps."""
+        if node is None and func is not None:
+            node, lineno = inspect.getsourcelines(func)
+            node = "".join(node)
+            lineno = max(lineno - 1, 0)
+        if not node or not node.strip():
+            return
+        source = "\n" * int(lineno) + textwrap.dedent(str(node))
+        tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST)
+        for item in ast.walk(tree):
+            if isinstance(item, ast.Call):
+                self.visit_call(item)
+        if func is not None:
+            self.references |= getattr(func, "bb_vardeps", set())
+            self.references -= getattr(func, "bb_vardepsexclude", set())
+        self.execs |= self.var_execs
+        if fixedhash:
+            self.extra = hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def python_calls(source):
+    """Names a piece of metadata Python calls (functions and ``exec_func`` targets)."""
+    parser = PythonParser("<calls>")
+    try:
+        parser.parse_python(source)
+    except SyntaxError:
+        return set()
+    return set(parser.execs)
+
+
+def add_module_functions(fn, functions, namespace):
+    """Analyse the functions of the module file ``fn`` imported as ``namespace``.
+
+    ``functions`` maps names to function objects; functions defined in other
+    files are skipped.  Calls between functions of the same module are
+    recorded with their ``namespace.`` prefix.
+    """
+    for fname, function in functions.items():
+        try:
+            source_file = inspect.getsourcefile(function)
+            lines, lineno = inspect.getsourcelines(function)
+        except (TypeError, OSError):
+            continue
+        if source_file != fn:
+            continue
+        name = "%s.%s" % (namespace, fname)
+        parser = PythonParser(name)
+        parser.parse_python("".join(lines), filename=fn, lineno=max(lineno - 1, 0),
+                            fixedhash=name, func=function)
+        execs = set()
+        for called in parser.execs:
+            execs.add("%s.%s" % (namespace, called) if called in functions else called)
+        modulecode_deps[name] = [parser.references.copy(), execs, parser.var_execs.copy(),
+                                 {k: set(v) for k, v in parser.contains.items()}, parser.extra,
+                                 getattr(function, "visitorcode", None)]
+
+
+def update_module_dependencies(d):
+    """Apply each module function's ``[vardepsexclude]`` flag from ``d``."""
+    for name, entry in modulecode_deps.items():
+        excludes = set((d.getVarFlag(name, "vardepsexclude") or "").split())
+        if excludes:
+            modulecode_deps[name] = [entry[0] - excludes, entry[1] - excludes, entry[2] - excludes,
+                                     entry[3], entry[4], entry[5]]

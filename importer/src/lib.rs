@@ -1,0 +1,20 @@
+//! BitBake metadata to derivations.
+//!
+//! The importer reads BitBake layers exactly as BitBake does: [`parser`] turns each file
+//! into an [`ast`], [`datastore`] holds variables with BitBake's semantics, and the
+//! evaluation of statements (includes, inherits, tasks, Python) builds one datastore per
+//! recipe and variant.
+
+pub mod assign;
+pub mod ast;
+pub mod config;
+pub mod datastore;
+pub mod emit;
+pub mod eval;
+pub mod layers;
+pub mod parser;
+pub mod python;
+pub mod recipe;
+pub mod session;
+pub mod tasks;
+pub mod value;

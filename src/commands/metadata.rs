@@ -1,0 +1,75 @@
+//! Shared pieces of the commands that read BitBake metadata.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rstore_importer::session::{Options, Reporter, Session};
+
+use crate::GlobalArgs;
+
+/// The build directory: `-C DIR` or the current directory.
+pub fn build_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    match &global.build_dir {
+        Some(d) => Ok(d.clone()),
+        None => std::env::current_dir().context("reading the current directory"),
+    }
+}
+
+/// Open the build directory for parsing.
+pub fn open(global: &GlobalArgs, tracking: bool) -> anyhow::Result<Session> {
+    let dir = build_dir(global)?;
+    let options = Options {
+        env: std::env::vars().collect(),
+        tracking,
+    };
+    let session = Session::open(&dir, &options)
+        .with_context(|| format!("reading the configuration of {}", dir.display()))?;
+    for w in &session.config.warnings {
+        tracing::warn!("{w}");
+    }
+    for m in &session.config_messages {
+        if m.level >= rstore_importer::python::LogLevel::Warn {
+            tracing::warn!("{}", m.text);
+        }
+    }
+    Ok(session)
+}
+
+/// Parsing progress on stderr when it is a terminal.
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Progress {
+        Progress {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn parsing(&self, done: usize, total: usize, file: &Path) {
+        if self.enabled {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            eprint!("\r\x1b[KParsing recipes: {done}/{total} {name}");
+        }
+    }
+}
+
+/// Resolve a recipe argument to (file, variant) or fail with a clear message.
+pub fn find_recipe(session: &Session, name: &str) -> anyhow::Result<(PathBuf, String)> {
+    session.find_recipe(name).with_context(|| {
+        format!("no recipe named {name}: give a PN (e.g. zlib, zlib-native), a path to a .bb file, or virtual:VARIANT:FILE")
+    })
+}

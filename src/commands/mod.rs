@@ -1,0 +1,49 @@
+//! One file per command. `run` dispatches.
+
+pub mod env;
+pub mod getvar;
+pub mod init;
+pub mod layers;
+pub mod metadata;
+pub mod parse;
+pub mod recipes;
+pub mod sandbox;
+pub mod store;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::{Cli, Command};
+
+/// Commands that read BitBake metadata.
+#[derive(Debug, Subcommand)]
+pub enum MetadataCommand {
+    /// Create a build directory for the bundled layers
+    Init(init::InitArgs),
+    /// Show the enabled layers and their priorities
+    Layers(layers::LayersArgs),
+    /// List recipes and variants with their variables and tasks
+    Recipes(recipes::RecipesArgs),
+    /// Parse all recipes and report counts, errors and time
+    Parse(parse::ParseArgs),
+    /// Show a variable of the configuration or of a recipe
+    Getvar(getvar::GetvarArgs),
+    /// Show every variable of the configuration or of a recipe (like bitbake -e)
+    Env(env::EnvArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Metadata(cmd) => match cmd {
+            MetadataCommand::Init(a) => init::run(&cli.global, a),
+            MetadataCommand::Layers(a) => layers::run(&cli.global, a),
+            MetadataCommand::Recipes(a) => recipes::run(&cli.global, a),
+            MetadataCommand::Parse(a) => parse::run(&cli.global, a),
+            MetadataCommand::Getvar(a) => getvar::run(&cli.global, a),
+            MetadataCommand::Env(a) => env::run(&cli.global, a),
+        },
+        Command::Store(cmd) => store::run(&cli.global, cmd),
+        Command::Sandbox(cmd) => sandbox::run(&cli.global, cmd),
+    }
+}

@@ -1,0 +1,191 @@
+//! Where everything lives inside a store directory (see the crate documentation for
+//! the drawing). Every versioned part carries its version in its name.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::{IoContext, ObjectKind, Result, StoreError};
+
+/// The on-disk layout version this build reads and writes.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Paths inside one store directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn version_file(&self) -> PathBuf {
+        self.root.join("VERSION")
+    }
+
+    pub(crate) fn lock_file(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    pub(crate) fn index_lock_file(&self) -> PathBuf {
+        self.root.join("index.lock")
+    }
+
+    pub(crate) fn index_want_file(&self) -> PathBuf {
+        self.root.join("index.want")
+    }
+
+    pub(crate) fn index_dir(&self) -> PathBuf {
+        self.root.join("index-v1")
+    }
+
+    pub(crate) fn objects_dir(&self, kind: ObjectKind) -> PathBuf {
+        self.root.join("objects-v1").join(match kind {
+            ObjectKind::Blob => "blobs",
+            ObjectKind::Tree => "trees",
+        })
+    }
+
+    pub(crate) fn object_path(&self, kind: ObjectKind, digest: &Digest) -> PathBuf {
+        let hex = digest.to_hex();
+        let mut p = self.objects_dir(kind);
+        p.push(&hex[..2]);
+        p.push(&hex);
+        p
+    }
+
+    pub(crate) fn blob_checkouts_dir(&self) -> PathBuf {
+        self.root.join("checkouts-v1").join("blobs")
+    }
+
+    pub(crate) fn tree_checkouts_dir(&self) -> PathBuf {
+        self.root.join("checkouts-v1").join("trees")
+    }
+
+    /// An uncompressed, read-only copy of a blob with the given permission bits.
+    pub(crate) fn blob_checkout(&self, digest: &Digest, mode: u32) -> PathBuf {
+        let hex = digest.to_hex();
+        let mut p = self.blob_checkouts_dir();
+        p.push(&hex[..2]);
+        p.push(format!("{hex}.{mode:04o}"));
+        p
+    }
+
+    /// A read-only directory holding a whole tree.
+    pub(crate) fn tree_checkout(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.to_hex();
+        let mut p = self.tree_checkouts_dir();
+        p.push(&hex[..2]);
+        p.push(&hex);
+        p
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Creates the directory structure if needed and checks the layout version.
+    pub(crate) fn create_or_check(&self) -> Result<()> {
+        let version_file = self.version_file();
+        match fs::read_to_string(&version_file) {
+            Ok(found) => {
+                if found.trim() != LAYOUT_VERSION.to_string() {
+                    return Err(StoreError::LayoutVersion {
+                        path: self.root.clone(),
+                        found: found.trim().to_owned(),
+                        supported: LAYOUT_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.create(),
+            Err(e) => Err(StoreError::io("reading", version_file, e)),
+        }
+    }
+
+    fn create(&self) -> Result<()> {
+        fs::create_dir_all(&self.root).ctx("creating store directory", &self.root)?;
+        // Shard directories are created when first needed (see `place`).
+        for dir in [
+            self.objects_dir(ObjectKind::Blob),
+            self.objects_dir(ObjectKind::Tree),
+            self.blob_checkouts_dir(),
+            self.tree_checkouts_dir(),
+        ] {
+            fs::create_dir_all(&dir).ctx("creating directory", &dir)?;
+        }
+        let tmp = self.tmp_dir();
+        fs::create_dir_all(&tmp).ctx("creating directory", &tmp)?;
+        // Written last and atomically: a store with a VERSION file is complete.
+        let staged = self.root.join(format!(".VERSION.{}", std::process::id()));
+        let mut f = fs::File::create(&staged).ctx("creating", &staged)?;
+        f.write_all(format!("{LAYOUT_VERSION}\n").as_bytes())
+            .ctx("writing", &staged)?;
+        f.sync_all().ctx("syncing", &staged)?;
+        fs::rename(&staged, self.version_file()).ctx("creating", self.version_file())?;
+        Ok(())
+    }
+}
+
+/// Runs a rename or link into `target`, creating `target`'s shard directory when
+/// it does not exist yet.
+pub(crate) fn place(
+    target: &Path,
+    mut op: impl FnMut() -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    match op() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match target.parent() {
+                Some(parent) if !parent.exists() => fs::create_dir_all(parent)?,
+                _ => return Err(e),
+            }
+            op()
+        }
+        other => other,
+    }
+}
+
+/// Parses an object file name back into a digest.
+pub(crate) fn digest_from_file_name(name: &std::ffi::OsStr) -> Option<Digest> {
+    name.to_str()?.parse().ok()
+}
+
+/// Parses a blob checkout file name (`<hex>.<mode>`).
+pub(crate) fn blob_checkout_from_file_name(name: &std::ffi::OsStr) -> Option<(Digest, u32)> {
+    let name = name.to_str()?;
+    let (hex, mode) = name.split_once('.')?;
+    if mode.len() != 4 {
+        return None;
+    }
+    Some((hex.parse().ok()?, u32::from_str_radix(mode, 8).ok()?))
+}
+
+/// The files in every shard directory under `parent` (`parent/xx/*`).
+pub(crate) fn list_sharded(parent: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let shards = match fs::read_dir(parent) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(StoreError::io("reading directory", parent, e)),
+    };
+    for shard in shards {
+        let shard = shard.ctx("reading directory", parent)?;
+        let shard_path = shard.path();
+        if !shard.file_type().ctx("reading", &shard_path)?.is_dir() {
+            out.push(shard_path);
+            continue;
+        }
+        for file in fs::read_dir(&shard_path).ctx("reading directory", &shard_path)? {
+            out.push(file.ctx("reading directory", &shard_path)?.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
