@@ -5,17 +5,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("read python dir")
-        .map(|e| e.expect("dir entry").path())
-        .collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).expect("read python dir").map(|e| e.expect("dir entry").path()).collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            if path
-                .file_name()
-                .is_some_and(|n| n == "tests" || n == "__pycache__")
-            {
+            if path.file_name().is_some_and(|n| n == "tests" || n == "__pycache__") {
                 continue;
             }
             collect(&path, root, out);
@@ -34,10 +29,7 @@ fn main() {
     for path in &files {
         println!("cargo:rerun-if-changed={}", path.display());
         let rel = path.strip_prefix(&root).expect("under root");
-        let mut parts: Vec<String> = rel
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+        let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         let last = parts.pop().expect("file name");
         let is_package = last == "__init__.py";
         if !is_package {

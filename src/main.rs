@@ -15,12 +15,7 @@ use clap::{Parser, Subcommand};
 /// rstore works from a BitBake build directory (one holding conf/bblayers.conf and
 /// conf/local.conf): the current directory, or the one given with -C.
 #[derive(Debug, Parser)]
-#[command(
-    name = "rstore",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "rstore", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -35,12 +30,7 @@ pub struct GlobalArgs {
     #[arg(short = 'C', long = "build-dir", global = true, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
     /// Store directory; overrides RSTORE_STORE_DIR from local.conf
-    #[arg(
-        long = "store",
-        global = true,
-        value_name = "DIR",
-        env = "RSTORE_STORE"
-    )]
+    #[arg(long = "store", global = true, value_name = "DIR", env = "RSTORE_STORE")]
     pub store: Option<PathBuf>,
     /// More log output on stderr (-v: debug, -vv: trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

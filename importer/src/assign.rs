@@ -14,11 +14,7 @@ pub fn apply(d: &Rc<DataStore>, a: &Assignment, origin: Option<&Origin>) -> Resu
     }
     // The current value as the operators see it: raw, no weak default, no overrides.
     let current = || -> Result<Option<String>, DataError> {
-        let read = Read {
-            expand: false,
-            noweakdefault: true,
-            parsing: a.flag.is_none(),
-        };
+        let read = Read { expand: false, noweakdefault: true, parsing: a.flag.is_none() };
         let v = match &a.flag {
             Some(flag) => d.get_var_flag(key, flag, read)?,
             None => d.get_var_flag(key, "_content", read)?,
@@ -31,33 +27,16 @@ pub fn apply(d: &Rc<DataStore>, a: &Assignment, origin: Option<&Origin>) -> Resu
             Some(existing) => ("set?", Value::str(existing)),
             None => ("set?", Value::str(value)),
         },
-        AssignOp::Immediate => (
-            "immediate",
-            Value::str(d.expand(value, Some(&format!("{key}[:=]")))?),
-        ),
-        AssignOp::Append => (
-            "append",
-            Value::str(format!("{} {value}", current()?.unwrap_or_default())),
-        ),
-        AssignOp::Prepend => (
-            "prepend",
-            Value::str(format!("{value} {}", current()?.unwrap_or_default())),
-        ),
-        AssignOp::AppendDot => (
-            "postdot",
-            Value::str(format!("{}{value}", current()?.unwrap_or_default())),
-        ),
-        AssignOp::PrependDot => (
-            "predot",
-            Value::str(format!("{value}{}", current()?.unwrap_or_default())),
-        ),
+        AssignOp::Immediate => ("immediate", Value::str(d.expand(value, Some(&format!("{key}[:=]")))?)),
+        AssignOp::Append => ("append", Value::str(format!("{} {value}", current()?.unwrap_or_default()))),
+        AssignOp::Prepend => ("prepend", Value::str(format!("{value} {}", current()?.unwrap_or_default()))),
+        AssignOp::AppendDot => ("postdot", Value::str(format!("{}{value}", current()?.unwrap_or_default()))),
+        AssignOp::PrependDot => ("predot", Value::str(format!("{value}{}", current()?.unwrap_or_default()))),
         AssignOp::Set | AssignOp::WeakDefault => ("set", Value::str(value)),
     };
     let weak = a.op == AssignOp::WeakDefault;
     match (&a.flag, weak) {
-        (Some(flag), true) => {
-            d.set_var_flag(key, &format!("_defaultval_flag_{flag}"), val, origin, op)
-        }
+        (Some(flag), true) => d.set_var_flag(key, &format!("_defaultval_flag_{flag}"), val, origin, op),
         (Some(flag), false) => d.set_var_flag(key, flag, val, origin, op),
         (None, true) => d.set_var_flag(key, "_defaultval", val, origin, op),
         (None, false) => d.set_var(key, val, true, origin, op),

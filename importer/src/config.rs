@@ -12,9 +12,7 @@ use crate::value::Value;
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "{0} has no conf/bblayers.conf: expected a BitBake build directory (create one with `rstore init`)"
-    )]
+    #[error("{0} has no conf/bblayers.conf: expected a BitBake build directory (create one with `rstore init`)")]
     NotABuildDir(PathBuf),
     #[error("conf/bblayers.conf sets no BBLAYERS")]
     NoLayers,
@@ -22,14 +20,8 @@ pub enum ConfigError {
     MissingLayers(Vec<String>),
     #[error("duplicate collection {0} in BBFILE_COLLECTIONS")]
     DuplicateCollection(String),
-    #[error(
-        "layer {layer} is not compatible with the core layer's series {core} (it supports {supported})"
-    )]
-    Incompatible {
-        layer: String,
-        core: String,
-        supported: String,
-    },
+    #[error("layer {layer} is not compatible with the core layer's series {core} (it supports {supported})")]
+    Incompatible { layer: String, core: String, supported: String },
     #[error("BBPATH is not set")]
     NoBbpath,
     #[error(transparent)]
@@ -77,31 +69,14 @@ pub fn approved_environment(env: &[(String, String)]) -> Vec<(String, String)> {
         approved.extend(extra.split_whitespace().map(str::to_owned));
         approved.push("BB_ENV_PASSTHROUGH_ADDITIONS".into());
     }
-    env.iter()
-        .filter(|(k, _)| approved.contains(k))
-        .cloned()
-        .collect()
+    env.iter().filter(|(k, _)| approved.contains(k)).cloned().collect()
 }
 
-const EXPORTED_ENV: [&str; 9] = [
-    "BB_TASKHASH",
-    "HOME",
-    "LOGNAME",
-    "PATH",
-    "PWD",
-    "SHELL",
-    "USER",
-    "LC_ALL",
-    "BBSERVER",
-];
+const EXPORTED_ENV: [&str; 9] =
+    ["BB_TASKHASH", "HOME", "LOGNAME", "PATH", "PWD", "SHELL", "USER", "LC_ALL", "BBSERVER"];
 
 /// Read the configuration of the build directory `topdir`.
-pub fn parse(
-    eval: &Evaluator,
-    topdir: &Path,
-    env: &[(String, String)],
-    tracking: bool,
-) -> Result<Config, ConfigError> {
+pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking: bool) -> Result<Config, ConfigError> {
     let topdir = absolute(topdir);
     let hooks = eval.runtime.clone() as Rc<dyn crate::datastore::Hooks>;
     let base = DataStore::new(Some(hooks));
@@ -119,8 +94,7 @@ pub fn parse(
     for (k, v) in env {
         origenv.set_var(k, Value::str(v.as_str()), false, None, "set")?;
     }
-    let origenv = crate::python::datasmart::to_value(origenv)
-        .map_err(|e| ConfigError::Data(e.to_string()))?;
+    let origenv = crate::python::datasmart::to_value(origenv).map_err(|e| ConfigError::Data(e.to_string()))?;
     base.set_var("BB_ORIGENV", origenv, false, None, "set")?;
     base.set_var("__bbclasstype", Value::str("global"), false, None, "set")?;
     let mut data = base.create_copy();
@@ -131,39 +105,19 @@ pub fn parse(
     if !layerconf.is_file() {
         return Err(ConfigError::NotABuildDir(topdir));
     }
-    data.set_var(
-        "TOPDIR",
-        Value::str(topdir.display().to_string()),
-        false,
-        None,
-        "set",
-    )?;
+    data.set_var("TOPDIR", Value::str(topdir.display().to_string()), false, None, "set")?;
     eval.note_dependency(&layerconf, true);
     eval.handle_include(&data, &layerconf, true)?;
     if data.get_var("BB_CACHEDIR", true)?.is_none() {
-        data.set_var(
-            "BB_CACHEDIR",
-            Value::str("${TOPDIR}/cache"),
-            false,
-            None,
-            "set",
-        )?;
+        data.set_var("BB_CACHEDIR", Value::str("${TOPDIR}/cache"), false, None, "set")?;
     }
-    let layers: Vec<String> = data
-        .get_str("BBLAYERS")?
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let layers: Vec<String> =
+        data.get_str("BBLAYERS")?.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     if layers.is_empty() {
         return Err(ConfigError::NoLayers);
     }
     data = data.create_copy();
-    let missing: Vec<String> = layers
-        .iter()
-        .filter(|l| !Path::new(l.as_str()).is_dir())
-        .cloned()
-        .collect();
+    let missing: Vec<String> = layers.iter().filter(|l| !Path::new(l.as_str()).is_dir()).cloned().collect();
     if !missing.is_empty() {
         return Err(ConfigError::MissingLayers(missing));
     }
@@ -174,36 +128,21 @@ pub fn parse(
         let layer = layer.trim_end_matches('/');
         layer_dirs.push(PathBuf::from(layer));
         data.set_var("LAYERDIR", Value::str(layer), false, None, "set")?;
-        data.set_var(
-            "LAYERDIR_RE",
-            Value::str(regex::escape(layer)),
-            false,
-            None,
-            "set",
-        )?;
+        data.set_var("LAYERDIR_RE", Value::str(regex::escape(layer)), false, None, "set")?;
         let conf = Path::new(layer).join("conf/layer.conf");
         eval.note_dependency(&conf, conf.is_file());
         if !conf.is_file() {
-            return Err(ConfigError::Data(format!(
-                "layer {layer} has no conf/layer.conf"
-            )));
+            return Err(ConfigError::Data(format!("layer {layer} has no conf/layer.conf")));
         }
         eval.handle_include(&data, &conf, true)?;
         data.expand_varref("LAYERDIR")?;
         data.expand_varref("LAYERDIR_RE")?;
-        for c in data
-            .get_str("BBFILE_COLLECTIONS")?
-            .unwrap_or_default()
-            .split_whitespace()
-        {
+        for c in data.get_str("BBFILE_COLLECTIONS")?.unwrap_or_default().split_whitespace() {
             let key = format!("LAYERSERIES_COMPAT_{c}");
             if let Some(v) = data.get_str(&key)?
                 && !v.is_empty()
             {
-                compat.push((
-                    c.to_owned(),
-                    v.split_whitespace().map(str::to_owned).collect(),
-                ));
+                compat.push((c.to_owned(), v.split_whitespace().map(str::to_owned).collect()));
                 data.del_var(&key, None);
             }
         }
@@ -225,29 +164,13 @@ pub fn parse(
         let mut sorted = v.clone();
         sorted.sort();
         sorted.dedup();
-        data.set_var(
-            &format!("LAYERSERIES_COMPAT_{c}"),
-            Value::str(sorted.join(" ")),
-            false,
-            None,
-            "set",
-        )?;
+        data.set_var(&format!("LAYERSERIES_COMPAT_{c}"), Value::str(sorted.join(" ")), false, None, "set")?;
     }
-    let collections: Vec<String> = data
-        .get_str("BBFILE_COLLECTIONS")?
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    for entry in data
-        .get_str("BBFILES_DYNAMIC")?
-        .unwrap_or_default()
-        .split_whitespace()
-    {
+    let collections: Vec<String> =
+        data.get_str("BBFILE_COLLECTIONS")?.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    for entry in data.get_str("BBFILES_DYNAMIC")?.unwrap_or_default().split_whitespace() {
         let Some((l, f)) = entry.split_once(':') else {
-            return Err(ConfigError::Data(format!(
-                "BBFILES_DYNAMIC entry {entry} must be [!]COLLECTION:PATTERN"
-            )));
+            return Err(ConfigError::Data(format!("BBFILES_DYNAMIC entry {entry} must be [!]COLLECTION:PATTERN")));
         };
         let (invert, l) = match l.strip_prefix('!') {
             Some(rest) => (true, rest),
@@ -261,15 +184,8 @@ pub fn parse(
         if collections[i + 1..].contains(c) {
             return Err(ConfigError::DuplicateCollection(c.clone()));
         }
-        let supported = compat
-            .iter()
-            .find(|(n, _)| n == c)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        if !supported.is_empty()
-            && !layerseries.is_empty()
-            && !supported.iter().any(|s| layerseries.contains(s))
-        {
+        let supported = compat.iter().find(|(n, _)| n == c).map(|(_, v)| v.clone()).unwrap_or_default();
+        if !supported.is_empty() && !layerseries.is_empty() && !supported.iter().any(|s| layerseries.contains(s)) {
             return Err(ConfigError::Incompatible {
                 layer: c.clone(),
                 core: layerseries.join(" "),
@@ -277,20 +193,12 @@ pub fn parse(
             });
         }
         if supported.is_empty() {
-            warnings.push(format!(
-                "layer {c} should set LAYERSERIES_COMPAT_{c} in its conf/layer.conf"
-            ));
+            warnings.push(format!("layer {c} should set LAYERSERIES_COMPAT_{c} in its conf/layer.conf"));
         }
     }
     let mut series = layerseries.clone();
     series.sort();
-    data.set_var(
-        "LAYERSERIES_CORENAMES",
-        Value::str(series.join(" ")),
-        false,
-        None,
-        "set",
-    )?;
+    data.set_var("LAYERSERIES_CORENAMES", Value::str(series.join(" ")), false, None, "set")?;
 
     if data.get_var("BBPATH", true)?.is_none_or(|v| !v.truthy()) {
         return Err(ConfigError::NoBbpath);
@@ -303,9 +211,7 @@ pub fn parse(
         eval.note_dependency(a, Some(a) == found.as_ref());
     }
     let Some(found) = found else {
-        return Err(ConfigError::Data(format!(
-            "conf/bitbake.conf not found in BBPATH ({bbpath})"
-        )));
+        return Err(ConfigError::Data(format!("conf/bitbake.conf not found in BBPATH ({bbpath})")));
     };
     eval.handle_include(&data, &found, true)?;
 
@@ -325,12 +231,7 @@ pub fn parse(
     data.rename_var("__depends", "__base_depends", None)?;
     data.set_var("__bbclasstype", Value::str("recipe"), false, None, "set")?;
     let data = data.create_copy();
-    Ok(Config {
-        data,
-        topdir,
-        layer_dirs,
-        warnings,
-    })
+    Ok(Config { data, topdir, layer_dirs, warnings })
 }
 
 /// Register the `addhandler` event handlers collected so far.
@@ -360,12 +261,7 @@ pub fn register_handlers(eval: &Evaluator, d: &Rc<DataStore>) -> Result<(), Eval
         let mask: Vec<String> = d
             .get_var_flag(&name, "eventmask", crate::datastore::Read::EXPANDED)
             .map_err(|e| EvalError::Other(e.to_string()))?
-            .map(|v| {
-                v.to_string()
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|v| v.to_string().split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
         eval.runtime
             .register_handler(d, &name, &body, &mask, &file, line)

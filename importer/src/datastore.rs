@@ -41,19 +41,10 @@ const RENAMED_VARS: [(&str, &str); 9] = [
     ("BB_HASHBASE_WHITELIST", "BB_BASEHASH_IGNORE_VARS"),
     ("BB_HASHCONFIG_WHITELIST", "BB_HASHCONFIG_IGNORE_VARS"),
     ("BB_HASHTASK_WHITELIST", "BB_TASKHASH_IGNORE_TASKS"),
-    (
-        "BB_SETSCENE_ENFORCE_WHITELIST",
-        "BB_SETSCENE_ENFORCE_IGNORE_TASKS",
-    ),
+    ("BB_SETSCENE_ENFORCE_WHITELIST", "BB_SETSCENE_ENFORCE_IGNORE_TASKS"),
     ("MULTI_PROVIDER_WHITELIST", "BB_MULTI_PROVIDER_ALLOWED"),
-    (
-        "BB_STAMP_WHITELIST",
-        "is a deprecated variable and support has been removed",
-    ),
-    (
-        "BB_STAMP_POLICY",
-        "is a deprecated variable and support has been removed",
-    ),
+    ("BB_STAMP_WHITELIST", "is a deprecated variable and support has been removed"),
+    ("BB_STAMP_POLICY", "is a deprecated variable and support has been removed"),
 ];
 
 /// Why reading or writing the datastore failed.
@@ -89,25 +80,16 @@ pub struct ExpansionError {
 
 impl fmt::Display for ExpansionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (
-            self.chain.first().filter(|v| !v.is_empty()),
-            &self.expression,
-        ) {
-            (Some(var), Some(expr)) => write!(
-                f,
-                "failure expanding variable {var}, expression was {expr}: {}",
-                self.cause
-            )?,
+        match (self.chain.first().filter(|v| !v.is_empty()), &self.expression) {
+            (Some(var), Some(expr)) => {
+                write!(f, "failure expanding variable {var}, expression was {expr}: {}", self.cause)?
+            }
             (Some(var), None) => write!(f, "failure expanding variable {var}: {}", self.cause)?,
             (None, Some(expr)) => write!(f, "failure expanding expression {expr}: {}", self.cause)?,
             (None, None) => write!(f, "failure expanding: {}", self.cause)?,
         }
         if self.chain.len() > 1 {
-            write!(
-                f,
-                "; variable dependency chain: {}",
-                self.chain.join(" -> ")
-            )?;
+            write!(f, "; variable dependency chain: {}", self.chain.join(" -> "))?;
         }
         Ok(())
     }
@@ -143,12 +125,7 @@ pub enum InlineResult {
 /// What the datastore needs from the Python side.
 pub trait Hooks {
     /// Evaluate `${@code}` against `d`; `varname` is the variable being expanded.
-    fn eval_inline(
-        &self,
-        d: &Rc<DataStore>,
-        code: &str,
-        varname: Option<&str>,
-    ) -> Result<InlineResult, DataError>;
+    fn eval_inline(&self, d: &Rc<DataStore>, code: &str, varname: Option<&str>) -> Result<InlineResult, DataError>;
     /// Apply a variable filter expression (`d.setVarFilter`) to a value.
     fn apply_filter(&self, value: &str, expression: &str) -> Result<String, DataError>;
 }
@@ -199,16 +176,8 @@ pub struct Read {
 }
 
 impl Read {
-    pub const EXPANDED: Read = Read {
-        expand: true,
-        noweakdefault: false,
-        parsing: false,
-    };
-    pub const RAW: Read = Read {
-        expand: false,
-        noweakdefault: false,
-        parsing: false,
-    };
+    pub const EXPANDED: Read = Read { expand: true, noweakdefault: false, parsing: false };
+    pub const RAW: Read = Read { expand: false, noweakdefault: false, parsing: false };
 }
 
 type OverrideData = HashMap<Str, Rc<Vec<(Str, Str)>>>;
@@ -235,9 +204,7 @@ pub struct DataStore {
 
 fn override_prefix_ok(o: &str) -> bool {
     // BitBake's `[a-z0-9]+` matched at the start of the override.
-    o.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    o.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// Split `VAR:append:o1:o2` into (`VAR`, `:append`, Some("o1:o2")), following BitBake's
@@ -373,12 +340,7 @@ impl DataStore {
             inoverride: Cell::new(false),
             expand_cache: RefCell::default(),
             filters: RefCell::default(),
-            renames: Rc::new(RefCell::new(
-                RENAMED_VARS
-                    .iter()
-                    .map(|(a, b)| ((*a).into(), (*b).into()))
-                    .collect(),
-            )),
+            renames: Rc::new(RefCell::new(RENAMED_VARS.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect())),
             hooks,
             expanding: RefCell::default(),
             history: RefCell::default(),
@@ -423,21 +385,10 @@ impl DataStore {
 
     /// The recorded history of a variable.
     pub fn history(&self, var: &str) -> Vec<HistoryEvent> {
-        self.history
-            .borrow()
-            .as_ref()
-            .and_then(|h| h.get(var).cloned())
-            .unwrap_or_default()
+        self.history.borrow().as_ref().and_then(|h| h.get(var).cloned()).unwrap_or_default()
     }
 
-    pub fn record(
-        &self,
-        var: &str,
-        op: &str,
-        flag: Option<&str>,
-        detail: &Value,
-        origin: Option<&Origin>,
-    ) {
+    pub fn record(&self, var: &str, op: &str, flag: Option<&str>, detail: &Value, origin: Option<&Origin>) {
         let mut h = self.history.borrow_mut();
         let Some(h) = h.as_mut() else { return };
         let Some(origin) = origin else { return };
@@ -470,11 +421,7 @@ impl DataStore {
 
     /// Mutate the local copy of a variable, shadow-copying it from a parent first.
     fn with_local<R>(&self, var: &str, f: impl FnOnce(&mut Var) -> R) -> R {
-        let existing = if self.vars.borrow().contains_key(var) {
-            None
-        } else {
-            Some(self.find_var(var))
-        };
+        let existing = if self.vars.borrow().contains_key(var) { None } else { Some(self.find_var(var)) };
         let mut vars = self.vars.borrow_mut();
         let entry = match existing {
             None => vars.get_mut(var).expect("checked above"),
@@ -493,9 +440,7 @@ impl DataStore {
         let short = var.split(':').next().unwrap_or(var);
         let renames = self.renames.borrow();
         if let Some(new) = renames.get(short) {
-            let at = origin
-                .map(|o| format!(" ({}:{})", o.file, o.line))
-                .unwrap_or_default();
+            let at = origin.map(|o| format!(" ({}:{})", o.file, o.line)).unwrap_or_default();
             let msg = if new.contains(' ') {
                 format!("variable {short} {new}{at}")
             } else {
@@ -570,20 +515,13 @@ impl DataStore {
 
     /// The active overrides, lowest priority first.
     pub fn overrides(self: &Rc<Self>) -> Result<Vec<String>, DataError> {
-        Ok(self
-            .current_overrides()?
-            .list
-            .iter()
-            .map(|s| s.to_string())
-            .collect())
+        Ok(self.current_overrides()?.list.iter().map(|s| s.to_string()).collect())
     }
 
     fn conditions_hold(o: Option<&str>, ov: &Overrides) -> bool {
         match o {
             None | Some("") => true,
-            Some(o) => o
-                .split(':')
-                .all(|part| ov.list.iter().any(|x| &**x == part)),
+            Some(o) => o.split(':').all(|part| ov.list.iter().any(|x| &**x == part)),
         }
     }
 
@@ -614,9 +552,7 @@ impl DataStore {
     }
 
     fn update_overridevars(self: &Rc<Self>, var: &str, value: &Value) -> Result<(), DataError> {
-        let mut new = self
-            .expand_with_refs(Some(value.clone()), Some(var))?
-            .references;
+        let mut new = self.expand_with_refs(Some(value.clone()), Some(var))?.references;
         loop {
             let fresh: Vec<Str> = {
                 let ov = self.overridevars.borrow();
@@ -655,14 +591,8 @@ impl DataStore {
         origin: Option<&Origin>,
         op: &str,
     ) -> Result<(), DataError> {
-        if !var.starts_with("__anon_")
-            && ["_append", "_prepend", "_remove"]
-                .iter()
-                .any(|k| var.contains(k))
-        {
-            let at = origin
-                .map(|o| format!(" ({}:{})", o.file, o.line))
-                .unwrap_or_default();
+        if !var.starts_with("__anon_") && ["_append", "_prepend", "_remove"].iter().any(|k| var.contains(k)) {
+            let at = origin.map(|o| format!(" ({}:{})", o.file, o.line)).unwrap_or_default();
             return Err(DataError::Fatal(format!(
                 "variable {var}{at} uses the old override syntax (_append/_prepend/_remove): \
                  expected :append, :prepend or :remove"
@@ -676,10 +606,7 @@ impl DataStore {
                 Some(Value::Conditionals(l)) => (*l).clone(),
                 _ => Vec::new(),
             };
-            list.push(Conditional {
-                value: value.clone(),
-                overrides: add.map(Str::from),
-            });
+            list.push(Conditional { value: value.clone(), overrides: add.map(Str::from) });
             self.set_var_flag_raw(base, keyword, Value::Conditionals(Rc::new(list)));
             let hop = match add {
                 Some(o) => format!("{keyword}[{o}]"),
@@ -748,9 +675,7 @@ impl DataStore {
     ) -> Result<(), DataError> {
         self.clear_cache();
         if var == "BB_RENAMED_VARIABLES" {
-            self.renames
-                .borrow_mut()
-                .insert(flag.into(), value.to_string().into());
+            self.renames.borrow_mut().insert(flag.into(), value.to_string().into());
         }
         if self.renames.borrow().contains_key(var) {
             self.check_renamed(var, origin);
@@ -764,11 +689,10 @@ impl DataStore {
             self.update_overridevars(var, &value)?;
         }
         if flag == "export" || flag == "unexport" {
-            let mut list: BTreeSet<String> =
-                match self.get_var_flag("__exportlist", CONTENT, Read::RAW)? {
-                    Some(v) => v.string_list().into_iter().collect(),
-                    None => BTreeSet::new(),
-                };
+            let mut list: BTreeSet<String> = match self.get_var_flag("__exportlist", CONTENT, Read::RAW)? {
+                Some(v) => v.string_list().into_iter().collect(),
+                None => BTreeSet::new(),
+            };
             if list.insert(var.to_owned()) {
                 self.set_var_flag_raw("__exportlist", CONTENT, Value::list_of_strs(list));
             }
@@ -780,9 +704,7 @@ impl DataStore {
     pub fn del_var(self: &Rc<Self>, var: &str, origin: Option<&Origin>) {
         self.clear_cache();
         self.record(var, "del", None, &Value::str(""), origin);
-        self.vars
-            .borrow_mut()
-            .insert(var.into(), Rc::new(Var::new()));
+        self.vars.borrow_mut().insert(var.into(), Rc::new(Var::new()));
         self.overridedata.borrow_mut().remove(var);
         let Some(idx) = var.rfind(':') else { return };
         let mut override_: Option<&str> = Some(&var[idx + 1..]);
@@ -842,22 +764,12 @@ impl DataStore {
     }
 
     /// `d.appendVar(var, value)`: an `:append` without a space.
-    pub fn append_var(
-        self: &Rc<Self>,
-        var: &str,
-        value: Value,
-        origin: Option<&Origin>,
-    ) -> Result<(), DataError> {
+    pub fn append_var(self: &Rc<Self>, var: &str, value: Value, origin: Option<&Origin>) -> Result<(), DataError> {
         self.set_var(&format!("{var}:append"), value, true, origin, "append")
     }
 
     /// `d.prependVar(var, value)`.
-    pub fn prepend_var(
-        self: &Rc<Self>,
-        var: &str,
-        value: Value,
-        origin: Option<&Origin>,
-    ) -> Result<(), DataError> {
+    pub fn prepend_var(self: &Rc<Self>, var: &str, value: Value, origin: Option<&Origin>) -> Result<(), DataError> {
         self.set_var(&format!("{var}:prepend"), value, true, origin, "prepend")
     }
 
@@ -869,10 +781,7 @@ impl DataStore {
         value: &str,
         origin: Option<&Origin>,
     ) -> Result<(), DataError> {
-        let old = self
-            .get_var_flag(var, flag, Read::RAW)?
-            .map(|v| v.to_string())
-            .unwrap_or_default();
+        let old = self.get_var_flag(var, flag, Read::RAW)?.map(|v| v.to_string()).unwrap_or_default();
         self.set_var_flag(var, flag, Value::str(old + value), origin, "append")
     }
 
@@ -884,17 +793,8 @@ impl DataStore {
         value: &str,
         origin: Option<&Origin>,
     ) -> Result<(), DataError> {
-        let old = self
-            .get_var_flag(var, flag, Read::RAW)?
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        self.set_var_flag(
-            var,
-            flag,
-            Value::str(format!("{value}{old}")),
-            origin,
-            "prepend",
-        )
+        let old = self.get_var_flag(var, flag, Read::RAW)?.map(|v| v.to_string()).unwrap_or_default();
+        self.set_var_flag(var, flag, Value::str(format!("{value}{old}")), origin, "prepend")
     }
 
     /// `d.setVarFlags(var, flags)`.
@@ -923,24 +823,12 @@ impl DataStore {
     }
 
     /// `d.renameVar(key, newkey)`.
-    pub fn rename_var(
-        self: &Rc<Self>,
-        key: &str,
-        newkey: &str,
-        origin: Option<&Origin>,
-    ) -> Result<(), DataError> {
+    pub fn rename_var(self: &Rc<Self>, key: &str, newkey: &str, origin: Option<&Origin>) -> Result<(), DataError> {
         if key == newkey {
             return Ok(());
         }
         let mut found = false;
-        let val = self.get_var_flag(
-            key,
-            CONTENT,
-            Read {
-                parsing: true,
-                ..Read::RAW
-            },
-        )?;
+        let val = self.get_var_flag(key, CONTENT, Read { parsing: true, ..Read::RAW })?;
         if let Some(val) = &val {
             if self.tracking() {
                 let old = self.history(key);
@@ -968,13 +856,8 @@ impl DataStore {
         let od = self.overridedata.borrow().get(key).cloned();
         if let Some(od) = od {
             found = true;
-            let renamed: Vec<(Str, Str)> = od
-                .iter()
-                .map(|(v, o)| (v.replace(key, newkey).into(), o.clone()))
-                .collect();
-            self.overridedata
-                .borrow_mut()
-                .insert(newkey.into(), Rc::new(renamed));
+            let renamed: Vec<(Str, Str)> = od.iter().map(|(v, o)| (v.replace(key, newkey).into(), o.clone())).collect();
+            self.overridedata.borrow_mut().insert(newkey.into(), Rc::new(renamed));
             for (v, _) in od.iter() {
                 self.rename_var(v, &v.replace(key, newkey), origin)?;
             }
@@ -994,14 +877,7 @@ impl DataStore {
 
     /// `d.getVar(var, expand)`.
     pub fn get_var(self: &Rc<Self>, var: &str, expand: bool) -> Result<Option<Value>, DataError> {
-        self.get_var_flag(
-            var,
-            CONTENT,
-            Read {
-                expand,
-                ..Read::RAW
-            },
-        )
+        self.get_var_flag(var, CONTENT, Read { expand, ..Read::RAW })
     }
 
     /// `d.getVar(var)` as a string (non-string values rendered like `str()`).
@@ -1010,12 +886,7 @@ impl DataStore {
     }
 
     /// `d.getVarFlag(var, flag, …)`: the full read algorithm.
-    pub fn get_var_flag(
-        self: &Rc<Self>,
-        var: &str,
-        flag: &str,
-        read: Read,
-    ) -> Result<Option<Value>, DataError> {
+    pub fn get_var_flag(self: &Rc<Self>, var: &str, flag: &str, read: Read) -> Result<Option<Value>, DataError> {
         Ok(self.get_var_flag_parsed(var, flag, read, false)?.0)
     }
 
@@ -1028,18 +899,10 @@ impl DataStore {
         retparser: bool,
     ) -> Result<(Option<Value>, Option<Rc<Expansion>>), DataError> {
         let is_content = flag == CONTENT;
-        let cachename: Str = if is_content {
-            var.into()
-        } else {
-            format!("{var}[{flag}]").into()
-        };
+        let cachename: Str = if is_content { var.into() } else { format!("{var}[{flag}]").into() };
         if !read.noweakdefault && (read.expand || retparser) {
             if let Some(hit) = self.expand_cache.borrow().get(&cachename) {
-                let v = if read.expand {
-                    hit.value.clone()
-                } else {
-                    hit.unexpanded.clone()
-                };
+                let v = if read.expand { hit.value.clone() } else { hit.unexpanded.clone() };
                 return Ok((v, Some(hit.clone())));
             }
         }
@@ -1139,9 +1002,7 @@ impl DataStore {
             if let Some(Value::Conditionals(list)) = lv.get(REMOVE) {
                 let ov = self.current_overrides()?;
                 for c in list.iter() {
-                    if Self::conditions_hold(c.overrides.as_deref(), &ov)
-                        && !removes.contains(&c.value)
-                    {
+                    if Self::conditions_hold(c.overrides.as_deref(), &ov) && !removes.contains(&c.value) {
                         removes.push(c.value.clone());
                     }
                 }
@@ -1156,11 +1017,7 @@ impl DataStore {
         {
             let mut expanded: Vec<(Value, Vec<String>)> = Vec::with_capacity(removes.len());
             for r in &removes {
-                let words = self
-                    .expand(&r.to_string(), None)?
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect();
+                let words = self.expand(&r.to_string(), None)?.split_whitespace().map(str::to_owned).collect();
                 expanded.push((r.clone(), words));
             }
             let current = p.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
@@ -1191,10 +1048,8 @@ impl DataStore {
             let base = var.split(':').next().unwrap_or(var);
             let filter = self.filters.borrow().get(base).cloned();
             if let (Some(filter), Some(hooks)) = (filter, self.hooks.clone()) {
-                let filtered = hooks.apply_filter(
-                    &value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                    &filter,
-                )?;
+                let filtered =
+                    hooks.apply_filter(&value.as_ref().map(|v| v.to_string()).unwrap_or_default(), &filter)?;
                 value = Some(Value::str(filtered));
                 if let Some(p) = parser.as_mut() {
                     p.value = value.clone();
@@ -1261,10 +1116,7 @@ impl DataStore {
         value: Option<Value>,
         varname: Option<&str>,
     ) -> Result<Expansion, DataError> {
-        let mut out = Expansion {
-            unexpanded: value.clone(),
-            ..Expansion::default()
-        };
+        let mut out = Expansion { unexpanded: value.clone(), ..Expansion::default() };
         let Some(Value::Str(s)) = &value else {
             out.value = value;
             return Ok(out);
@@ -1275,22 +1127,14 @@ impl DataStore {
         }
         if let Some(name) = varname {
             if self.expanding.borrow().iter().any(|v| &**v == name) {
-                let mut chain: Vec<String> = self
-                    .expanding
-                    .borrow()
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect();
+                let mut chain: Vec<String> = self.expanding.borrow().iter().map(|v| v.to_string()).collect();
                 let first = chain.iter().position(|v| v == name).unwrap_or(0);
                 chain.drain(..first);
                 chain.push(name.to_owned());
                 return Err(DataError::expansion(
                     varname,
                     None,
-                    format!(
-                        "variable references itself through a cycle: {}",
-                        chain.join(" -> ")
-                    ),
+                    format!("variable references itself through a cycle: {}", chain.join(" -> ")),
                 ));
             }
             self.expanding.borrow_mut().push(name.into());
@@ -1319,11 +1163,7 @@ impl DataStore {
             while let Some((a, b)) = next_var_ref(&s, pos) {
                 let key = &s[a + 2..b - 1];
                 if varname == Some(key) {
-                    return Err(DataError::expansion(
-                        varname,
-                        Some(&s),
-                        format!("variable {key} references itself"),
-                    ));
+                    return Err(DataError::expansion(varname, Some(&s), format!("variable {key} references itself")));
                 }
                 refs.insert(key.into());
                 out.push_str(&s[last..a]);
@@ -1439,9 +1279,7 @@ impl DataStore {
             if let Some(newval) = self.get_var(&ekey, false)?
                 && let Some(val) = self.get_var(&key, false)?
             {
-                warnings.push(format!(
-                    "variable key {key} ({val}) replaces original key {ekey} ({newval})"
-                ));
+                warnings.push(format!("variable key {key} ({val}) replaces original key {ekey} ({newval})"));
             }
             self.rename_var(&key, &ekey, None)?;
         }
@@ -1451,21 +1289,12 @@ impl DataStore {
     /// `d.expandVarref(variable)`: replace `${variable}` by its value in every local value.
     pub fn expand_varref(self: &Rc<Self>, variable: &str) -> Result<(), DataError> {
         let reference = format!("${{{variable}}}");
-        let value = self
-            .get_var(variable, false)?
-            .map(|v| v.to_string())
-            .unwrap_or_default();
+        let value = self.get_var(variable, false)?.map(|v| v.to_string()).unwrap_or_default();
         for key in self.local_keys() {
             if let Some(Value::Str(s)) = self.get_var(&key, false)?
                 && s.contains(&reference)
             {
-                self.set_var(
-                    &key,
-                    Value::str(s.replace(&reference, &value)),
-                    false,
-                    None,
-                    "set",
-                )?;
+                self.set_var(&key, Value::str(s.replace(&reference, &value)), false, None, "set")?;
             }
         }
         Ok(())

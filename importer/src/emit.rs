@@ -28,23 +28,12 @@ pub fn history_comment(var: &str, history: &[HistoryEvent], raw: Option<&Value>)
             let _ = writeln!(o, "#\n# ${var} [{} operations]", history.len());
         }
         for ev in history {
-            let flag = ev
-                .flag
-                .as_ref()
-                .map(|f| format!("[{f}] "))
-                .unwrap_or_default();
+            let flag = ev.flag.as_ref().map(|f| format!("[{f}] ")).unwrap_or_default();
             let detail = ev.detail.replace('\n', "\n#     ");
-            let _ = writeln!(
-                o,
-                "#   {} {}:{}\n#     {flag}\"{detail}\"",
-                ev.op, ev.file, ev.line
-            );
+            let _ = writeln!(o, "#   {} {}:{}\n#     {flag}\"{detail}\"", ev.op, ev.file, ev.line);
         }
         if history.len() > 1 {
-            let raw = raw
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-                .replace('\n', "\n#");
+            let raw = raw.map(|v| v.to_string()).unwrap_or_default().replace('\n', "\n#");
             let _ = writeln!(o, "# pre-expansion value:\n#   \"{raw}\"");
         }
     }
@@ -88,11 +77,7 @@ pub fn emit_var(d: &Rc<DataStore>, var: &str, all: bool) -> Result<Option<String
     if export {
         o.push_str("export ");
     }
-    let escaped = val
-        .replace('"', "\\\"")
-        .replace('`', "\\`")
-        .replace('\n', " \\\n")
-        .replace('$', "\\$");
+    let escaped = val.replace('"', "\\\"").replace('`', "\\`").replace('\n', " \\\n").replace('$', "\\$");
     let _ = writeln!(o, "{name}=\"{escaped}\"");
     Ok(Some(o))
 }
@@ -105,11 +90,7 @@ pub fn emit_env(d: &Rc<DataStore>, all: bool) -> Result<String, DataError> {
         if key.starts_with("__") {
             continue;
         }
-        if flag_true(d, &key, "func")? {
-            funcs.push(key)
-        } else {
-            vars.push(key)
-        }
+        if flag_true(d, &key, "func")? { funcs.push(key) } else { vars.push(key) }
     }
     let mut out = String::new();
     for (keys, is_func) in [(vars, false), (funcs, true)] {

@@ -21,13 +21,7 @@ use crate::value::{Str, Value};
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EvalError {
     #[error("{}", render_at(file, *line, *col, message, text.as_deref()))]
-    At {
-        file: String,
-        line: u32,
-        col: u32,
-        message: String,
-        text: Option<String>,
-    },
+    At { file: String, line: u32, col: u32, message: String, text: Option<String> },
     /// An error already located (by a Python traceback) or without a location.
     #[error("{0}")]
     Other(String),
@@ -58,16 +52,8 @@ impl EvalError {
         match e {
             DataError::SkipRecipe(reason) => EvalError::Skip(reason),
             // Python errors name the metadata line that raised them.
-            DataError::Python { message, .. }
-                if message.contains(".bb") || message.contains(".conf") =>
-            {
-                EvalError::At {
-                    file: file.display().to_string(),
-                    line: pos.line,
-                    col: pos.col,
-                    message,
-                    text: None,
-                }
+            DataError::Python { message, .. } if message.contains(".bb") || message.contains(".conf") => {
+                EvalError::At { file: file.display().to_string(), line: pos.line, col: pos.col, message, text: None }
             }
             other => EvalError::at(file, pos, other.to_string()),
         }
@@ -83,7 +69,7 @@ impl EvalError {
 }
 
 /// A message logged while parsing (by metadata Python or the evaluator).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub level: LogLevel,
     pub text: String,
@@ -118,11 +104,7 @@ pub fn which(path: &str, item: &str, attempts: &mut Vec<PathBuf>) -> Option<Path
 
 /// `os.path.abspath`: absolute and normalised, without resolving symlinks.
 pub fn absolute(p: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
+    let joined = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
     let mut out = PathBuf::new();
     for c in joined.components() {
         match c {
@@ -161,10 +143,7 @@ impl Evaluator {
     }
 
     pub fn note_dependency(&self, path: &Path, exists: bool) {
-        self.deps
-            .borrow_mut()
-            .entry(path.to_path_buf())
-            .or_insert(exists);
+        self.deps.borrow_mut().entry(path.to_path_buf()).or_insert(exists);
     }
 
     pub fn message(&self, level: LogLevel, text: String) {
@@ -193,14 +172,9 @@ impl Evaluator {
                 )));
             }
         };
-        let bytes = std::fs::read(path)
-            .map_err(|e| EvalError::Other(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| EvalError::Other(format!("{}: {e}", path.display())))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            EvalError::Other(format!(
-                "{}: not valid UTF-8 (byte {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ))
+            EvalError::Other(format!("{}: not valid UTF-8 (byte {})", path.display(), e.utf8_error().valid_up_to()))
         })?;
         let file = parser::parse(&text, kind).map_err(|e| EvalError::At {
             file: path.display().to_string(),
@@ -210,9 +184,7 @@ impl Evaluator {
             text: Some(e.text),
         })?;
         let file = Rc::new(file);
-        self.files
-            .borrow_mut()
-            .insert(path.to_path_buf(), file.clone());
+        self.files.borrow_mut().insert(path.to_path_buf(), file.clone());
         Ok(file)
     }
 
@@ -234,12 +206,7 @@ impl Evaluator {
     }
 
     /// `bb.parse.handle(fn, d, include)` for a file that is not a top-level recipe.
-    pub fn handle_include(
-        &self,
-        d: &Rc<DataStore>,
-        path: &Path,
-        baseconfig: bool,
-    ) -> Result<(), EvalError> {
+    pub fn handle_include(&self, d: &Rc<DataStore>, path: &Path, baseconfig: bool) -> Result<(), EvalError> {
         let here = Pos { line: 0, col: 0 };
         let kind = FileKind::for_path(path);
         let is_class = path.extension().is_some_and(|e| e == "bbclass");
@@ -251,9 +218,7 @@ impl Evaluator {
                 set_inherit_cache(d, cache).map_err(|e| EvalError::from_data(path, here, e))?;
             }
         }
-        let oldfile = d
-            .get_var("FILE", false)
-            .map_err(|e| EvalError::from_data(path, here, e))?;
+        let oldfile = d.get_var("FILE", false).map_err(|e| EvalError::from_data(path, here, e))?;
         let file = self.parse_file(path)?;
         let abs = path.display().to_string();
         let set_file = !is_class && oldfile.as_ref().and_then(Value::as_str) != Some(abs.as_str());
@@ -274,8 +239,7 @@ impl Evaluator {
             && (set_file || kind == Some(FileKind::Conf))
             && old.as_str() != Some(abs.as_str())
         {
-            d.set_var("FILE", old, false, None, "set")
-                .map_err(|e| EvalError::from_data(path, here, e))?;
+            d.set_var("FILE", old, false, None, "set").map_err(|e| EvalError::from_data(path, here, e))?;
         }
         Ok(())
     }
@@ -306,19 +270,12 @@ impl Evaluator {
         pos: Pos,
         baseconfig: bool,
     ) -> Result<(), EvalError> {
-        let origin = Origin {
-            file: file.clone(),
-            line: pos.line,
-        };
+        let origin = Origin { file: file.clone(), line: pos.line };
         let de = |e: DataError| EvalError::from_data(path, pos, e);
         match stmt {
             Stmt::Assign(a) => assign::apply(d, a, Some(&origin)).map_err(de),
             Stmt::Include { files, required } => {
-                let verb = if *required {
-                    Some("include required")
-                } else {
-                    None
-                };
+                let verb = if *required { Some("include required") } else { None };
                 self.include(d, path, files, pos, verb)
             }
             Stmt::IncludeAll { file: f } => {
@@ -330,9 +287,7 @@ impl Evaluator {
                 }
                 Ok(())
             }
-            Stmt::Export { var } => d
-                .set_var_flag(var, "export", Value::Int(1), Some(&origin), "exported")
-                .map_err(de),
+            Stmt::Export { var } => d.set_var_flag(var, "export", Value::Int(1), Some(&origin), "exported").map_err(de),
             Stmt::Unset { var } => {
                 d.del_var(var, Some(&origin));
                 Ok(())
@@ -357,53 +312,31 @@ impl Evaluator {
                 self.note_dependency(Path::new(&libdir), Path::new(&libdir).is_dir());
                 self.runtime.add_pylib(&libdir, namespace).map_err(de)
             }
-            Stmt::AddFragments {
-                prefix,
-                var,
-                flagged_vars,
-                builtin_var,
-            } => self.add_fragments(d, path, pos, prefix, var, flagged_vars, builtin_var),
+            Stmt::AddFragments { prefix, var, flagged_vars, builtin_var } => {
+                self.add_fragments(d, path, pos, prefix, var, flagged_vars, builtin_var)
+            }
             Stmt::Inherit { classes } => self.inherit(d, classes, path, pos.line, false),
             Stmt::InheritDefer { classes } => inherit_defer(d, classes, file, pos.line).map_err(de),
             Stmt::Function(f) => self.eval_function(d, path, file, f).map_err(de),
             Stmt::PythonDef(def) => {
                 let text = def.body.join("\n");
                 let lineno = def.end_line.saturating_sub(def.body.len() as u32 + 1);
-                self.runtime
-                    .exec_in_context(&text, file, lineno, None)
-                    .map_err(de)?;
-                d.set_var_flag(&def.name, "func", Value::Int(1), None, "set")
-                    .map_err(de)?;
-                d.set_var_flag(&def.name, "python", Value::Int(1), None, "set")
-                    .map_err(de)?;
-                d.set_var(&def.name, Value::str(text), true, Some(&origin), "set")
-                    .map_err(de)?;
-                d.set_var_flag(&def.name, "filename", Value::str(&**file), None, "set")
-                    .map_err(de)?;
-                d.set_var_flag(
-                    &def.name,
-                    "lineno",
-                    Value::str(lineno.to_string()),
-                    None,
-                    "set",
-                )
-                .map_err(de)
+                self.runtime.exec_in_context(&text, file, lineno, None).map_err(de)?;
+                d.set_var_flag(&def.name, "func", Value::Int(1), None, "set").map_err(de)?;
+                d.set_var_flag(&def.name, "python", Value::Int(1), None, "set").map_err(de)?;
+                d.set_var(&def.name, Value::str(text), true, Some(&origin), "set").map_err(de)?;
+                d.set_var_flag(&def.name, "filename", Value::str(&**file), None, "set").map_err(de)?;
+                d.set_var_flag(&def.name, "lineno", Value::str(lineno.to_string()), None, "set").map_err(de)
             }
             Stmt::ExportFunctions { names } => {
                 let classname = if path.extension().is_some_and(|e| e == "bbclass") {
-                    path.file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default()
+                    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
                 } else {
                     String::new()
                 };
                 export_functions(d, names, &classname).map_err(de)
             }
-            Stmt::AddTask {
-                tasks: names,
-                before,
-                after,
-            } => {
+            Stmt::AddTask { tasks: names, before, after } => {
                 for task in names.split_whitespace() {
                     tasks::addtask(d, task, Some(before), Some(after)).map_err(de)?;
                 }
@@ -417,24 +350,13 @@ impl Evaluator {
                 Ok(())
             }
             Stmt::AddHandler { names } => {
-                let mut list = d
-                    .get_var("__BBHANDLERS", false)
-                    .map_err(de)?
-                    .map(|v| v.string_list())
-                    .unwrap_or_default();
+                let mut list =
+                    d.get_var("__BBHANDLERS", false).map_err(de)?.map(|v| v.string_list()).unwrap_or_default();
                 for h in names.split_whitespace() {
                     list.push(h.to_owned());
-                    d.set_var_flag(h, "handler", Value::Int(1), None, "set")
-                        .map_err(de)?;
+                    d.set_var_flag(h, "handler", Value::Int(1), None, "set").map_err(de)?;
                 }
-                d.set_var(
-                    "__BBHANDLERS",
-                    Value::list_of_strs(list),
-                    false,
-                    None,
-                    "set",
-                )
-                .map_err(de)
+                d.set_var("__BBHANDLERS", Value::list_of_strs(list), false, None, "set").map_err(de)
             }
         }
         .map_err(|e| {
@@ -443,38 +365,20 @@ impl Evaluator {
         })
     }
 
-    fn eval_function(
-        &self,
-        d: &Rc<DataStore>,
-        _path: &Path,
-        file: &Str,
-        f: &ast::Function,
-    ) -> Result<(), DataError> {
+    fn eval_function(&self, d: &Rc<DataStore>, _path: &Path, file: &Str, f: &ast::Function) -> Result<(), DataError> {
         let mut text = f.body.join("\n");
         let mut python = f.python;
         let anonymous = matches!(f.name.as_deref(), None | Some("__anonymous"));
         let funcname = if anonymous {
-            let tr: String = file
-                .chars()
-                .map(|c| if "/.+-@%&~".contains(c) { '_' } else { c })
-                .collect();
+            let tr: String = file.chars().map(|c| if "/.+-@%&~".contains(c) { '_' } else { c }).collect();
             let name = format!("__anon_{}_{}", f.end_line, tr);
             python = true;
             text = format!("def {name}(d):\n{text}");
             let lineno = f.end_line.saturating_sub(f.body.len() as u32 + 1);
             self.runtime.exec_in_context(&text, file, lineno, None)?;
-            let mut anon = d
-                .get_var("__BBANONFUNCS", false)?
-                .map(|v| v.string_list())
-                .unwrap_or_default();
+            let mut anon = d.get_var("__BBANONFUNCS", false)?.map(|v| v.string_list()).unwrap_or_default();
             anon.push(name.clone());
-            d.set_var(
-                "__BBANONFUNCS",
-                Value::list_of_strs(anon),
-                false,
-                None,
-                "set",
-            )?;
+            d.set_var("__BBANONFUNCS", Value::list_of_strs(anon), false, None, "set")?;
             name
         } else {
             f.name.clone().unwrap_or_default()
@@ -490,10 +394,7 @@ impl Evaluator {
             d.set_var_flag(&funcname, "fakeroot", Value::str("1"), None, "set")?;
         }
         d.set_var_flag(&funcname, "func", Value::Int(1), None, "set")?;
-        let origin = Origin {
-            file: file.clone(),
-            line: f.end_line.saturating_sub(f.body.len() as u32),
-        };
+        let origin = Origin { file: file.clone(), line: f.end_line.saturating_sub(f.body.len() as u32) };
         d.set_var(&funcname, Value::str(text), true, Some(&origin), "set")?;
         d.set_var_flag(&funcname, "filename", Value::str(&**file), None, "set")?;
         d.set_var_flag(
@@ -524,10 +425,7 @@ impl Evaluator {
             }
             let mut target = PathBuf::from(f);
             if !target.is_absolute() {
-                let dname = parent
-                    .parent()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
+                let dname = parent.parent().map(|p| p.display().to_string()).unwrap_or_default();
                 let bbpath = str_of(d.get_var("BBPATH", true).map_err(de)?);
                 let mut attempts = Vec::new();
                 let found = which(&format!("{dname}:{bbpath}"), f, &mut attempts);
@@ -545,9 +443,7 @@ impl Evaluator {
                     format!("{f} is not a BitBake file (expected .conf, .bb, .bbclass or .inc)"),
                 ));
             }
-            let resolved = self
-                .resolve_file(d, &target.display().to_string())
-                .map_err(de)?;
+            let resolved = self.resolve_file(d, &target.display().to_string()).map_err(de)?;
             match resolved {
                 Some(p) => self.handle_include(d, &p, false)?,
                 None => {
@@ -555,9 +451,7 @@ impl Evaluator {
                         return Err(EvalError::at(
                             parent,
                             pos,
-                            format!(
-                                "could not {verb} file {f}: not found next to the including file or in BBPATH"
-                            ),
+                            format!("could not {verb} file {f}: not found next to the including file or in BBPATH"),
                         ));
                     }
                     tracing::trace!("include {f} not found");
@@ -651,34 +545,20 @@ impl Evaluator {
         }
         let fragments = str_of(d.get_var(var, true).map_err(de)?);
         let layers = str_of(d.get_var("BBLAYERS", true).map_err(de)?);
-        let flagged: Vec<String> = str_of(d.get_var(flagged_vars, true).map_err(de)?)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let flagged: Vec<String> =
+            str_of(d.get_var(flagged_vars, true).map_err(de)?).split_whitespace().map(str::to_owned).collect();
         let builtins: Vec<(String, String)> = str_of(d.get_var(builtin_var, true).map_err(de)?)
             .split_whitespace()
             .filter_map(|f| f.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())))
             .collect();
         for f in fragments.split_whitespace() {
             let Some((layerid, name)) = f.split_once('/') else {
-                return Err(EvalError::at(
-                    path,
-                    pos,
-                    format!("fragment {f} must be of the form LAYER/NAME"),
-                ));
+                return Err(EvalError::at(path, pos, format!("fragment {f} must be of the form LAYER/NAME")));
             };
             if let Some((_, target)) = builtins.iter().find(|(p, _)| p == layerid) {
-                if d.get_var_flag(
-                    target,
-                    "_content",
-                    Read {
-                        expand: true,
-                        noweakdefault: true,
-                        parsing: false,
-                    },
-                )
-                .map_err(de)?
-                .is_some()
+                if d.get_var_flag(target, "_content", Read { expand: true, noweakdefault: true, parsing: false })
+                    .map_err(de)?
+                    .is_some()
                 {
                     return Err(EvalError::at(
                         path,
@@ -686,37 +566,22 @@ impl Evaluator {
                         format!("builtin fragment {f} is used while {target} is already set"),
                     ));
                 }
-                d.set_var(target, Value::str(name), true, None, "set")
-                    .map_err(de)?;
+                d.set_var(target, Value::str(name), true, None, "set").map_err(de)?;
                 continue;
             }
-            let full = d
-                .expand(&format!("{prefix}/{name}.conf"), None)
-                .map_err(de)?;
+            let full = d.expand(&format!("{prefix}/{name}.conf"), None).map_err(de)?;
             let mut hit = None;
             for layer in layers.split_whitespace() {
                 let candidate = Path::new(layer).join(&full);
-                if candidate.exists()
-                    && self.file_layer(d, &candidate).map_err(de)?.as_deref() == Some(layerid)
-                {
+                if candidate.exists() && self.file_layer(d, &candidate).map_err(de)?.as_deref() == Some(layerid) {
                     hit = Some(candidate);
                     break;
                 }
             }
             let Some(fragment) = hit else {
-                return Err(EvalError::at(
-                    path,
-                    pos,
-                    format!("could not find fragment {f} in the enabled layers"),
-                ));
+                return Err(EvalError::at(path, pos, format!("could not find fragment {f} in the enabled layers")));
             };
-            self.include(
-                d,
-                path,
-                &fragment.display().to_string(),
-                pos,
-                Some("include fragment"),
-            )?;
+            self.include(d, path, &fragment.display().to_string(), pos, Some("include fragment"))?;
             for fv in &flagged {
                 let v = d.get_var(fv, true).map_err(de)?.unwrap_or(Value::None);
                 d.set_var_flag(fv, f, v, None, "set").map_err(de)?;
@@ -747,44 +612,19 @@ impl Evaluator {
 
 /// The `__inherit_cache` list.
 pub fn inherit_cache(d: &Rc<DataStore>) -> Result<Vec<String>, DataError> {
-    Ok(d.get_var("__inherit_cache", false)?
-        .map(|v| v.string_list())
-        .unwrap_or_default())
+    Ok(d.get_var("__inherit_cache", false)?.map(|v| v.string_list()).unwrap_or_default())
 }
 
 fn set_inherit_cache(d: &Rc<DataStore>, cache: Vec<String>) -> Result<(), DataError> {
-    d.set_var(
-        "__inherit_cache",
-        Value::list_of_strs(cache),
-        false,
-        None,
-        "set",
-    )
+    d.set_var("__inherit_cache", Value::list_of_strs(cache), false, None, "set")
 }
 
 /// `inherit_defer CLASS`: queue the class for inheritance when the recipe is finalised.
-pub fn inherit_defer(
-    d: &Rc<DataStore>,
-    classes: &str,
-    file: &str,
-    line: u32,
-) -> Result<(), DataError> {
-    let mut list: Vec<Value> = d
-        .get_var("__BBDEFINHERITS", false)?
-        .and_then(|v| v.as_list().map(<[Value]>::to_vec))
-        .unwrap_or_default();
-    list.push(Value::Tuple(Rc::new(vec![
-        Value::str(classes),
-        Value::str(file),
-        Value::Int(i64::from(line)),
-    ])));
-    d.set_var(
-        "__BBDEFINHERITS",
-        Value::List(Rc::new(list)),
-        false,
-        None,
-        "set",
-    )
+pub fn inherit_defer(d: &Rc<DataStore>, classes: &str, file: &str, line: u32) -> Result<(), DataError> {
+    let mut list: Vec<Value> =
+        d.get_var("__BBDEFINHERITS", false)?.and_then(|v| v.as_list().map(<[Value]>::to_vec)).unwrap_or_default();
+    list.push(Value::Tuple(Rc::new(vec![Value::str(classes), Value::str(file), Value::Int(i64::from(line))])));
+    d.set_var("__BBDEFINHERITS", Value::List(Rc::new(list)), false, None, "set")
 }
 
 /// `EXPORT_FUNCTIONS`: make `do_x` call `classname_do_x` unless the recipe defines it.
@@ -819,9 +659,7 @@ fn export_functions(d: &Rc<DataStore>, names: &str, classname: &str) -> Result<(
         }
         d.set_var_flag(func, "filename", Value::str("autogenerated"), None, "set")?;
         d.set_var_flag(func, "lineno", Value::Int(1), None, "set")?;
-        let is_python = d
-            .get_var_flag(&called, "python", Read::RAW)?
-            .is_some_and(|v| v.truthy());
+        let is_python = d.get_var_flag(&called, "python", Read::RAW)?.is_some_and(|v| v.truthy());
         let body = if is_python {
             format!("{SENTINEL}    bb.build.exec_func('{called}', d)\n")
         } else {
@@ -843,13 +681,7 @@ impl Host for Evaluator {
         self.message(level, message.to_owned());
     }
 
-    fn inherit(
-        &self,
-        d: &Rc<DataStore>,
-        classes: &str,
-        file: &str,
-        line: u32,
-    ) -> Result<(), DataError> {
+    fn inherit(&self, d: &Rc<DataStore>, classes: &str, file: &str, line: u32) -> Result<(), DataError> {
         Evaluator::inherit(self, d, classes, Path::new(file), line, false).map_err(|e| match e {
             EvalError::Skip(r) => DataError::SkipRecipe(r),
             other => DataError::Fatal(other.to_string()),

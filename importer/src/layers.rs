@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::datastore::{DataError, DataStore};
 
 /// One BBFILE_COLLECTIONS entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Collection {
     pub name: String,
     /// BBFILE_PATTERN_name (a regular expression matched at the start of file paths).
@@ -25,6 +25,9 @@ pub struct Collection {
     #[serde(skip)]
     regex: Option<regex::Regex>,
 }
+
+/// A collection as stored in the parse cache.
+pub type CollectionSpec = Collection;
 
 /// Problems found in the layer configuration.
 #[derive(Debug, thiserror::Error)]
@@ -60,25 +63,16 @@ fn get(d: &Rc<DataStore>, var: &str) -> Result<Option<String>, DataError> {
 }
 
 /// Read the collections of the configuration, priorities resolved.
-pub fn collections(
-    d: &Rc<DataStore>,
-    layer_dirs: &[PathBuf],
-) -> Result<Vec<Collection>, LayerError> {
-    let names: Vec<String> = get(d, "BBFILE_COLLECTIONS")?
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+pub fn collections(d: &Rc<DataStore>, layer_dirs: &[PathBuf]) -> Result<Vec<Collection>, LayerError> {
+    let names: Vec<String> =
+        get(d, "BBFILE_COLLECTIONS")?.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     let mut out: Vec<Collection> = Vec::new();
     let mut explicit: HashMap<String, Option<i64>> = HashMap::new();
     let mut min_prio = 0i64;
     for name in &names {
         let prio = match get(d, &format!("BBFILE_PRIORITY_{name}"))? {
             Some(p) if !p.is_empty() => {
-                let v: i64 = p
-                    .trim()
-                    .parse()
-                    .map_err(|_| LayerError::BadPriority(name.clone(), p.clone()))?;
+                let v: i64 = p.trim().parse().map_err(|_| LayerError::BadPriority(name.clone(), p.clone()))?;
                 if min_prio == 0 || v < min_prio {
                     min_prio = v;
                 }
@@ -114,11 +108,7 @@ pub fn collections(
         };
         let path = layer_dirs
             .iter()
-            .find(|l| {
-                regex
-                    .as_ref()
-                    .is_some_and(|r| r.is_match(&format!("{}/", l.display())))
-            })
+            .find(|l| regex.as_ref().is_some_and(|r| r.is_match(&format!("{}/", l.display()))))
             .cloned();
         out.push(Collection {
             name: name.clone(),
@@ -167,10 +157,15 @@ pub fn collections(
 }
 
 impl Collection {
+    /// Compile the pattern again (after loading from the cache).
+    pub fn recompile(mut self) -> Collection {
+        self.regex =
+            if self.pattern.is_empty() { None } else { regex::Regex::new(&format!("^(?:{})", self.pattern)).ok() };
+        self
+    }
+
     pub fn matches(&self, file: &Path) -> bool {
-        self.regex
-            .as_ref()
-            .is_some_and(|r| r.is_match(&file.display().to_string()))
+        self.regex.as_ref().is_some_and(|r| r.is_match(&file.display().to_string()))
     }
 }
 
@@ -182,25 +177,18 @@ pub fn collection_of<'a>(collections: &'a [Collection], file: &Path) -> Option<&
 }
 
 /// Expand BBFILES and BBMASK into the recipe and append files.
-pub fn recipe_files(
-    d: &Rc<DataStore>,
-    collections: &[Collection],
-) -> Result<RecipeFiles, LayerError> {
-    let mut patterns: Vec<String> = get(d, "BBFILES")?
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    patterns.sort_by_key(|p| {
-        collection_of(collections, Path::new(p))
-            .map(|c| c.priority)
-            .unwrap_or(0)
-    });
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
+pub fn recipe_files(d: &Rc<DataStore>, collections: &[Collection]) -> Result<RecipeFiles, LayerError> {
+    let bbfiles = get(d, "BBFILES")?.unwrap_or_default();
+    let bbmask = get(d, "BBMASK")?.unwrap_or_default();
+    Ok(recipe_files_from(&bbfiles, &bbmask, collections))
+}
+
+/// Expand BBFILES and BBMASK values into the recipe and append files.
+pub fn recipe_files_from(bbfiles: &str, mask: &str, collections: &[Collection]) -> RecipeFiles {
+    let mut patterns: Vec<String> = bbfiles.split_whitespace().map(str::to_owned).collect();
+    patterns.sort_by_key(|p| collection_of(collections, Path::new(p)).map(|c| c.priority).unwrap_or(0));
+    let options =
+        glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
     let mut files: Vec<PathBuf> = Vec::new();
     for pattern in &patterns {
         let p = Path::new(pattern);
@@ -228,17 +216,12 @@ pub fn recipe_files(
             }
         }
     }
-    let mask = get(d, "BBMASK")?.unwrap_or_default();
     let masks: Vec<String> = mask
         .split_whitespace()
         .map(|m| m.strip_prefix('|').unwrap_or(m).to_owned())
         .filter(|m| regex::Regex::new(m).is_ok())
         .collect();
-    let mask_re = if masks.is_empty() {
-        None
-    } else {
-        regex::Regex::new(&masks.join("|")).ok()
-    };
+    let mask_re = if masks.is_empty() { None } else { regex::Regex::new(&masks.join("|")).ok() };
     let mut out = RecipeFiles::default();
     for f in files {
         let s = f.display().to_string();
@@ -249,16 +232,13 @@ pub fn recipe_files(
         match f.extension().and_then(|e| e.to_str()) {
             Some("bb") => out.recipes.push(f),
             Some("bbappend") => {
-                let base = f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().replace(".bbappend", ".bb"))
-                    .unwrap_or_default();
+                let base = f.file_name().map(|n| n.to_string_lossy().replace(".bbappend", ".bb")).unwrap_or_default();
                 out.appends.push((base, f));
             }
             _ => {}
         }
     }
-    Ok(out)
+    out
 }
 
 fn walkdir(dir: &Path) -> Vec<PathBuf> {
@@ -282,19 +262,11 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
 
 /// The `.bbappend` files that apply to a recipe file (`%` matches any version suffix).
 pub fn appends_for(files: &RecipeFiles, recipe: &Path) -> Vec<PathBuf> {
-    let f = recipe
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let f = recipe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     files
         .appends
         .iter()
-        .filter(|(pattern, _)| {
-            pattern == &f
-                || pattern
-                    .find('%')
-                    .is_some_and(|i| f.starts_with(&pattern[..i]))
-        })
+        .filter(|(pattern, _)| pattern == &f || pattern.find('%').is_some_and(|i| f.starts_with(&pattern[..i])))
         .map(|(_, p)| p.clone())
         .collect()
 }
@@ -306,14 +278,8 @@ pub fn dangling_appends(files: &RecipeFiles) -> Vec<PathBuf> {
         .iter()
         .filter(|(pattern, _)| {
             !files.recipes.iter().any(|r| {
-                let f = r
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                pattern == &f
-                    || pattern
-                        .find('%')
-                        .is_some_and(|i| f.starts_with(&pattern[..i]))
+                let f = r.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                pattern == &f || pattern.find('%').is_some_and(|i| f.starts_with(&pattern[..i]))
             })
         })
         .map(|(_, p)| p.clone())

@@ -7,11 +7,14 @@
 
 pub mod assign;
 pub mod ast;
+pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod datastore;
 pub mod emit;
 pub mod eval;
 pub mod layers;
+pub mod parallel;
 pub mod parser;
 pub mod python;
 pub mod recipe;

@@ -122,10 +122,9 @@ fn parse_conf(text: &str) -> Result<Vec<Statement>, SyntaxError> {
                 return Err(SyntaxError {
                     line: start as u32 + 1,
                     col: 1,
-                    message:
-                        "a comment continued with `\\` runs into a line that is not a comment: \
+                    message: "a comment continued with `\\` runs into a line that is not a comment: \
                               make it all comment or all metadata"
-                            .into(),
+                        .into(),
                     text: s,
                 });
             }
@@ -138,10 +137,7 @@ fn parse_conf(text: &str) -> Result<Vec<Statement>, SyntaxError> {
         if s.is_empty() || s.starts_with('#') {
             continue;
         }
-        let pos = Pos {
-            line: start as u32 + 1,
-            col: 1,
-        };
+        let pos = Pos { line: start as u32 + 1, col: 1 };
         out.push(conf_statement(&s, pos)?);
     }
     Ok(out)
@@ -152,44 +148,28 @@ fn conf_statement(s: &str, pos: Pos) -> Result<Statement, SyntaxError> {
     let stmt = |stmt| Ok(Statement { pos, stmt });
     if let Some(a) = match_assignment(s) {
         if a.var.is_empty() {
-            return Err(error(
-                pos,
-                "expected a variable name before the assignment operator",
-                s,
-            ));
+            return Err(error(pos, "expected a variable name before the assignment operator", s));
         }
         return stmt(Stmt::Assign(a));
     }
     if let Some(rest) = keyword_rest(s, "include") {
-        return stmt(Stmt::Include {
-            files: rest.to_owned(),
-            required: false,
-        });
+        return stmt(Stmt::Include { files: rest.to_owned(), required: false });
     }
     if let Some(rest) = keyword_rest(s, "require") {
-        return stmt(Stmt::Include {
-            files: rest.to_owned(),
-            required: true,
-        });
+        return stmt(Stmt::Include { files: rest.to_owned(), required: true });
     }
     if let Some(rest) = keyword_rest(s, "include_all") {
-        return stmt(Stmt::IncludeAll {
-            file: rest.to_owned(),
-        });
+        return stmt(Stmt::IncludeAll { file: rest.to_owned() });
     }
     if let Some(rest) = keyword_rest(s, "export")
         && !rest.is_empty()
         && rest.chars().all(plain_var_char)
     {
-        return stmt(Stmt::Export {
-            var: rest.to_owned(),
-        });
+        return stmt(Stmt::Export { var: rest.to_owned() });
     }
     if let Some(rest) = keyword_rest(s, "unset") {
         if !rest.is_empty() && rest.chars().all(plain_var_char) {
-            return stmt(Stmt::Unset {
-                var: rest.to_owned(),
-            });
+            return stmt(Stmt::Unset { var: rest.to_owned() });
         }
         if let Some((var, flag)) = unset_flag(rest) {
             return stmt(Stmt::UnsetFlag { var, flag });
@@ -198,10 +178,7 @@ fn conf_statement(s: &str, pos: Pos) -> Result<Statement, SyntaxError> {
     if let Some(rest) = keyword_rest(s, "addpylib")
         && let Some(parts) = split_greedy(rest, 2)
     {
-        return stmt(Stmt::AddPylib {
-            dir: parts[0].clone(),
-            namespace: parts[1].clone(),
-        });
+        return stmt(Stmt::AddPylib { dir: parts[0].clone(), namespace: parts[1].clone() });
     }
     if let Some(rest) = keyword_rest(s, "addfragments")
         && let Some(p) = split_greedy(rest, 4)
@@ -239,11 +216,7 @@ fn split_greedy(rest: &str, n: usize) -> Option<Vec<String>> {
     for _ in 1..n {
         // The last group takes the shortest tail after a white-space run that still
         // leaves at least one character for the earlier groups.
-        let idx = remaining
-            .char_indices()
-            .rev()
-            .find(|&(i, c)| py_space(c) && i > 0)?
-            .0;
+        let idx = remaining.char_indices().rev().find(|&(i, c)| py_space(c) && i > 0)?.0;
         let tail = &remaining[idx..];
         let after_space = tail.trim_start_matches(py_space);
         let group = if after_space.is_empty() {
@@ -265,12 +238,7 @@ fn split_greedy(rest: &str, n: usize) -> Option<Vec<String>> {
 }
 
 fn error(pos: Pos, message: &str, text: &str) -> SyntaxError {
-    SyntaxError {
-        line: pos.line,
-        col: pos.col,
-        message: message.to_owned(),
-        text: text.to_owned(),
-    }
+    SyntaxError { line: pos.line, col: pos.col, message: message.to_owned(), text: text.to_owned() }
 }
 
 const OPERATORS: [(&str, AssignOp); 8] = [
@@ -313,22 +281,10 @@ fn match_assignment_body(s: &str) -> Option<Assignment> {
         if let Some((flag, after_flag)) = parse_flag(rest)
             && let Some((op, value)) = match_op_value(after_flag)
         {
-            return Some(Assignment {
-                export: false,
-                var: var.to_owned(),
-                flag: Some(flag),
-                op,
-                value,
-            });
+            return Some(Assignment { export: false, var: var.to_owned(), flag: Some(flag), op, value });
         }
         if let Some((op, value)) = match_op_value(rest) {
-            return Some(Assignment {
-                export: false,
-                var: var.to_owned(),
-                flag: None,
-                op,
-                value,
-            });
+            return Some(Assignment { export: false, var: var.to_owned(), flag: None, op, value });
         }
     }
     None
@@ -378,65 +334,43 @@ fn quoted_value(v: &str) -> Option<String> {
 
 /// Say what was expected on a line nothing matched.
 fn diagnose_unparsed(s: &str, pos: Pos) -> SyntaxError {
-    let name_end = s
-        .find(|c: char| !var_char(c) && c != '[' && c != ']')
-        .unwrap_or(s.len());
+    let name_end = s.find(|c: char| !var_char(c) && c != '[' && c != ']').unwrap_or(s.len());
     let after = s[name_end..].trim_start_matches(py_space);
     let op_col = pos.col + (s.len() - after.len()) as u32;
-    let at = |col: u32, msg: String| SyntaxError {
-        line: pos.line,
-        col,
-        message: msg,
-        text: s.to_owned(),
-    };
+    let at = |col: u32, msg: String| SyntaxError { line: pos.line, col, message: msg, text: s.to_owned() };
     if name_end > 0 {
         if let Some((text, _)) = OPERATORS.iter().find(|(t, _)| after.starts_with(t)) {
             let value = after[text.len()..].trim_start_matches(py_space);
             let value_col = pos.col + (s.len() - value.len()) as u32;
             return match value.chars().next() {
                 None => at(value_col, format!("expected a quoted value after `{text}`")),
-                Some(q @ ('"' | '\'')) if value.len() < 2 || !value.ends_with(q) => at(
-                    value_col,
-                    format!("unterminated quote: expected a closing {q} at the end of the line"),
-                ),
+                Some(q @ ('"' | '\'')) if value.len() < 2 || !value.ends_with(q) => {
+                    at(value_col, format!("unterminated quote: expected a closing {q} at the end of the line"))
+                }
                 Some(q @ ('"' | '\'')) => at(
                     value_col,
                     format!(
                         "a value must be one quoted string: the {q} inside it needs a backslash or the other quote"
                     ),
                 ),
-                Some(_) => at(
-                    value_col,
-                    format!("expected a value in double or single quotes after `{text}`"),
-                ),
+                Some(_) => at(value_col, format!("expected a value in double or single quotes after `{text}`")),
             };
         }
-        if let Some(op) = after
-            .split(py_space)
-            .next()
-            .filter(|t| t.ends_with('=') && t.len() <= 3)
-        {
-            return at(
-                op_col,
-                format!(
-                    "unknown assignment operator `{op}`: expected one of = ?= ??= := += =+ .= =."
-                ),
-            );
+        if let Some(op) = after.split(py_space).next().filter(|t| t.ends_with('=') && t.len() <= 3) {
+            return at(op_col, format!("unknown assignment operator `{op}`: expected one of = ?= ??= := += =+ .= =."));
         }
         if s[..name_end].contains('[') && !s[..name_end].ends_with(']') {
-            return at(
-                pos.col,
-                "malformed variable flag: expected `VAR[flag] = \"value\"`".into(),
-            );
+            return at(pos.col, "malformed variable flag: expected `VAR[flag] = \"value\"`".into());
         }
     }
     if s.starts_with(py_space) {
-        return at(
-            pos.col,
-            "unexpected indentation: statements start at the first column".into(),
-        );
+        return at(pos.col, "unexpected indentation: statements start at the first column".into());
     }
-    at(pos.col, "expected an assignment (VAR = \"value\"), include, require, inherit, export, unset, addtask or a function".into())
+    at(
+        pos.col,
+        "expected an assignment (VAR = \"value\"), include, require, inherit, export, unset, addtask or a function"
+            .into(),
+    )
 }
 
 #[derive(Default)]
@@ -464,22 +398,13 @@ impl RecipeParser {
             self.feed(lineno, "", true)?;
         }
         if let Some((pos, name, python, _)) = &self.in_func {
-            let what = if *python {
-                "Python function"
-            } else {
-                "shell function"
-            };
+            let what = if *python { "Python function" } else { "shell function" };
             let name = name.as_deref().unwrap_or("(anonymous)");
             return Err(SyntaxError {
                 line: pos.line,
                 col: pos.col,
-                message: format!(
-                    "{what} {name} is never closed: expected a line holding only `}}`"
-                ),
-                text: lines
-                    .get(pos.line as usize - 1)
-                    .cloned()
-                    .unwrap_or_default(),
+                message: format!("{what} {name} is never closed: expected a line holding only `}}`"),
+                text: lines.get(pos.line as usize - 1).cloned().unwrap_or_default(),
             });
         }
         if !self.residue.is_empty() {
@@ -498,17 +423,8 @@ impl RecipeParser {
             if s == "}" {
                 let mut body = std::mem::take(&mut self.body);
                 body.push(String::new());
-                let f = Function {
-                    name: name.clone(),
-                    python: *python,
-                    fakeroot: *fakeroot,
-                    body,
-                    end_line: lineno,
-                };
-                self.out.push(Statement {
-                    pos: *pos,
-                    stmt: Stmt::Function(f),
-                });
+                let f = Function { name: name.clone(), python: *python, fakeroot: *fakeroot, body, end_line: lineno };
+                self.out.push(Statement { pos: *pos, stmt: Stmt::Function(f) });
                 self.in_func = None;
             } else {
                 self.body.push(s.to_owned());
@@ -522,15 +438,8 @@ impl RecipeParser {
                 return Ok(());
             }
             let body = std::mem::take(&mut self.body);
-            let def = PythonDef {
-                name: name.clone(),
-                body,
-                end_line: lineno,
-            };
-            self.out.push(Statement {
-                pos: *pos,
-                stmt: Stmt::PythonDef(def),
-            });
+            let def = PythonDef { name: name.clone(), body, end_line: lineno };
+            self.out.push(Statement { pos: *pos, stmt: Stmt::PythonDef(def) });
             self.in_def = None;
             if eof {
                 return Ok(());
@@ -541,9 +450,7 @@ impl RecipeParser {
             return Err(SyntaxError {
                 line: lineno,
                 col: 1,
-                message:
-                    "a comment in the middle of a `\\` continuation: expected a continuation line"
-                        .into(),
+                message: "a comment in the middle of a `\\` continuation: expected a continuation line".into(),
                 text: s.to_owned(),
             });
         }
@@ -564,11 +471,7 @@ impl RecipeParser {
             self.residue.push(stripped.to_owned());
             return Ok(());
         }
-        let start = if self.residue.is_empty() {
-            lineno
-        } else {
-            self.residue_start
-        };
+        let start = if self.residue.is_empty() { lineno } else { self.residue_start };
         let joined;
         let s = if self.residue.is_empty() {
             s
@@ -580,10 +483,7 @@ impl RecipeParser {
         if s.is_empty() || s.starts_with('#') {
             return Ok(());
         }
-        let pos = Pos {
-            line: start,
-            col: 1,
-        };
+        let pos = Pos { line: start, col: 1 };
 
         if let Some((python, fakeroot, name)) = match_func_start(s) {
             self.in_func = Some((pos, name, python, fakeroot));
@@ -599,84 +499,43 @@ impl RecipeParser {
             Ok(())
         };
         if let Some(rest) = keyword_rest(s, "EXPORT_FUNCTIONS") {
-            return push(
-                self,
-                Stmt::ExportFunctions {
-                    names: rest.to_owned(),
-                },
-            );
+            return push(self, Stmt::ExportFunctions { names: rest.to_owned() });
         }
         if let Some(rest) = keyword_rest(s, "addtask") {
             let body = rest.split('#').next().unwrap_or("");
             if !body.is_empty() {
                 for token in s.split(py_space) {
-                    if [":append_", ":prepend_", ":remove_"]
-                        .iter()
-                        .any(|k| token.contains(k))
-                    {
+                    if [":append_", ":prepend_", ":remove_"].iter().any(|k| token.contains(k)) {
                         return Err(error(
                             pos,
-                            &format!(
-                                "task name `{token}` contains :append, :prepend or :remove: rename the task"
-                            ),
+                            &format!("task name `{token}` contains :append, :prepend or :remove: rename the task"),
                             s,
                         ));
                     }
                 }
                 let (tasks, before, after) = split_addtask(body);
-                return push(
-                    self,
-                    Stmt::AddTask {
-                        tasks,
-                        before,
-                        after,
-                    },
-                );
+                return push(self, Stmt::AddTask { tasks, before, after });
             }
         }
         if let Some(rest) = keyword_rest(s, "deltask") {
             let body = rest.split('#').next().unwrap_or("");
             if !body.is_empty() {
-                return push(
-                    self,
-                    Stmt::DelTask {
-                        tasks: body.to_owned(),
-                    },
-                );
+                return push(self, Stmt::DelTask { tasks: body.to_owned() });
             }
         }
         if let Some(rest) = keyword_rest(s, "addhandler") {
-            return push(
-                self,
-                Stmt::AddHandler {
-                    names: rest.to_owned(),
-                },
-            );
+            return push(self, Stmt::AddHandler { names: rest.to_owned() });
         }
         if let Some(rest) = keyword_rest(s, "inherit") {
-            return push(
-                self,
-                Stmt::Inherit {
-                    classes: rest.to_owned(),
-                },
-            );
+            return push(self, Stmt::Inherit { classes: rest.to_owned() });
         }
         if let Some(rest) = keyword_rest(s, "inherit_defer") {
-            return push(
-                self,
-                Stmt::InheritDefer {
-                    classes: rest.to_owned(),
-                },
-            );
+            return push(self, Stmt::InheritDefer { classes: rest.to_owned() });
         }
         let st = conf_statement(s, pos)?;
         if matches!(st.stmt, Stmt::AddPylib { .. }) {
             // addpylib belongs to configuration files only.
-            return Err(error(
-                pos,
-                "addpylib is only allowed in configuration (.conf) files",
-                s,
-            ));
+            return Err(error(pos, "addpylib is only allowed in configuration (.conf) files", s));
         }
         self.out.push(st);
         Ok(())
@@ -686,14 +545,7 @@ impl RecipeParser {
 /// `addtask X after A before B`: BitBake splits on the literal words " before " and
 /// " after " so that the lists may hold expressions.
 fn split_addtask(g: &str) -> (String, String, String) {
-    let tasks = g
-        .split(" before ")
-        .next()
-        .unwrap_or("")
-        .split(" after ")
-        .next()
-        .unwrap_or("")
-        .to_owned();
+    let tasks = g.split(" before ").next().unwrap_or("").split(" after ").next().unwrap_or("").to_owned();
     let mut after = String::new();
     for exp in g.split(" before ") {
         let parts: Vec<&str> = exp.split(" after ").collect();
@@ -745,9 +597,7 @@ fn match_func_start(s: &str) -> Option<(bool, bool, Option<String>)> {
         let python = prefixes[..k].iter().any(|p| p.1);
         let fakeroot = prefixes[..k].iter().any(|p| !p.1);
         let rest = &s[start..];
-        let name_end = rest
-            .find(|c: char| !(py_word(c) || ".-+{}$:".contains(c)))
-            .unwrap_or(rest.len());
+        let name_end = rest.find(|c: char| !(py_word(c) || ".-+{}$:".contains(c))).unwrap_or(rest.len());
         let tail = rest[name_end..].trim_start_matches(py_space);
         let tail = tail.strip_prefix('(')?.trim_start_matches(py_space);
         let Some(tail) = tail.strip_prefix(')') else {
@@ -805,10 +655,7 @@ mod tests {
         let a = assign("A+B += \"x\"");
         assert_eq!((a.var.as_str(), a.op), ("A+B", AssignOp::Append));
         let a = assign("do_fetch[network] = \"1\"");
-        assert_eq!(
-            (a.var.as_str(), a.flag.as_deref()),
-            ("do_fetch", Some("network"))
-        );
+        assert_eq!((a.var.as_str(), a.flag.as_deref()), ("do_fetch", Some("network")));
         let a = assign("RDEPENDS:${PN}:append:class-target = \" x\"");
         assert_eq!(a.var, "RDEPENDS:${PN}:append:class-target");
         let a = assign("export CC = \"gcc\"");
@@ -829,10 +676,7 @@ mod tests {
         assert!(err.message.contains("unterminated quote"), "{err:?}");
         assert_eq!((err.line, err.col), (1, 5));
         let err = parse("A ~= \"x\"", FileKind::Conf).unwrap_err();
-        assert!(
-            err.message.contains("unknown assignment operator"),
-            "{err:?}"
-        );
+        assert!(err.message.contains("unknown assignment operator"), "{err:?}");
     }
 
     #[test]
@@ -850,45 +694,16 @@ mod tests {
     fn conf_directives() {
         assert_eq!(
             one("include conf/a.conf", FileKind::Conf),
-            Stmt::Include {
-                files: "conf/a.conf".into(),
-                required: false
-            }
+            Stmt::Include { files: "conf/a.conf".into(), required: false }
         );
-        assert_eq!(
-            one("require  b.inc", FileKind::Conf),
-            Stmt::Include {
-                files: "b.inc".into(),
-                required: true
-            }
-        );
-        assert_eq!(
-            one("include_all conf/x.conf", FileKind::Conf),
-            Stmt::IncludeAll {
-                file: "conf/x.conf".into()
-            }
-        );
-        assert_eq!(
-            one("export FOO", FileKind::Conf),
-            Stmt::Export { var: "FOO".into() }
-        );
-        assert_eq!(
-            one("unset FOO", FileKind::Conf),
-            Stmt::Unset { var: "FOO".into() }
-        );
-        assert_eq!(
-            one("unset FOO[doc]", FileKind::Conf),
-            Stmt::UnsetFlag {
-                var: "FOO".into(),
-                flag: "doc".into()
-            }
-        );
+        assert_eq!(one("require  b.inc", FileKind::Conf), Stmt::Include { files: "b.inc".into(), required: true });
+        assert_eq!(one("include_all conf/x.conf", FileKind::Conf), Stmt::IncludeAll { file: "conf/x.conf".into() });
+        assert_eq!(one("export FOO", FileKind::Conf), Stmt::Export { var: "FOO".into() });
+        assert_eq!(one("unset FOO", FileKind::Conf), Stmt::Unset { var: "FOO".into() });
+        assert_eq!(one("unset FOO[doc]", FileKind::Conf), Stmt::UnsetFlag { var: "FOO".into(), flag: "doc".into() });
         assert_eq!(
             one("addpylib ${LAYERDIR}/lib oe", FileKind::Conf),
-            Stmt::AddPylib {
-                dir: "${LAYERDIR}/lib".into(),
-                namespace: "oe".into()
-            }
+            Stmt::AddPylib { dir: "${LAYERDIR}/lib".into(), namespace: "oe".into() }
         );
         assert_eq!(
             one(
@@ -917,36 +732,15 @@ mod tests {
             o => panic!("{o:?}"),
         }
         let f = parse("python () {\n    pass\n}\n", FileKind::Recipe).unwrap();
-        assert!(matches!(
-            &f.statements[0].stmt,
-            Stmt::Function(Function {
-                name: None,
-                python: true,
-                ..
-            })
-        ));
+        assert!(matches!(&f.statements[0].stmt, Stmt::Function(Function { name: None, python: true, .. })));
         let f = parse("python __anonymous () {\n    pass\n}\n", FileKind::Recipe).unwrap();
         assert!(
             matches!(&f.statements[0].stmt, Stmt::Function(Function { name: Some(n), python: true, .. }) if n == "__anonymous")
         );
         let f = parse("fakeroot python do_x() {\n}\n", FileKind::Recipe).unwrap();
-        assert!(matches!(
-            &f.statements[0].stmt,
-            Stmt::Function(Function {
-                python: true,
-                fakeroot: true,
-                ..
-            })
-        ));
+        assert!(matches!(&f.statements[0].stmt, Stmt::Function(Function { python: true, fakeroot: true, .. })));
         let f = parse("fakeroot do_x () {\n}\n", FileKind::Recipe).unwrap();
-        assert!(matches!(
-            &f.statements[0].stmt,
-            Stmt::Function(Function {
-                python: false,
-                fakeroot: true,
-                ..
-            })
-        ));
+        assert!(matches!(&f.statements[0].stmt, Stmt::Function(Function { python: false, fakeroot: true, .. })));
         let err = parse("do_x() {\n echo\n", FileKind::Recipe).unwrap_err();
         assert!(err.message.contains("never closed"));
         assert_eq!(err.line, 1);
@@ -973,53 +767,23 @@ mod tests {
     #[test]
     fn recipe_directives() {
         assert_eq!(
-            one(
-                "addtask do_x after do_a do_b before do_c # note",
-                FileKind::Recipe
-            ),
-            Stmt::AddTask {
-                tasks: "do_x".into(),
-                before: "do_c ".into(),
-                after: "do_a do_b".into()
-            }
+            one("addtask do_x after do_a do_b before do_c # note", FileKind::Recipe),
+            Stmt::AddTask { tasks: "do_x".into(), before: "do_c ".into(), after: "do_a do_b".into() }
         );
         assert_eq!(
             one("addtask do_y before do_b after do_a", FileKind::Recipe),
-            Stmt::AddTask {
-                tasks: "do_y".into(),
-                before: "do_b".into(),
-                after: "do_a".into()
-            }
+            Stmt::AddTask { tasks: "do_y".into(), before: "do_b".into(), after: "do_a".into() }
         );
-        assert_eq!(
-            one("deltask do_x", FileKind::Recipe),
-            Stmt::DelTask {
-                tasks: "do_x".into()
-            }
-        );
+        assert_eq!(one("deltask do_x", FileKind::Recipe), Stmt::DelTask { tasks: "do_x".into() });
         assert_eq!(
             one("inherit autotools pkgconfig", FileKind::Recipe),
-            Stmt::Inherit {
-                classes: "autotools pkgconfig".into()
-            }
+            Stmt::Inherit { classes: "autotools pkgconfig".into() }
         );
-        assert_eq!(
-            one("inherit_defer native", FileKind::Recipe),
-            Stmt::InheritDefer {
-                classes: "native".into()
-            }
-        );
-        assert_eq!(
-            one("addhandler foo", FileKind::Recipe),
-            Stmt::AddHandler {
-                names: "foo".into()
-            }
-        );
+        assert_eq!(one("inherit_defer native", FileKind::Recipe), Stmt::InheritDefer { classes: "native".into() });
+        assert_eq!(one("addhandler foo", FileKind::Recipe), Stmt::AddHandler { names: "foo".into() });
         assert_eq!(
             one("EXPORT_FUNCTIONS do_compile do_install", FileKind::Recipe),
-            Stmt::ExportFunctions {
-                names: "do_compile do_install".into()
-            }
+            Stmt::ExportFunctions { names: "do_compile do_install".into() }
         );
         assert!(parse("addtask do_foo:append_x", FileKind::Recipe).is_err());
         assert!(parse("addpylib a b", FileKind::Recipe).is_err());

@@ -107,20 +107,8 @@ impl Session {
         let (config_dependencies, config_messages) = eval.take_record();
         let collections = layers::collections(&config.data, &config.layer_dirs)?;
         let files = layers::recipe_files(&config.data, &collections)?;
-        let snapshot = eval
-            .runtime
-            .snapshot()
-            .map_err(|e| SessionError::Data(e.to_string()))?;
-        Ok(Session {
-            eval,
-            config,
-            collections,
-            files,
-            config_dependencies,
-            config_messages,
-            snapshot,
-            _host: host,
-        })
+        let snapshot = eval.runtime.snapshot().map_err(|e| SessionError::Data(e.to_string()))?;
+        Ok(Session { eval, config, collections, files, config_dependencies, config_messages, snapshot, _host: host })
     }
 
     /// The configuration datastore.
@@ -128,26 +116,23 @@ impl Session {
         &self.config.data
     }
 
-    /// Parse one recipe file into its variants.
-    pub fn parse_file(
-        &self,
-        file: &Path,
-    ) -> Result<(Vec<Variant>, Vec<Dependency>, Vec<Message>), EvalError> {
-        self.eval
-            .runtime
-            .restore(&self.snapshot)
-            .map_err(|e| EvalError::Other(e.to_string()))?;
+    /// Parse one recipe file into its variants; also returns the files the parse read
+    /// or looked for, and the messages it logged (also when it fails).
+    pub fn parse_file_recorded(&self, file: &Path) -> (Result<Vec<Variant>, EvalError>, Vec<Dependency>, Vec<Message>) {
+        if let Err(e) = self.eval.runtime.restore(&self.snapshot) {
+            return (Err(EvalError::Other(e.to_string())), Vec::new(), Vec::new());
+        }
         let _ = self.eval.take_record();
         let appends = layers::appends_for(&self.files, file);
         let layer = layers::collection_of(&self.collections, file).map(|c| c.name.clone());
-        let result = recipe::parse(
-            &self.eval,
-            &self.config.data,
-            file,
-            &appends,
-            layer.as_deref(),
-        );
+        let result = recipe::parse(&self.eval, &self.config.data, file, &appends, layer.as_deref());
         let (deps, messages) = self.eval.take_record();
+        (result, deps, messages)
+    }
+
+    /// Parse one recipe file into its variants.
+    pub fn parse_file(&self, file: &Path) -> Result<(Vec<Variant>, Vec<Dependency>, Vec<Message>), EvalError> {
+        let (result, deps, messages) = self.parse_file_recorded(file);
         result.map(|v| (v, deps, messages))
     }
 
@@ -163,11 +148,7 @@ impl Session {
                 (Some(pn), true) => var.replace("${PN}", pn),
                 _ => var.clone(),
             };
-            let value = if v.skipped.is_some() {
-                None
-            } else {
-                get(&name)
-            };
+            let value = if v.skipped.is_some() { None } else { get(&name) };
             values.push((var.clone(), value));
         }
         RecipeInfo {
@@ -191,31 +172,20 @@ impl Session {
     /// Parse every recipe file; a failing file is reported and the rest still parse.
     pub fn parse_all(&self, vars: &[String], reporter: &dyn Reporter) -> ParseReport {
         let started = Instant::now();
-        let mut report = ParseReport {
-            files: self.files.recipes.len(),
-            masked: self.files.masked,
-            ..ParseReport::default()
-        };
+        let mut report =
+            ParseReport { files: self.files.recipes.len(), masked: self.files.masked, ..ParseReport::default() };
         for (i, file) in self.files.recipes.iter().enumerate() {
             reporter.parsing(i, self.files.recipes.len(), file);
             match self.parse_file(file) {
                 Ok((variants, _, messages)) => {
-                    for m in messages
-                        .iter()
-                        .filter(|m| m.level >= python::LogLevel::Warn)
-                    {
-                        report
-                            .warnings
-                            .push(format!("{}: {}", file.display(), m.text));
+                    for m in messages.iter().filter(|m| m.level >= python::LogLevel::Warn) {
+                        report.warnings.push(format!("{}: {}", file.display(), m.text));
                     }
                     for v in &variants {
                         report.recipes.push(self.info(file, v, vars));
                     }
                 }
-                Err(e) => report.failures.push(ParseFailure {
-                    file: file.clone(),
-                    error: e.to_string(),
-                }),
+                Err(e) => report.failures.push(ParseFailure { file: file.clone(), error: e.to_string() }),
             }
         }
         tracing::debug!("parsed {} files in {:?}", report.files, started.elapsed());
@@ -239,11 +209,9 @@ impl Session {
             .iter()
             .find_map(|v| {
                 if *v == "nativesdk" {
-                    name.strip_prefix("nativesdk-")
-                        .map(|b| (b.to_owned(), (*v).to_owned()))
+                    name.strip_prefix("nativesdk-").map(|b| (b.to_owned(), (*v).to_owned()))
                 } else {
-                    name.strip_suffix("-native")
-                        .map(|b| (b.to_owned(), (*v).to_owned()))
+                    name.strip_suffix("-native").map(|b| (b.to_owned(), (*v).to_owned()))
                 }
             })
             .unwrap_or((name.to_owned(), String::new()));
@@ -252,19 +220,12 @@ impl Session {
             .recipes
             .iter()
             .filter(|f| {
-                let stem = f
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 stem.split('_').next() == Some(base.as_str())
             })
             .collect();
         candidates.sort_by_key(|f| {
-            std::cmp::Reverse(
-                layers::collection_of(&self.collections, f)
-                    .map(|c| c.priority)
-                    .unwrap_or(0),
-            )
+            std::cmp::Reverse(layers::collection_of(&self.collections, f).map(|c| c.priority).unwrap_or(0))
         });
         candidates.first().map(|f| ((*f).clone(), variant))
     }

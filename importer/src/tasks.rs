@@ -10,32 +10,19 @@ use crate::value::Value;
 
 /// `do_` is added to task names that lack it.
 pub fn task_name(name: &str) -> String {
-    if name.starts_with("do_") {
-        name.to_owned()
-    } else {
-        format!("do_{name}")
-    }
+    if name.starts_with("do_") { name.to_owned() } else { format!("do_{name}") }
 }
 
 fn list_flag(d: &Rc<DataStore>, var: &str, flag: &str) -> Result<Vec<String>, DataError> {
-    Ok(d.get_var_flag(var, flag, Read::RAW)?
-        .map(|v| v.string_list())
-        .unwrap_or_default())
+    Ok(d.get_var_flag(var, flag, Read::RAW)?.map(|v| v.string_list()).unwrap_or_default())
 }
 
 fn tasks_list(d: &Rc<DataStore>) -> Result<Vec<String>, DataError> {
-    Ok(d.get_var("__BBTASKS", false)?
-        .map(|v| v.string_list())
-        .unwrap_or_default())
+    Ok(d.get_var("__BBTASKS", false)?.map(|v| v.string_list()).unwrap_or_default())
 }
 
 /// `addtask TASK after A B before C`.
-pub fn addtask(
-    d: &Rc<DataStore>,
-    task: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-) -> Result<(), DataError> {
+pub fn addtask(d: &Rc<DataStore>, task: &str, before: Option<&str>, after: Option<&str>) -> Result<(), DataError> {
     let task = task_name(task);
     d.set_var_flag(&task, "task", Value::Int(1), None, "set")?;
     let mut tasks = tasks_list(d)?;
@@ -112,10 +99,7 @@ pub struct Task {
 
 impl Task {
     pub fn flag(&self, name: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.flags.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -142,11 +126,7 @@ pub fn collect_tasks(d: &Rc<DataStore>) -> Result<Vec<Task>, DataError> {
             existing.deps = deps;
             existing.flags = recorded;
         } else {
-            out.push(Task {
-                name: task,
-                deps,
-                flags: recorded,
-            });
+            out.push(Task { name: task, deps, flags: recorded });
         }
     }
     Ok(out)

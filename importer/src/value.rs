@@ -81,9 +81,7 @@ impl Value {
     }
 
     pub fn list_of_strs<I: IntoIterator<Item = S>, S: Into<Str>>(items: I) -> Value {
-        Value::List(Rc::new(
-            items.into_iter().map(|s| Value::Str(s.into())).collect(),
-        ))
+        Value::List(Rc::new(items.into_iter().map(|s| Value::Str(s.into())).collect()))
     }
 }
 
@@ -97,11 +95,7 @@ impl fmt::Display for Value {
             Value::Bool(false) => f.write_str("False"),
             Value::None => f.write_str("None"),
             Value::List(l) | Value::Tuple(l) => {
-                let open = if matches!(self, Value::List(_)) {
-                    '['
-                } else {
-                    '('
-                };
+                let open = if matches!(self, Value::List(_)) { '[' } else { '(' };
                 write!(f, "{open}")?;
                 for (i, v) in l.iter().enumerate() {
                     if i > 0 {
@@ -162,9 +156,7 @@ impl PartialEq for Value {
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Int(a), Value::Bool(b)) | (Value::Bool(b), Value::Int(a)) => {
-                *a == i64::from(*b)
-            }
+            (Value::Int(a), Value::Bool(b)) | (Value::Bool(b), Value::Int(a)) => *a == i64::from(*b),
             (Value::None, Value::None) => true,
             (Value::List(a), Value::List(b)) | (Value::Tuple(a), Value::Tuple(b)) => a == b,
             (Value::Py(a), Value::Py(b)) => Rc::ptr_eq(a, b),

@@ -24,9 +24,7 @@ pub fn run(global: &GlobalArgs, args: EnvArgs) -> anyhow::Result<ExitCode> {
         None => session.data().clone(),
         Some(name) => {
             let (file, variant) = metadata::find_recipe(&session, name)?;
-            let (variants, _, _) = session
-                .parse_file(&file)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
             variants
                 .into_iter()
                 .find(|v| v.name == variant)
@@ -34,9 +32,6 @@ pub fn run(global: &GlobalArgs, args: EnvArgs) -> anyhow::Result<ExitCode> {
                 .data
         }
     };
-    print!(
-        "{}",
-        emit::emit_env(&d, true).map_err(|e| anyhow::anyhow!("{e}"))?
-    );
+    print!("{}", emit::emit_env(&d, true).map_err(|e| anyhow::anyhow!("{e}"))?);
     Ok(ExitCode::SUCCESS)
 }

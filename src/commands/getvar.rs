@@ -48,9 +48,7 @@ pub fn run(global: &GlobalArgs, args: GetvarArgs) -> anyhow::Result<ExitCode> {
         None => session.data().clone(),
         Some(name) => {
             let (file, variant) = metadata::find_recipe(&session, name)?;
-            let (variants, _, _) = session
-                .parse_file(&file)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
             let v = variants
                 .into_iter()
                 .find(|v| v.name == variant)
@@ -61,10 +59,7 @@ pub fn run(global: &GlobalArgs, args: GetvarArgs) -> anyhow::Result<ExitCode> {
             v.data
         }
     };
-    let read = Read {
-        expand: !args.unexpand,
-        ..Read::RAW
-    };
+    let read = Read { expand: !args.unexpand, ..Read::RAW };
     let value = match &args.flag {
         Some(flag) => d.get_var_flag(&var, flag, read),
         None => d.get_var_flag(&var, "_content", read),

@@ -31,10 +31,7 @@ pub fn bundled_layers() -> Option<PathBuf> {
         }
     }
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers");
-    source
-        .join("meta-core/conf/layer.conf")
-        .is_file()
-        .then_some(source)
+    source.join("meta-core/conf/layer.conf").is_file().then_some(source)
 }
 
 pub fn run(_global: &GlobalArgs, args: InitArgs) -> anyhow::Result<ExitCode> {
@@ -42,9 +39,7 @@ pub fn run(_global: &GlobalArgs, args: InitArgs) -> anyhow::Result<ExitCode> {
         Some(l) => l,
         None => bail!("cannot find the bundled layers: pass --layers DIR or set RSTORE_LAYERS_DIR"),
     };
-    let layers = layers
-        .canonicalize()
-        .with_context(|| format!("reading {}", layers.display()))?;
+    let layers = layers.canonicalize().with_context(|| format!("reading {}", layers.display()))?;
     let templates = layers.join("meta-core/conf/templates/default");
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("build"));
     let conf = dir.join("conf");
@@ -58,8 +53,7 @@ pub fn run(_global: &GlobalArgs, args: InitArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let sample = templates.join(format!("{name}.sample"));
-        let text = std::fs::read_to_string(&sample)
-            .with_context(|| format!("reading {}", sample.display()))?;
+        let text = std::fs::read_to_string(&sample).with_context(|| format!("reading {}", sample.display()))?;
         std::fs::write(&target, text.replace("##LAYERSDIR##", &layers_str))
             .with_context(|| format!("writing {}", target.display()))?;
         created.push(target);

@@ -24,11 +24,7 @@ pub fn run(global: &GlobalArgs, args: LayersArgs) -> anyhow::Result<ExitCode> {
     println!("{:<20} {:<60} {:>8}", "layer", "path", "priority");
     println!("{}", "=".repeat(90));
     for c in &session.collections {
-        let path = c
-            .path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| c.pattern.clone());
+        let path = c.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| c.pattern.clone());
         println!("{:<20} {:<60} {:>8}", c.name, path, c.priority);
     }
     Ok(ExitCode::SUCCESS)

@@ -19,12 +19,9 @@ pub fn build_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
 /// Open the build directory for parsing.
 pub fn open(global: &GlobalArgs, tracking: bool) -> anyhow::Result<Session> {
     let dir = build_dir(global)?;
-    let options = Options {
-        env: std::env::vars().collect(),
-        tracking,
-    };
-    let session = Session::open(&dir, &options)
-        .with_context(|| format!("reading the configuration of {}", dir.display()))?;
+    let options = Options { env: std::env::vars().collect(), tracking };
+    let session =
+        Session::open(&dir, &options).with_context(|| format!("reading the configuration of {}", dir.display()))?;
     for w in &session.config.warnings {
         tracing::warn!("{w}");
     }
@@ -36,6 +33,26 @@ pub fn open(global: &GlobalArgs, tracking: bool) -> anyhow::Result<Session> {
     Ok(session)
 }
 
+/// Parse every recipe of the build directory (through the parse cache).
+pub fn parse_all(
+    global: &GlobalArgs,
+    vars: &[String],
+    jobs: Option<usize>,
+) -> anyhow::Result<(rstore_importer::session::ParseReport, rstore_importer::catalog::CatalogStats)> {
+    let dir = build_dir(global)?;
+    let options = Options { env: std::env::vars().collect(), tracking: false };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let progress = Progress::new(global.quiet);
+    let result = rstore_importer::catalog::parse_all(&dir, &options, vars, jobs, &progress)
+        .with_context(|| format!("reading the configuration of {}", dir.display()));
+    progress.finish();
+    let (report, stats) = result?;
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((report, stats))
+}
+
 /// Parsing progress on stderr when it is a terminal.
 pub struct Progress {
     enabled: bool,
@@ -43,9 +60,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
-        Progress {
-            enabled: !quiet && std::io::stderr().is_terminal(),
-        }
+        Progress { enabled: !quiet && std::io::stderr().is_terminal() }
     }
 
     pub fn finish(&self) {
@@ -58,10 +73,7 @@ impl Progress {
 impl Reporter for Progress {
     fn parsing(&self, done: usize, total: usize, file: &Path) {
         if self.enabled {
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             eprint!("\r\x1b[KParsing recipes: {done}/{total} {name}");
         }
     }
@@ -70,6 +82,8 @@ impl Reporter for Progress {
 /// Resolve a recipe argument to (file, variant) or fail with a clear message.
 pub fn find_recipe(session: &Session, name: &str) -> anyhow::Result<(PathBuf, String)> {
     session.find_recipe(name).with_context(|| {
-        format!("no recipe named {name}: give a PN (e.g. zlib, zlib-native), a path to a .bb file, or virtual:VARIANT:FILE")
+        format!(
+            "no recipe named {name}: give a PN (e.g. zlib, zlib-native), a path to a .bb file, or virtual:VARIANT:FILE"
+        )
     })
 }

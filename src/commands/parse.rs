@@ -14,22 +14,26 @@ pub struct ParseArgs {
     /// Print the report as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Parse with this many processes [default: number of CPUs]
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Ignore the parse cache (parse everything again and refresh it)
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let session = metadata::open(global, false)?;
-    let config_time = started.elapsed();
-    let progress = metadata::Progress::new(global.quiet || args.json);
-    let report = session.parse_all(&[], &progress);
-    progress.finish();
+    if args.no_cache {
+        let cache = rstore_importer::cache::cache_path(&metadata::build_dir(global)?);
+        if cache.exists() {
+            std::fs::remove_file(&cache)?;
+        }
+    }
+    let (report, stats) = metadata::parse_all(global, &[], args.jobs)?;
     let total = started.elapsed();
     let targets = report.recipes.len();
-    let skipped = report
-        .recipes
-        .iter()
-        .filter(|r| r.skipped.is_some())
-        .count();
+    let skipped = report.recipes.iter().filter(|r| r.skipped.is_some()).count();
     if args.json {
         let out = json!({
             "files": report.files,
@@ -39,7 +43,9 @@ pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
             "errors": report.failures.len(),
             "failures": report.failures,
             "warnings": report.warnings,
-            "config_seconds": config_time.as_secs_f64(),
+            "from_cache": stats.from_cache,
+            "parsed": stats.parsed,
+            "config_seconds": stats.config_seconds,
             "seconds": total.as_secs_f64(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -51,19 +57,16 @@ pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
             eprintln!("error: {}", f.error);
         }
         println!(
-            "Parsed {} .bb files: {} targets, {} skipped, {} masked, {} errors in {:.2}s (configuration {:.2}s)",
+            "Parsed {} .bb files ({} from cache, {} parsed): {} targets, {} skipped, {} masked, {} errors in {:.2}s",
             report.files,
+            stats.from_cache,
+            stats.parsed,
             targets,
             skipped,
             report.masked,
             report.failures.len(),
             total.as_secs_f64(),
-            config_time.as_secs_f64()
         );
     }
-    Ok(if report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -24,6 +24,9 @@ pub struct RecipesArgs {
     /// Also show the inherited classes
     #[arg(long)]
     pub inherits: bool,
+    /// Parse with this many processes [default: number of CPUs]
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
     /// Only recipes whose PN is one of these (comma separated)
     #[arg(long, value_delimiter = ',', value_name = "PN,…")]
     pub only: Vec<String>,
@@ -60,31 +63,17 @@ pub fn recipe_json(r: &RecipeInfo, tasks: bool, inherits: bool) -> Value {
         m.insert("inherits".into(), json!(r.inherits));
     }
     if tasks {
-        m.insert(
-            "tasks".into(),
-            Value::Array(r.tasks.iter().map(task_json).collect()),
-        );
+        m.insert("tasks".into(), Value::Array(r.tasks.iter().map(task_json).collect()));
     }
     Value::Object(m)
 }
 
 pub fn run(global: &GlobalArgs, args: RecipesArgs) -> anyhow::Result<ExitCode> {
-    let session = metadata::open(global, false)?;
-    let progress = metadata::Progress::new(global.quiet);
-    let report = session.parse_all(&args.vars, &progress);
-    progress.finish();
-    for w in &report.warnings {
-        tracing::warn!("{w}");
-    }
-    let keep = |r: &RecipeInfo| {
-        args.only.is_empty() || r.pn.as_ref().is_some_and(|pn| args.only.contains(pn))
-    };
+    let (report, _) = metadata::parse_all(global, &args.vars, args.jobs)?;
+    let keep = |r: &RecipeInfo| args.only.is_empty() || r.pn.as_ref().is_some_and(|pn| args.only.contains(pn));
     for r in report.recipes.iter().filter(|r| keep(r)) {
         if args.json {
-            println!(
-                "{}",
-                serde_json::to_string(&recipe_json(r, args.tasks, args.inherits))?
-            );
+            println!("{}", serde_json::to_string(&recipe_json(r, args.tasks, args.inherits))?);
             continue;
         }
         let pn = r.pn.as_deref().unwrap_or("?");
@@ -95,30 +84,16 @@ pub fn run(global: &GlobalArgs, args: RecipesArgs) -> anyhow::Result<ExitCode> {
             None => println!("{pn:<32} {pv:<16} {layer:<12} {}", r.target),
         }
         for (k, v) in &r.vars {
-            println!(
-                "    {k} = {}",
-                v.as_deref()
-                    .map(|v| format!("{v:?}"))
-                    .unwrap_or_else(|| "(unset)".into())
-            );
+            println!("    {k} = {}", v.as_deref().map(|v| format!("{v:?}")).unwrap_or_else(|| "(unset)".into()));
         }
         if args.inherits {
             println!("    inherits: {}", r.inherits.join(" "));
         }
         if args.tasks {
             for t in &r.tasks {
-                let flags: Vec<String> = t
-                    .flags
-                    .iter()
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(k, v)| format!("{k}={v:?}"))
-                    .collect();
-                println!(
-                    "    {} after [{}] {}",
-                    t.name,
-                    t.deps.join(" "),
-                    flags.join(" ")
-                );
+                let flags: Vec<String> =
+                    t.flags.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v:?}")).collect();
+                println!("    {} after [{}] {}", t.name, t.deps.join(" "), flags.join(" "));
             }
         }
     }
@@ -126,11 +101,7 @@ pub fn run(global: &GlobalArgs, args: RecipesArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {}", f.error);
     }
     if !report.failures.is_empty() {
-        eprintln!(
-            "{} of {} recipe files failed to parse",
-            report.failures.len(),
-            report.files
-        );
+        eprintln!("{} of {} recipe files failed to parse", report.failures.len(), report.files);
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

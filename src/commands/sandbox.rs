@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use rstore_sandbox::{
-    CancelHandle, HostFacts, Limits, Mount, Network, Request, Sink, Stdin, WorkDir, layout,
-};
+use rstore_sandbox::{CancelHandle, HostFacts, Limits, Mount, Network, Request, Sink, Stdin, WorkDir, layout};
 
 use crate::GlobalArgs;
 
@@ -125,16 +123,10 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         request.mounts.push(Mount::Writable { host, inside });
     }
     for pair in &args.env {
-        let (key, value) = pair
-            .split_once('=')
-            .with_context(|| format!("--env {pair:?} is not KEY=VALUE"))?;
+        let (key, value) = pair.split_once('=').with_context(|| format!("--env {pair:?} is not KEY=VALUE"))?;
         request.env.insert(key.to_owned(), value.to_owned());
     }
-    request.network = if args.network {
-        Network::Host
-    } else {
-        Network::Loopback
-    };
+    request.network = if args.network { Network::Host } else { Network::Loopback };
     request.uid = args.uid;
     request.gid = args.gid;
     request.source_date_epoch = args.source_date_epoch;
@@ -142,10 +134,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     request.limits = Limits {
         time: args
             .timeout
-            .map(|s| {
-                Duration::try_from_secs_f64(s)
-                    .context("--timeout must be a positive number of seconds")
-            })
+            .map(|s| Duration::try_from_secs_f64(s).context("--timeout must be a positive number of seconds"))
             .transpose()?,
         memory_bytes: args.memory.as_deref().map(parse_size).transpose()?,
         processes: args.max_procs,
@@ -169,16 +158,12 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _fresh;
     request.work_dir = match &args.work {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating work dir {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating work dir {}", dir.display()))?;
             WorkDir::Host(absolute(dir)?)
         }
         None if args.dry_run => WorkDir::Tmpfs,
         None => {
-            let dir = tempfile::Builder::new()
-                .prefix("rstore-sandbox-")
-                .tempdir()
-                .context("creating a work dir")?;
+            let dir = tempfile::Builder::new().prefix("rstore-sandbox-").tempdir().context("creating a work dir")?;
             let path = dir.path().to_owned();
             _fresh = dir;
             WorkDir::Host(path)
@@ -204,9 +189,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else if !outcome.success() {
         tracing::warn!("command {outcome}");
     }
-    Ok(ExitCode::from(
-        u8::try_from(outcome.exit_code()).unwrap_or(1),
-    ))
+    Ok(ExitCode::from(u8::try_from(outcome.exit_code()).unwrap_or(1)))
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP cancel the task (every process of it is killed, the fresh
@@ -252,11 +235,7 @@ fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     match facts.landlock_abi {
         Some(abi) => println!(
             "landlock:      ABI {abi}{}",
-            if abi >= 6 {
-                " (filesystem, abstract unix sockets, signals)"
-            } else {
-                " (filesystem)"
-            }
+            if abi >= 6 { " (filesystem, abstract unix sockets, signals)" } else { " (filesystem)" }
         ),
         None => {
             println!("landlock:      NOT AVAILABLE (tasks are confined by mount namespaces only)")
@@ -264,40 +243,22 @@ fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     }
     match &facts.cgroup {
         rstore_sandbox::host::CgroupSupport::Delegated { parent } => {
-            println!(
-                "cgroup v2:     delegated at {} (memory.max, pids.max per task)",
-                parent.display()
-            )
+            println!("cgroup v2:     delegated at {} (memory.max, pids.max per task)", parent.display())
         }
         rstore_sandbox::host::CgroupSupport::Unavailable { reason } => {
             println!("cgroup v2:     NOT USABLE: {reason}");
             println!(
                 "               memory limits fall back to RLIMIT_AS per process; process limits to {}",
-                if facts.pid_max_per_namespace {
-                    "the pid namespace's pid_max (at least 300)"
-                } else {
-                    "RLIMIT_NPROC"
-                }
+                if facts.pid_max_per_namespace { "the pid namespace's pid_max (at least 300)" } else { "RLIMIT_NPROC" }
             );
         }
     }
-    println!(
-        "id mapping:    {} (caller uid {}, gid {})",
-        spec.enforcement.id_mapping, facts.uid, facts.gid
-    );
+    println!("id mapping:    {} (caller uid {}, gid {})", spec.enforcement.id_mapping, facts.uid, facts.gid);
     for range in &spec.ids.uids {
-        println!(
-            "               uid {}..+{} -> host {}",
-            range.inside, range.count, range.outside
-        );
+        println!("               uid {}..+{} -> host {}", range.inside, range.count, range.outside);
     }
     println!("cpus:          {:?}", facts.cpus);
-    println!(
-        "work dir:      {} (HOME {}, hostname {})",
-        layout::WORK_DIR,
-        layout::HOME,
-        layout::HOSTNAME
-    );
+    println!("work dir:      {} (HOME {}, hostname {})", layout::WORK_DIR, layout::HOME, layout::HOSTNAME);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -320,10 +281,7 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 
 fn parse_size(text: &str) -> anyhow::Result<u64> {
     let text = text.trim();
-    let (digits, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let number: u64 = match digits.parse() {
         Ok(number) => number,
         Err(_) => bail!("{text:?} is not a size like 512M or 2G"),
@@ -335,9 +293,7 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
         "G" => 1 << 30,
         _ => bail!("{text:?} is not a size like 512M or 2G"),
     };
-    number
-        .checked_mul(factor)
-        .with_context(|| format!("{text:?} is too large"))
+    number.checked_mul(factor).with_context(|| format!("{text:?} is too large"))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rstore_store::{
-    Access, Attributes, Digest, GcOptions, IngestOptions, Node, ObjectKind, Phase, Reporter,
-    RootTarget, Store, TarOptions, VerifyOptions,
+    Access, Attributes, Digest, GcOptions, IngestOptions, Node, ObjectKind, Phase, Reporter, RootTarget, Store,
+    TarOptions, VerifyOptions,
 };
 use serde::Serialize;
 
@@ -246,11 +246,7 @@ fn store_dir_from_local_conf(path: &Path, build_dir: &Path) -> anyhow::Result<Op
             .and_then(|v| v.strip_suffix('"'))
             .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
             .with_context(|| {
-                format!(
-                    "{}:{}: expected a quoted value for RSTORE_STORE_DIR",
-                    path.display(),
-                    number + 1
-                )
+                format!("{}:{}: expected a quoted value for RSTORE_STORE_DIR", path.display(), number + 1)
             })?;
         let expanded = unquoted.replace("${TOPDIR}", &build_dir.to_string_lossy());
         if expanded.contains("${") {
@@ -261,11 +257,7 @@ fn store_dir_from_local_conf(path: &Path, build_dir: &Path) -> anyhow::Result<Op
             );
         }
         if expanded.is_empty() {
-            bail!(
-                "{}:{}: RSTORE_STORE_DIR is empty",
-                path.display(),
-                number + 1
-            );
+            bail!("{}:{}: RSTORE_STORE_DIR is empty", path.display(), number + 1);
         }
         let dir = build_dir.join(expanded);
         match op {
@@ -290,8 +282,7 @@ pub fn run(global: &GlobalArgs, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     tracing::debug!("store: {} ({source:?})", dir.display());
-    let store =
-        Store::open(&dir).with_context(|| format!("opening the store at {}", dir.display()))?;
+    let store = Store::open(&dir).with_context(|| format!("opening the store at {}", dir.display()))?;
     let reporter = BarReporter::new(global.quiet);
     match cmd {
         StoreCommand::Path(_) => unreachable!("handled above"),
@@ -346,11 +337,7 @@ fn root_target(store: &Store, hash: &Digest) -> anyhow::Result<RootTarget> {
 
 fn add(store: &Store, args: AddArgs, reporter: &BarReporter) -> anyhow::Result<ExitCode> {
     let options = IngestOptions {
-        attributes: if args.fakeroot {
-            Attributes::Full
-        } else {
-            Attributes::Plain
-        },
+        attributes: if args.fakeroot { Attributes::Full } else { Attributes::Plain },
         compression_level: args.level,
     };
     let outcome = store.ingest(&args.path, &options, reporter)?;
@@ -387,11 +374,7 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<ExitCode> {
     let root = tree_of(store, &args.hash)?;
     let digest = match store.resolve(&root, &args.path)? {
         (Node::Directory { digest, .. }, _) => digest,
-        (other, _) => bail!(
-            "{:?} in tree {root} is a {}, not a directory",
-            args.path,
-            other.kind_name()
-        ),
+        (other, _) => bail!("{:?} in tree {root} is a {}, not a directory", args.path, other.kind_name()),
     };
     let tree = store.read_tree(&digest)?;
     let entries: Vec<LsEntry> = tree
@@ -431,21 +414,10 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<ExitCode> {
             _ => String::new(),
         };
         let size = e.size.map(|s| s.to_string()).unwrap_or_default();
-        let digest = e
-            .digest
-            .map(|d| d.to_hex())
-            .unwrap_or_else(|| "-".repeat(64));
+        let digest = e.digest.map(|d| d.to_hex()).unwrap_or_else(|| "-".repeat(64));
         match &e.target {
-            Some(t) => writeln!(
-                out,
-                "{type_char}{}{owner} {size:>12} {digest} {} -> {t}",
-                e.mode, e.name
-            )?,
-            None => writeln!(
-                out,
-                "{type_char}{}{owner} {size:>12} {digest} {}",
-                e.mode, e.name
-            )?,
+            Some(t) => writeln!(out, "{type_char}{}{owner} {size:>12} {digest} {} -> {t}", e.mode, e.name)?,
+            None => writeln!(out, "{type_char}{}{owner} {size:>12} {digest} {}", e.mode, e.name)?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -467,28 +439,20 @@ fn export(store: &Store, args: ExportArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => {
             // Written next to the destination and renamed, so a failed export leaves nothing.
-            let parent = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             let mut tmp = tempfile::NamedTempFile::new_in(parent)
                 .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
             {
                 let mut buffered = std::io::BufWriter::new(tmp.as_file_mut());
                 store.export_tar(&root, &mut buffered, &options)?;
-                buffered
-                    .flush()
-                    .with_context(|| format!("writing {}", path.display()))?;
+                buffered.flush().with_context(|| format!("writing {}", path.display()))?;
             }
-            tmp.persist(path)
-                .with_context(|| format!("writing {}", path.display()))?;
+            tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
             let stdout = std::io::stdout();
             if stdout.is_terminal() {
-                bail!(
-                    "refusing to write a tar archive to a terminal; redirect stdout or use -o FILE"
-                );
+                bail!("refusing to write a tar archive to a terminal; redirect stdout or use -o FILE");
             }
             let mut out = std::io::BufWriter::new(stdout.lock());
             store.export_tar(&root, &mut out, &options)?;
@@ -498,17 +462,9 @@ fn export(store: &Store, args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn materialise(
-    store: &Store,
-    args: MaterialiseArgs,
-    reporter: &BarReporter,
-) -> anyhow::Result<ExitCode> {
+fn materialise(store: &Store, args: MaterialiseArgs, reporter: &BarReporter) -> anyhow::Result<ExitCode> {
     let root = tree_of(store, &args.hash)?;
-    let access = if args.writable {
-        Access::Writable
-    } else {
-        Access::ReadOnly
-    };
+    let access = if args.writable { Access::Writable } else { Access::ReadOnly };
     let outcome = store.materialise(&root, &args.dest, access, reporter)?;
     reporter.clear();
     if args.result_link {
@@ -523,10 +479,7 @@ fn materialise(
 }
 
 fn verify(store: &Store, args: VerifyArgs, reporter: &BarReporter) -> anyhow::Result<ExitCode> {
-    let options = VerifyOptions {
-        repair: args.repair,
-        checkouts: !args.no_checkouts,
-    };
+    let options = VerifyOptions { repair: args.repair, checkouts: !args.no_checkouts };
     let report = store.verify(&options, reporter)?;
     reporter.clear();
     if args.json.json {
@@ -537,13 +490,7 @@ fn verify(store: &Store, args: VerifyArgs, reporter: &BarReporter) -> anyhow::Re
             writeln!(out, "{}", describe_problem(p))?;
         }
         for d in &report.dangling {
-            writeln!(
-                out,
-                "dangling {} record {} (depends on {})",
-                d.table.name(),
-                d.key,
-                d.broken
-            )?;
+            writeln!(out, "dangling {} record {} (depends on {})", d.table.name(), d.key, d.broken)?;
         }
         writeln!(
             out,
@@ -555,11 +502,7 @@ fn verify(store: &Store, args: VerifyArgs, reporter: &BarReporter) -> anyhow::Re
             if report.is_clean() {
                 "clean".to_owned()
             } else {
-                format!(
-                    "{} problems, {} dangling records",
-                    report.problems.len(),
-                    report.dangling.len()
-                )
+                format!("{} problems, {} dangling records", report.problems.len(), report.dangling.len())
             }
         )?;
         if report.repaired && !report.is_clean() {
@@ -570,21 +513,13 @@ fn verify(store: &Store, args: VerifyArgs, reporter: &BarReporter) -> anyhow::Re
             )?;
         }
     }
-    Ok(if report.is_clean() || report.repaired {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.is_clean() || report.repaired { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn describe_problem(p: &rstore_store::Problem) -> String {
     use rstore_store::Problem;
     match p {
-        Problem::CorruptObject {
-            kind,
-            digest,
-            reason,
-        } => format!("corrupt {kind} {digest}: {reason}"),
+        Problem::CorruptObject { kind, digest, reason } => format!("corrupt {kind} {digest}: {reason}"),
         Problem::MissingObject { kind, digest } => format!("missing {kind} {digest}"),
         Problem::StrayFile { path } => format!("stray file {}", path.display()),
         Problem::CorruptIndexValue { table, key, reason } => {
@@ -597,22 +532,13 @@ fn describe_problem(p: &rstore_store::Problem) -> String {
 }
 
 fn gc(store: &Store, args: GcArgs, reporter: &BarReporter) -> anyhow::Result<ExitCode> {
-    let report = store.gc(
-        &GcOptions {
-            dry_run: args.dry_run,
-        },
-        reporter,
-    )?;
+    let report = store.gc(&GcOptions { dry_run: args.dry_run }, reporter)?;
     reporter.clear();
     if args.json.json {
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let verb = if report.dry_run {
-        "would remove"
-    } else {
-        "removed"
-    };
+    let verb = if report.dry_run { "would remove" } else { "removed" };
     for stale in &report.stale_roots {
         println!("{verb} stale root {stale}");
     }
@@ -629,11 +555,7 @@ fn gc(store: &Store, args: GcArgs, reporter: &BarReporter) -> anyhow::Result<Exi
     );
     println!(
         "{} {} bytes ({})",
-        if report.dry_run {
-            "would free"
-        } else {
-            "freed"
-        },
+        if report.dry_run { "would free" } else { "freed" },
         report.bytes_freed,
         human_bytes(report.bytes_freed)
     );
@@ -653,26 +575,10 @@ fn stats(store: &Store, args: JsonArg) -> anyhow::Result<ExitCode> {
     println!("GC roots        {}", s.roots);
     println!("blobs           {}", s.blobs);
     println!("tree objects    {}", s.trees);
-    println!(
-        "logical bytes   {} ({})",
-        s.logical_bytes,
-        human_bytes(s.logical_bytes)
-    );
-    println!(
-        "unique bytes    {} ({})",
-        s.unique_bytes,
-        human_bytes(s.unique_bytes)
-    );
-    println!(
-        "stored bytes    {} ({})",
-        s.stored_bytes,
-        human_bytes(s.stored_bytes)
-    );
-    println!(
-        "checkout bytes  {} ({})",
-        s.checkout_bytes,
-        human_bytes(s.checkout_bytes)
-    );
+    println!("logical bytes   {} ({})", s.logical_bytes, human_bytes(s.logical_bytes));
+    println!("unique bytes    {} ({})", s.unique_bytes, human_bytes(s.unique_bytes));
+    println!("stored bytes    {} ({})", s.stored_bytes, human_bytes(s.stored_bytes));
+    println!("checkout bytes  {} ({})", s.checkout_bytes, human_bytes(s.checkout_bytes));
     println!("dedup ratio     {:.2}", s.dedup_ratio);
     println!("logical/stored  {:.2}", s.total_ratio);
     Ok(ExitCode::SUCCESS)
@@ -698,11 +604,7 @@ fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
 }
 
 /// Draws store progress on stderr when it is a terminal.
@@ -713,10 +615,7 @@ struct BarReporter {
 
 impl BarReporter {
     fn new(quiet: bool) -> Self {
-        Self {
-            bar: Mutex::new(None),
-            enabled: !quiet && std::io::stderr().is_terminal(),
-        }
+        Self { bar: Mutex::new(None), enabled: !quiet && std::io::stderr().is_terminal() }
     }
 
     fn clear(&self) {
@@ -788,14 +687,8 @@ mod tests {
             store_dir_from_local_conf(&conf, dir.path())
         };
         assert_eq!(read("MACHINE = \"qemux86\"\n").unwrap(), None);
-        assert_eq!(
-            read("RSTORE_STORE_DIR = \"${TOPDIR}/s\"\n").unwrap(),
-            Some(dir.path().join("s"))
-        );
-        assert_eq!(
-            read("RSTORE_STORE_DIR ?= \"a\"\nRSTORE_STORE_DIR ?= \"b\"\n").unwrap(),
-            Some(dir.path().join("a"))
-        );
+        assert_eq!(read("RSTORE_STORE_DIR = \"${TOPDIR}/s\"\n").unwrap(), Some(dir.path().join("s")));
+        assert_eq!(read("RSTORE_STORE_DIR ?= \"a\"\nRSTORE_STORE_DIR ?= \"b\"\n").unwrap(), Some(dir.path().join("a")));
         assert_eq!(
             read("RSTORE_STORE_DIR ??= \"/w\"\nRSTORE_STORE_DIR ?= \"/s\"\nRSTORE_STORE_DIR = \"/h\"\n").unwrap(),
             Some(PathBuf::from("/h"))

@@ -39,18 +39,12 @@ fn lazy_and_immediate_expansion() {
     assert_eq!(d.get_var("C", false).unwrap().unwrap().to_string(), "${B}");
     assert_eq!(val(&d, "E"), "x");
     let d = conf("A = \"${UNKNOWN} x\"\n");
-    assert_eq!(
-        val(&d, "A"),
-        "${UNKNOWN} x",
-        "unknown references stay unexpanded"
-    );
+    assert_eq!(val(&d, "A"), "${UNKNOWN} x", "unknown references stay unexpanded");
 }
 
 #[test]
 fn defaults() {
-    let d = conf(
-        "A ?= \"1\"\nA ?= \"2\"\nB ??= \"1\"\nB ??= \"2\"\nC ??= \"w\"\nC = \"s\"\nD = \"s\"\nD ??= \"w\"\n",
-    );
+    let d = conf("A ?= \"1\"\nA ?= \"2\"\nB ??= \"1\"\nB ??= \"2\"\nC ??= \"w\"\nC = \"s\"\nD = \"s\"\nD ??= \"w\"\n");
     assert_eq!(val(&d, "A"), "1");
     assert_eq!(val(&d, "B"), "2", "the last weak default wins");
     assert_eq!(val(&d, "C"), "s");
@@ -69,11 +63,7 @@ fn append_prepend_operators() {
     assert_eq!(val(&d, "A"), "a b c");
     assert_eq!(val(&d, "B"), "abc");
     let d = conf("A = \"b\"\nA:append = \" c\"\nA:prepend = \"a \"\nA = \"z\"\n");
-    assert_eq!(
-        val(&d, "A"),
-        "a z c",
-        ":append/:prepend survive later assignments and apply at read time"
-    );
+    assert_eq!(val(&d, "A"), "a z c", ":append/:prepend survive later assignments and apply at read time");
 }
 
 #[test]
@@ -94,18 +84,12 @@ fn conditional_appends() {
          A:append:arm:foo = \" both\"\nB = \"b\"\nB:arm:append = \" z\"\nB:arm = \"a\"\n",
     );
     assert_eq!(val(&d, "A"), "x arm both");
-    assert_eq!(
-        val(&d, "B"),
-        "a z",
-        "VAR:override:append appends to the override's value"
-    );
+    assert_eq!(val(&d, "B"), "a z", "VAR:override:append appends to the override's value");
 }
 
 #[test]
 fn removes_keep_white_space() {
-    let d = conf(
-        "A = \"123 456 789 123456 123 456 123 456\"\nA:remove = \"123\"\nA:remove = \"${X}\"\nX = \"789\"\n",
-    );
+    let d = conf("A = \"123 456 789 123456 123 456 123 456\"\nA:remove = \"123\"\nA:remove = \"${X}\"\nX = \"789\"\n");
     assert_eq!(val(&d, "A"), " 456  123456  456  456");
     let d = conf("OVERRIDES = \"o\"\nB = \"a b c\"\nB:remove:o = \"b\"\nB:remove:p = \"c\"\n");
     assert_eq!(val(&d, "B"), "a  c");
@@ -119,37 +103,11 @@ fn removes_on_overrides_carry_to_the_base() {
 
 #[test]
 fn flags() {
-    let d = conf(
-        "A[doc] = \"x\"\nA[doc] += \"y\"\nA[depends] ??= \"w\"\nA[other] = \"${B}\"\nB = \"1\"\n",
-    );
-    assert_eq!(
-        d.get_var_flag("A", "doc", Read::EXPANDED)
-            .unwrap()
-            .unwrap()
-            .to_string(),
-        "x y"
-    );
-    assert_eq!(
-        d.get_var_flag("A", "depends", Read::EXPANDED)
-            .unwrap()
-            .unwrap()
-            .to_string(),
-        "w"
-    );
-    assert_eq!(
-        d.get_var_flag("A", "other", Read::EXPANDED)
-            .unwrap()
-            .unwrap()
-            .to_string(),
-        "1"
-    );
-    assert_eq!(
-        d.get_var_flag("A", "other", Read::RAW)
-            .unwrap()
-            .unwrap()
-            .to_string(),
-        "${B}"
-    );
+    let d = conf("A[doc] = \"x\"\nA[doc] += \"y\"\nA[depends] ??= \"w\"\nA[other] = \"${B}\"\nB = \"1\"\n");
+    assert_eq!(d.get_var_flag("A", "doc", Read::EXPANDED).unwrap().unwrap().to_string(), "x y");
+    assert_eq!(d.get_var_flag("A", "depends", Read::EXPANDED).unwrap().unwrap().to_string(), "w");
+    assert_eq!(d.get_var_flag("A", "other", Read::EXPANDED).unwrap().unwrap().to_string(), "1");
+    assert_eq!(d.get_var_flag("A", "other", Read::RAW).unwrap().unwrap().to_string(), "${B}");
     assert_eq!(get(&d, "A"), None, "flags alone leave the value unset");
     let flags = d.get_var_flags("A", &[], false).unwrap().unwrap();
     let names: Vec<&str> = flags.iter().map(|(k, _)| k.as_str()).collect();
@@ -159,10 +117,7 @@ fn flags() {
 #[test]
 fn export_sets_a_flag() {
     let d = conf("export A = \"1\"\n");
-    assert_eq!(
-        d.get_var_flag("A", "export", Read::RAW).unwrap(),
-        Some(Value::Int(1))
-    );
+    assert_eq!(d.get_var_flag("A", "export", Read::RAW).unwrap(), Some(Value::Int(1)));
 }
 
 #[test]
@@ -202,11 +157,7 @@ fn setvar_from_code_drops_pending_operations() {
     let d = conf("OVERRIDES = \"o\"\nA = \"1\"\nA:append = \" x\"\nA:o = \"2\"\n");
     assert_eq!(val(&d, "A"), "2 x");
     d.set("A", "3").unwrap();
-    assert_eq!(
-        val(&d, "A"),
-        "3",
-        "d.setVar drops appends and active overrides"
-    );
+    assert_eq!(val(&d, "A"), "3", "d.setVar drops appends and active overrides");
 }
 
 #[test]
@@ -218,9 +169,8 @@ fn expand_keys_renames() {
 
 #[test]
 fn override_selection_updates_when_overrides_change() {
-    let d = conf(
-        "MACHINEOVERRIDES = \"m1\"\nOVERRIDES = \"${MACHINEOVERRIDES}\"\nA = \"0\"\nA:m1 = \"1\"\nA:m2 = \"2\"\n",
-    );
+    let d =
+        conf("MACHINEOVERRIDES = \"m1\"\nOVERRIDES = \"${MACHINEOVERRIDES}\"\nA = \"0\"\nA:m1 = \"1\"\nA:m2 = \"2\"\n");
     assert_eq!(val(&d, "A"), "1");
     load(&d, "MACHINEOVERRIDES = \"m2\"\n");
     assert_eq!(val(&d, "A"), "2");
@@ -239,9 +189,7 @@ fn rename_var_moves_flags_and_operations() {
 #[test]
 fn old_override_syntax_is_an_error() {
     let d = DataStore::new(None);
-    let err = d
-        .set_var("FOO_append", Value::str("x"), true, None, "set")
-        .unwrap_err();
+    let err = d.set_var("FOO_append", Value::str("x"), true, None, "set").unwrap_err();
     assert!(err.to_string().contains("old override syntax"));
 }
 
@@ -249,16 +197,10 @@ fn old_override_syntax_is_an_error() {
 fn split_keyword_follows_bitbake() {
     assert_eq!(split_keyword("A:append"), Some(("A", ":append", None)));
     assert_eq!(split_keyword("A:o:remove"), Some(("A:o", ":remove", None)));
-    assert_eq!(
-        split_keyword("A:append:x:y"),
-        Some(("A", ":append", Some("x:y")))
-    );
+    assert_eq!(split_keyword("A:append:x:y"), Some(("A", ":append", Some("x:y"))));
     assert_eq!(split_keyword("A:append:X"), None);
     assert_eq!(split_keyword("A:appendix"), None);
-    assert_eq!(
-        split_keyword("RDEPENDS:${PN}:append"),
-        Some(("RDEPENDS:${PN}", ":append", None))
-    );
+    assert_eq!(split_keyword("RDEPENDS:${PN}:append"), Some(("RDEPENDS:${PN}", ":append", None)));
 }
 
 #[test]

@@ -52,10 +52,7 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
             l.into_any()
         }
         Value::Tuple(items) => {
-            let items: Vec<Bound<'py, PyAny>> = items
-                .iter()
-                .map(|i| to_py(py, i))
-                .collect::<PyResult<_>>()?;
+            let items: Vec<Bound<'py, PyAny>> = items.iter().map(|i| to_py(py, i)).collect::<PyResult<_>>()?;
             PyTuple::new(py, items)?.into_any()
         }
         Value::Conditionals(items) => {
@@ -71,10 +68,7 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         }
         Value::Py(obj) => {
             let b = obj.bind(py).clone();
-            if b.is_instance_of::<PyList>()
-                || b.is_instance_of::<PyDict>()
-                || b.is_instance_of::<PySet>()
-            {
+            if b.is_instance_of::<PyList>() || b.is_instance_of::<PyDict>() || b.is_instance_of::<PySet>() {
                 match runtime() {
                     Ok(rt) => rt.copy_object(&b)?,
                     Err(_) => b,
@@ -119,9 +113,7 @@ pub fn from_py(obj: &Bound<'_, PyAny>) -> Value {
 }
 
 fn opt_bool(kwargs: Option<&Bound<'_, PyDict>>, key: &str) -> bool {
-    kwargs
-        .and_then(|k| k.get_item(key).ok().flatten())
-        .is_some_and(|v| v.is_truthy().unwrap_or(false))
+    kwargs.and_then(|k| k.get_item(key).ok().flatten()).is_some_and(|v| v.is_truthy().unwrap_or(false))
 }
 
 fn py_str(obj: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -133,9 +125,7 @@ impl DataSmart {
     #[new]
     fn py_new() -> PyResult<Self> {
         let hooks = super::hooks().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        Ok(DataSmart {
-            inner: DataStore::new(Some(hooks)),
-        })
+        Ok(DataSmart { inner: DataStore::new(Some(hooks)) })
     }
 
     #[pyo3(signature = (var, expand = true, noweakdefault = false, parsing = false))]
@@ -149,15 +139,7 @@ impl DataSmart {
     ) -> PyResult<Bound<'py, PyAny>> {
         let v = self
             .inner
-            .get_var_flag(
-                var,
-                "_content",
-                Read {
-                    expand,
-                    noweakdefault,
-                    parsing,
-                },
-            )
+            .get_var_flag(var, "_content", Read { expand, noweakdefault, parsing })
             .map_err(|e| err(py, e))?;
         match v {
             Some(v) => to_py(py, &v),
@@ -174,9 +156,7 @@ impl DataSmart {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let parsing = opt_bool(kwargs, "parsing");
-        self.inner
-            .set_var(var, from_py(value), parsing, None, "set")
-            .map_err(|e| err(py, e))
+        self.inner.set_var(var, from_py(value), parsing, None, "set").map_err(|e| err(py, e))
     }
 
     #[pyo3(signature = (var, flag, expand = true, noweakdefault = false, parsing = false, retparser = false))]
@@ -194,18 +174,7 @@ impl DataSmart {
         if flag.is_empty() {
             return Ok(py.None().into_bound(py));
         }
-        let v = self
-            .inner
-            .get_var_flag(
-                var,
-                flag,
-                Read {
-                    expand,
-                    noweakdefault,
-                    parsing,
-                },
-            )
-            .map_err(|e| err(py, e))?;
+        let v = self.inner.get_var_flag(var, flag, Read { expand, noweakdefault, parsing }).map_err(|e| err(py, e))?;
         match v {
             Some(v) => to_py(py, &v),
             None => Ok(py.None().into_bound(py)),
@@ -222,9 +191,7 @@ impl DataSmart {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let _ = kwargs;
-        self.inner
-            .set_var_flag(var, flag, from_py(value), None, "set")
-            .map_err(|e| err(py, e))
+        self.inner.set_var_flag(var, flag, from_py(value), None, "set").map_err(|e| err(py, e))
     }
 
     #[pyo3(signature = (var, expand = None, internalflags = false))]
@@ -239,24 +206,15 @@ impl DataSmart {
             None => Vec::new(),
             Some(e) if e.is_instance_of::<PyBool>() => {
                 if e.is_truthy()? {
-                    return Err(PyTypeError::new_err(
-                        "argument of type 'bool' is not iterable",
-                    ));
+                    return Err(PyTypeError::new_err("argument of type 'bool' is not iterable"));
                 }
                 Vec::new()
             }
             Some(e) if e.is_none() => Vec::new(),
-            Some(e) => e
-                .try_iter()?
-                .map(|i| i.and_then(|i| py_str(&i)))
-                .collect::<PyResult<_>>()?,
+            Some(e) => e.try_iter()?.map(|i| i.and_then(|i| py_str(&i))).collect::<PyResult<_>>()?,
         };
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        match self
-            .inner
-            .get_var_flags(var, &refs, internalflags)
-            .map_err(|e| err(py, e))?
-        {
+        match self.inner.get_var_flags(var, &refs, internalflags).map_err(|e| err(py, e))? {
             None => Ok(py.None().into_bound(py)),
             Some(flags) => {
                 let dict = PyDict::new(py);
@@ -269,12 +227,7 @@ impl DataSmart {
     }
 
     #[pyo3(signature = (var, flags, **kwargs))]
-    fn setVarFlags(
-        &self,
-        var: &str,
-        flags: &Bound<'_, PyDict>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
+    fn setVarFlags(&self, var: &str, flags: &Bound<'_, PyDict>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         let _ = kwargs;
         let mut list = Vec::new();
         for (k, v) in flags.iter() {
@@ -311,9 +264,7 @@ impl DataSmart {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let _ = kwargs;
-        self.inner
-            .append_var(var, from_py(value), None)
-            .map_err(|e| err(py, e))
+        self.inner.append_var(var, from_py(value), None).map_err(|e| err(py, e))
     }
 
     #[pyo3(signature = (var, value, **kwargs))]
@@ -325,9 +276,7 @@ impl DataSmart {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let _ = kwargs;
-        self.inner
-            .prepend_var(var, from_py(value), None)
-            .map_err(|e| err(py, e))
+        self.inner.prepend_var(var, from_py(value), None).map_err(|e| err(py, e))
     }
 
     #[pyo3(signature = (var, flag, value, **kwargs))]
@@ -340,9 +289,7 @@ impl DataSmart {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let _ = kwargs;
-        self.inner
-            .append_var_flag(var, flag, &py_str(value)?, None)
-            .map_err(|e| err(py, e))
+        self.inner.append_var_flag(var, flag, &py_str(value)?, None).map_err(|e| err(py, e))
     }
 
     #[pyo3(signature = (var, flag, value, **kwargs))]
@@ -355,9 +302,7 @@ impl DataSmart {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let _ = kwargs;
-        self.inner
-            .prepend_var_flag(var, flag, &py_str(value)?, None)
-            .map_err(|e| err(py, e))
+        self.inner.prepend_var_flag(var, flag, &py_str(value)?, None).map_err(|e| err(py, e))
     }
 
     #[pyo3(signature = (s, varname = None))]
@@ -370,10 +315,7 @@ impl DataSmart {
         let Ok(text) = s.cast::<PyString>() else {
             return Ok(s.clone());
         };
-        let out = self
-            .inner
-            .expand(text.to_str()?, varname.as_deref())
-            .map_err(|e| err(py, e))?;
+        let out = self.inner.expand(text.to_str()?, varname.as_deref()).map_err(|e| err(py, e))?;
         Ok(PyString::new(py, &out).into_any())
     }
 
@@ -384,10 +326,7 @@ impl DataSmart {
         s: &Bound<'py, PyAny>,
         varname: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let e = self
-            .inner
-            .expand_with_refs(Some(from_py(s)), varname.as_deref())
-            .map_err(|e| err(py, e))?;
+        let e = self.inner.expand_with_refs(Some(from_py(s)), varname.as_deref()).map_err(|e| err(py, e))?;
         let ns = py.import("types")?.getattr("SimpleNamespace")?.call0()?;
         ns.setattr(
             "value",
@@ -420,11 +359,7 @@ impl DataSmart {
     }
 
     fn __contains__(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
-        Ok(self
-            .inner
-            .get_var(key, false)
-            .map_err(|e| err(py, e))?
-            .is_some())
+        Ok(self.inner.get_var(key, false).map_err(|e| err(py, e))?.is_some())
     }
 
     fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -435,9 +370,7 @@ impl DataSmart {
     }
 
     fn __setitem__(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner
-            .set_var(key, from_py(value), false, None, "set")
-            .map_err(|e| err(py, e))
+        self.inner.set_var(key, from_py(value), false, None, "set").map_err(|e| err(py, e))
     }
 
     fn __delitem__(&self, key: &str) {
@@ -449,23 +382,13 @@ impl DataSmart {
     }
 
     fn createCopy(&self) -> DataSmart {
-        DataSmart {
-            inner: self.inner.create_copy(),
-        }
+        DataSmart { inner: self.inner.create_copy() }
     }
 
     #[pyo3(signature = (key, newkey, **kwargs))]
-    fn renameVar(
-        &self,
-        py: Python<'_>,
-        key: &str,
-        newkey: &str,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
+    fn renameVar(&self, py: Python<'_>, key: &str, newkey: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         let _ = kwargs;
-        self.inner
-            .rename_var(key, newkey, None)
-            .map_err(|e| err(py, e))
+        self.inner.rename_var(key, newkey, None).map_err(|e| err(py, e))
     }
 
     fn hasOverrides(&self, var: &str) -> bool {
@@ -505,9 +428,7 @@ impl DataSmart {
 
     #[getter]
     fn varhistory(&self) -> VarHistory {
-        VarHistory {
-            inner: self.inner.clone(),
-        }
+        VarHistory { inner: self.inner.clone() }
     }
 
     #[getter]
@@ -620,18 +541,10 @@ fn mark_dependency(d: PyRef<'_, DataSmart>, path: &str) {
 }
 
 #[pyfunction]
-fn inherit(
-    py: Python<'_>,
-    classes: &str,
-    filename: &str,
-    lineno: u32,
-    d: PyRef<'_, DataSmart>,
-) -> PyResult<()> {
+fn inherit(py: Python<'_>, classes: &str, filename: &str, lineno: u32, d: PyRef<'_, DataSmart>) -> PyResult<()> {
     match with_host(|h| h.inherit(&d.inner, classes, filename, lineno)) {
         Some(r) => r.map_err(|e| err(py, e)),
-        None => Err(PyRuntimeError::new_err(
-            "inherit is only possible while parsing",
-        )),
+        None => Err(PyRuntimeError::new_err("inherit is only possible while parsing")),
     }
 }
 

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::datastore::{DataError, DataStore};
 
 /// Severity of a message from metadata Python (`bb.note`, `bb.warn`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
@@ -32,13 +32,7 @@ impl LogLevel {
 /// What Python may ask of the evaluator.
 pub trait Host {
     fn log(&self, level: LogLevel, message: &str);
-    fn inherit(
-        &self,
-        d: &Rc<DataStore>,
-        classes: &str,
-        file: &str,
-        line: u32,
-    ) -> Result<(), DataError>;
+    fn inherit(&self, d: &Rc<DataStore>, classes: &str, file: &str, line: u32) -> Result<(), DataError>;
     fn mark_dependency(&self, d: &Rc<DataStore>, path: &str);
 }
 

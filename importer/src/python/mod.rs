@@ -31,8 +31,17 @@ use crate::datastore::{DataError, DataStore, ExpansionError, Hooks, InlineResult
 use crate::value::Value;
 
 /// (module name, is package, source, file name) for every embedded Python file.
-const MODULES: &[(&str, bool, &str, &str)] =
-    include!(concat!(env!("OUT_DIR"), "/python_modules.rs"));
+const MODULES: &[(&str, bool, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/python_modules.rs"));
+
+/// Identifies the embedded Python code (part of the parse cache key).
+pub fn build_id() -> String {
+    let mut h = blake3::Hasher::new();
+    for (name, _, src, _) in MODULES {
+        h.update(name.as_bytes());
+        h.update(src.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
 
 /// Starting the interpreter failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,14 +93,10 @@ impl PyRuntime {
     fn start(py: Python<'_>) -> PyResult<PyRuntime> {
         let native = PyModule::new(py, "_rstore")?;
         datasmart::register(&native)?;
-        py.import("sys")?
-            .getattr("modules")?
-            .set_item("_rstore", &native)?;
+        py.import("sys")?.getattr("modules")?.set_item("_rstore", &native)?;
 
-        let (_, _, boot_src, boot_file) = MODULES
-            .iter()
-            .find(|(name, ..)| *name == "rstore_boot")
-            .expect("rstore_boot.py is embedded");
+        let (_, _, boot_src, boot_file) =
+            MODULES.iter().find(|(name, ..)| *name == "rstore_boot").expect("rstore_boot.py is embedded");
         let boot = PyModule::from_code(
             py,
             &std::ffi::CString::new(*boot_src).expect("no NUL in source"),
@@ -146,16 +151,9 @@ impl PyRuntime {
     /// Turn a Python exception into a datastore error, keeping skip and fatal apart.
     pub fn error_from_py(&self, py: Python<'_>, err: PyErr) -> DataError {
         let value = err.value(py);
-        if value
-            .is_instance(self.skip_recipe.bind(py))
-            .unwrap_or(false)
-        {
-            let reason = value
-                .getattr("args")
-                .ok()
-                .and_then(|a| a.get_item(0).ok())
-                .map(|a| a.to_string())
-                .unwrap_or_default();
+        if value.is_instance(self.skip_recipe.bind(py)).unwrap_or(false) {
+            let reason =
+                value.getattr("args").ok().and_then(|a| a.get_item(0).ok()).map(|a| a.to_string()).unwrap_or_default();
             return DataError::SkipRecipe(reason);
         }
         if value.is_instance(self.handled.bind(py)).unwrap_or(false) {
@@ -172,36 +170,14 @@ impl PyRuntime {
                 _ => text,
             });
         }
-        if value
-            .is_instance(self.expansion_error.bind(py))
-            .unwrap_or(false)
-        {
-            let chain: Vec<String> = value
-                .getattr("varlist")
-                .and_then(|v| v.extract())
-                .unwrap_or_default();
-            let expression: Option<String> = value
-                .getattr("expression")
-                .ok()
-                .and_then(|v| v.extract().ok());
+        if value.is_instance(self.expansion_error.bind(py)).unwrap_or(false) {
+            let chain: Vec<String> = value.getattr("varlist").and_then(|v| v.extract()).unwrap_or_default();
+            let expression: Option<String> = value.getattr("expression").ok().and_then(|v| v.extract().ok());
             let cause = value
                 .getattr("exception")
-                .map(|e| {
-                    format!(
-                        "{}: {}",
-                        e.get_type()
-                            .name()
-                            .map(|n| n.to_string())
-                            .unwrap_or_default(),
-                        e
-                    )
-                })
+                .map(|e| format!("{}: {}", e.get_type().name().map(|n| n.to_string()).unwrap_or_default(), e))
                 .unwrap_or_else(|_| value.to_string());
-            return DataError::Expansion(Box::new(ExpansionError {
-                chain,
-                expression,
-                cause,
-            }));
+            return DataError::Expansion(Box::new(ExpansionError { chain, expression, cause }));
         }
         let message = self
             .format_exception
@@ -210,21 +186,16 @@ impl PyRuntime {
             .and_then(|t| t.extract::<(String, String)>())
             .map(|(head, _)| head)
             .unwrap_or_else(|_| value.to_string());
-        DataError::Python {
-            message,
-            exception: Some(Rc::new(err)),
-        }
+        DataError::Python { message, exception: Some(Rc::new(err)) }
     }
 
     /// Turn a datastore error into the Python exception BitBake would raise.
     pub fn error_to_py(&self, py: Python<'_>, err: DataError) -> PyErr {
         match err {
-            DataError::SkipRecipe(reason) => {
-                match self.skip_recipe.bind(py).call1((reason.clone(),)) {
-                    Ok(e) => PyErr::from_value(e),
-                    Err(e) => e,
-                }
-            }
+            DataError::SkipRecipe(reason) => match self.skip_recipe.bind(py).call1((reason.clone(),)) {
+                Ok(e) => PyErr::from_value(e),
+                Err(e) => e,
+            },
             DataError::Fatal(msg) => match self.handled.bind(py).call1((msg,)) {
                 Ok(e) => PyErr::from_value(e),
                 Err(e) => e,
@@ -232,11 +203,7 @@ impl PyRuntime {
             DataError::Expansion(e) => {
                 let varname = e.chain.first().cloned().unwrap_or_default();
                 let cause = pyo3::exceptions::PyException::new_err(e.cause.clone()).into_value(py);
-                match self
-                    .expansion_error
-                    .bind(py)
-                    .call1((varname, e.expression.clone(), cause))
-                {
+                match self.expansion_error.bind(py).call1((varname, e.expression.clone(), cause)) {
                     Ok(obj) => {
                         let _ = obj.setattr("varlist", PyList::new(py, &e.chain).ok());
                         PyErr::from_value(obj)
@@ -244,14 +211,8 @@ impl PyRuntime {
                     Err(err) => err,
                 }
             }
-            DataError::Python {
-                exception: Some(exc),
-                ..
-            } => exc.clone_ref(py),
-            DataError::Python {
-                message,
-                exception: None,
-            } => pyo3::exceptions::PyException::new_err(message),
+            DataError::Python { exception: Some(exc), .. } => exc.clone_ref(py),
+            DataError::Python { message, exception: None } => pyo3::exceptions::PyException::new_err(message),
         }
     }
 
@@ -265,10 +226,7 @@ impl PyRuntime {
     ) -> Result<(), DataError> {
         Python::attach(|py| {
             let run = || -> PyResult<()> {
-                let code = self
-                    .compile_at
-                    .bind(py)
-                    .call1((text, file, lineno, "exec"))?;
+                let code = self.compile_at.bind(py).call1((text, file, lineno, "exec"))?;
                 let ctx = self.context(py);
                 let builtins = py.import("builtins")?;
                 match locals {
@@ -301,11 +259,7 @@ impl PyRuntime {
             let run = || -> PyResult<()> {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("data", datasmart::wrap(py, d.clone())?)?;
-                let mask = if mask.is_empty() {
-                    None
-                } else {
-                    Some(PyList::new(py, mask)?)
-                };
+                let mask = if mask.is_empty() { None } else { Some(PyList::new(py, mask)?) };
                 self.event_module
                     .bind(py)
                     .getattr("register")?
@@ -321,14 +275,10 @@ impl PyRuntime {
         Python::attach(|py| {
             let run = || -> PyResult<()> {
                 let module = self.event_module.bind(py);
-                let args: Vec<Bound<'_, PyAny>> = args
-                    .iter()
-                    .map(|v| datasmart::to_py(py, v))
-                    .collect::<PyResult<_>>()?;
+                let args: Vec<Bound<'_, PyAny>> =
+                    args.iter().map(|v| datasmart::to_py(py, v)).collect::<PyResult<_>>()?;
                 let event = module.getattr(class)?.call1(PyTuple::new(py, args)?)?;
-                module
-                    .getattr("fire")?
-                    .call1((event, datasmart::wrap(py, d.clone())?))?;
+                module.getattr("fire")?.call1((event, datasmart::wrap(py, d.clone())?))?;
                 Ok(())
             };
             run().map_err(|e| self.error_from_py(py, e))
@@ -343,10 +293,7 @@ impl PyRuntime {
                 return Ok(());
             }
             let run = || -> PyResult<()> {
-                let module = py
-                    .import("builtins")?
-                    .getattr("__import__")?
-                    .call1((name,))?;
+                let module = py.import("builtins")?.getattr("__import__")?.call1((name,))?;
                 ctx.set_item(name, module)
             };
             run().map_err(|e| self.error_from_py(py, e))
@@ -393,11 +340,7 @@ impl PyRuntime {
         let out = f();
         if let Some(saved) = saved {
             Python::attach(|py| {
-                let _ = self
-                    .event_module
-                    .bind(py)
-                    .getattr("set_handlers")
-                    .and_then(|s| s.call1((saved.bind(py),)));
+                let _ = self.event_module.bind(py).getattr("set_handlers").and_then(|s| s.call1((saved.bind(py),)));
             });
         }
         out
@@ -408,17 +351,9 @@ impl PyRuntime {
         Python::attach(|py| {
             let run = || -> PyResult<Snapshot> {
                 let ctx = self.context(py).copy()?.unbind();
-                let handlers = self
-                    .event_module
-                    .bind(py)
-                    .getattr("get_class_handlers")?
-                    .call0()?
-                    .call_method0("copy")?
-                    .unbind();
-                Ok(Snapshot {
-                    context: ctx,
-                    handlers,
-                })
+                let handlers =
+                    self.event_module.bind(py).getattr("get_class_handlers")?.call0()?.call_method0("copy")?.unbind();
+                Ok(Snapshot { context: ctx, handlers })
             };
             run().map_err(|e| self.error_from_py(py, e))
         })
@@ -432,10 +367,7 @@ impl PyRuntime {
                 ctx.clear();
                 ctx.update(snapshot.context.bind(py).as_mapping())?;
                 let handlers = snapshot.handlers.bind(py).call_method0("copy")?;
-                self.event_module
-                    .bind(py)
-                    .getattr("set_class_handlers")?
-                    .call1((handlers,))?;
+                self.event_module.bind(py).getattr("set_class_handlers")?.call1((handlers,))?;
                 Ok(())
             };
             run().map_err(|e| self.error_from_py(py, e))
@@ -449,19 +381,10 @@ impl PyRuntime {
 }
 
 impl Hooks for PyRuntime {
-    fn eval_inline(
-        &self,
-        d: &Rc<DataStore>,
-        code: &str,
-        varname: Option<&str>,
-    ) -> Result<InlineResult, DataError> {
+    fn eval_inline(&self, d: &Rc<DataStore>, code: &str, varname: Option<&str>) -> Result<InlineResult, DataError> {
         Python::attach(|py| {
             let compiled = {
-                let cached = self
-                    .inline_cache
-                    .borrow()
-                    .get(code)
-                    .map(|c| c.clone_ref(py));
+                let cached = self.inline_cache.borrow().get(code).map(|c| c.clone_ref(py));
                 match cached {
                     Some(c) => c,
                     None => {
@@ -472,17 +395,11 @@ impl Hooks for PyRuntime {
                         let compile = py.import("builtins").and_then(|b| b.getattr("compile"));
                         match compile.and_then(|c| c.call1((code.trim(), name, "eval"))) {
                             Ok(c) => {
-                                self.inline_cache
-                                    .borrow_mut()
-                                    .insert(code.to_owned(), c.clone().unbind());
+                                self.inline_cache.borrow_mut().insert(code.to_owned(), c.clone().unbind());
                                 c.unbind()
                             }
                             Err(e) if e.is_instance_of::<PySyntaxError>(py) => {
-                                let msg = e
-                                    .value(py)
-                                    .getattr("msg")
-                                    .map(|m| m.to_string())
-                                    .unwrap_or_default();
+                                let msg = e.value(py).getattr("msg").map(|m| m.to_string()).unwrap_or_default();
                                 if msg.starts_with("unterminated string literal")
                                     || msg == "EOL while scanning string literal"
                                 {
@@ -501,30 +418,22 @@ impl Hooks for PyRuntime {
                 let previous = ctx.get_item("d")?;
                 ctx.set_item("d", &dobj)?;
                 let locals = self.data_context.bind(py).call1((&dobj,));
-                let result = locals.and_then(|l| {
-                    py.import("builtins")?
-                        .getattr("eval")?
-                        .call1((compiled.bind(py), &ctx, l))
-                });
+                let result =
+                    locals.and_then(|l| py.import("builtins")?.getattr("eval")?.call1((compiled.bind(py), &ctx, l)));
                 match previous {
                     Some(p) => ctx.set_item("d", p)?,
                     None => ctx.del_item("d")?,
                 }
                 Ok(result?.str()?.to_string())
             };
-            run()
-                .map(InlineResult::Value)
-                .map_err(|e| self.error_from_py(py, e))
+            run().map(InlineResult::Value).map_err(|e| self.error_from_py(py, e))
         })
     }
 
     fn apply_filter(&self, value: &str, expression: &str) -> Result<String, DataError> {
         Python::attach(|py| {
             let run = || -> PyResult<String> {
-                let r = self
-                    .apply_filters
-                    .bind(py)
-                    .call1((value, PyList::new(py, [expression])?))?;
+                let r = self.apply_filters.bind(py).call1((value, PyList::new(py, [expression])?))?;
                 Ok(r.str()?.to_string())
             };
             run().map_err(|e| self.error_from_py(py, e))

@@ -1,0 +1,181 @@
+//! The recipes of a build directory, served from the parse cache when nothing they
+//! depend on changed, parsed (in parallel) otherwise.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cache::{self, CacheData, CachedFile, FileHasher};
+use crate::config::approved_environment;
+use crate::layers::{self, Collection};
+use crate::parallel::{self, FileResult};
+use crate::session::{Options, ParseFailure, ParseReport, Reporter, Session, SessionError};
+
+/// Variables every cached record carries, so common queries need no parse.
+pub const CACHED_VARS: &[&str] = &[
+    "DEPENDS",
+    "PROVIDES",
+    "RDEPENDS:${PN}",
+    "RRECOMMENDS:${PN}",
+    "RPROVIDES:${PN}",
+    "PACKAGES",
+    "PACKAGES_DYNAMIC",
+    "SRC_URI",
+    "S",
+    "LICENSE",
+    "SUMMARY",
+    "DESCRIPTION",
+    "HOMEPAGE",
+    "SECTION",
+    "BBCLASSEXTEND",
+    "DEFAULT_PREFERENCE",
+];
+
+/// How a catalog was obtained.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CatalogStats {
+    pub from_cache: usize,
+    pub parsed: usize,
+    pub config_parsed: bool,
+    pub config_seconds: f64,
+    pub seconds: f64,
+}
+
+/// What identifies a configuration besides its files.
+fn identity(env: &[(String, String)]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(crate::python::build_id().as_bytes());
+    let mut approved = approved_environment(env);
+    approved.sort();
+    for (k, v) in approved {
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(v.as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn has_vars(r: &FileResult, vars: &[String]) -> bool {
+    match &r.outcome {
+        Err(_) => true,
+        Ok(records) => records.iter().all(|rec| vars.iter().all(|v| rec.vars.iter().any(|(k, _)| k == v))),
+    }
+}
+
+/// Parse every recipe of `build_dir`, from the cache where possible.
+pub fn parse_all(
+    build_dir: &Path,
+    options: &Options,
+    vars: &[String],
+    jobs: usize,
+    reporter: &dyn Reporter,
+) -> Result<(ParseReport, CatalogStats), SessionError> {
+    let started = Instant::now();
+    let build_dir = crate::eval::absolute(build_dir);
+    let ident = identity(&options.env);
+    let mut cache = CacheData::load(&build_dir);
+    let mut hasher = FileHasher::default();
+    let mut wanted: Vec<String> = CACHED_VARS.iter().map(|s| (*s).to_owned()).collect();
+    for v in vars {
+        if !wanted.contains(v) {
+            wanted.push(v.clone());
+        }
+    }
+    let mut stats = CatalogStats::default();
+
+    // Warm path: the configuration is unchanged, so the recipe list comes from the
+    // cached BBFILES and every unchanged recipe from its cached record.
+    if cache.identity == ident && !cache.config_key.is_empty() && hasher.unchanged(&cache.config_deps) {
+        let collections: Vec<Collection> = cache.collections.iter().cloned().map(Collection::recompile).collect();
+        let files = layers::recipe_files_from(&cache.bbfiles, &cache.bbmask, &collections);
+        let all_cached = files.recipes.iter().all(|f| {
+            cache.files.get(f).is_some_and(|c| {
+                c.config_key == cache.config_key
+                    && hasher.unchanged(&c.deps)
+                    && has_vars(&c.result, vars)
+                    && appends_match(&files, f, &c.deps)
+            })
+        });
+        if all_cached {
+            let results: Vec<FileResult> = files.recipes.iter().map(|f| cache.files[f].result.clone()).collect();
+            stats.from_cache = results.len();
+            stats.seconds = started.elapsed().as_secs_f64();
+            return Ok((report(results, files.masked, vars, Vec::new()), stats));
+        }
+    }
+
+    let t = Instant::now();
+    let session = Session::open(&build_dir, options)?;
+    stats.config_parsed = true;
+    stats.config_seconds = t.elapsed().as_secs_f64();
+    let config_deps = hasher.hash_all(&session.config_dependencies);
+    let key = cache::config_key(&ident, &config_deps);
+    let mut todo: Vec<PathBuf> = Vec::new();
+    for f in &session.files.recipes {
+        let ok = cache.files.get(f).is_some_and(|c| {
+            c.config_key == key
+                && hasher.unchanged(&c.deps)
+                && has_vars(&c.result, vars)
+                && appends_match(&session.files, f, &c.deps)
+        });
+        if !ok {
+            todo.push(f.clone());
+        }
+    }
+    let parsed = parallel::parse_files(&session, &todo, &wanted, jobs, reporter);
+    stats.parsed = parsed.len();
+    stats.from_cache = session.files.recipes.len() - parsed.len();
+    for r in parsed {
+        let deps = hasher.hash_all(&r.deps);
+        cache.files.insert(r.file.clone(), CachedFile { config_key: key.clone(), deps, result: r });
+    }
+    let known: BTreeSet<&PathBuf> = session.files.recipes.iter().collect();
+    cache.files.retain(|f, _| known.contains(f));
+    cache.identity = ident;
+    cache.config_deps = config_deps;
+    cache.config_key = key;
+    cache.bbfiles = session.data().get_str("BBFILES").ok().flatten().unwrap_or_default();
+    cache.bbmask = session.data().get_str("BBMASK").ok().flatten().unwrap_or_default();
+    cache.collections = session.collections.clone();
+    cache.layer_dirs = session.config.layer_dirs.clone();
+    if let Err(e) = cache.save(&build_dir) {
+        tracing::warn!("could not write the parse cache: {e}");
+    }
+    let results: Vec<FileResult> = session.files.recipes.iter().map(|f| cache.files[f].result.clone()).collect();
+    let mut warnings = session.config.warnings.clone();
+    warnings.extend(
+        session.config_messages.iter().filter(|m| m.level >= crate::python::LogLevel::Warn).map(|m| m.text.clone()),
+    );
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok((report(results, session.files.masked, vars, warnings), stats))
+}
+
+/// The appends that apply to a file are part of its dependencies: a new or removed
+/// `.bbappend` makes the cached record stale.
+fn appends_match(files: &layers::RecipeFiles, recipe: &Path, deps: &[(PathBuf, Option<String>)]) -> bool {
+    layers::appends_for(files, recipe).iter().all(|a| deps.iter().any(|(p, _)| p == a))
+        && deps.iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "bbappend")).all(|(p, _)| p.exists())
+}
+
+fn report(results: Vec<FileResult>, masked: usize, vars: &[String], mut warnings: Vec<String>) -> ParseReport {
+    let mut out = ParseReport { files: results.len(), masked, ..ParseReport::default() };
+    for r in results {
+        for m in r.messages.iter().filter(|m| m.level >= crate::python::LogLevel::Warn) {
+            warnings.push(format!("{}: {}", r.file.display(), m.text));
+        }
+        match r.outcome {
+            Ok(records) => {
+                for mut rec in records {
+                    rec.vars.retain(|(k, _)| vars.contains(k));
+                    rec.vars.sort_by_key(|(k, _)| vars.iter().position(|v| v == k));
+                    out.recipes.push(rec);
+                }
+            }
+            Err(error) => out.failures.push(ParseFailure { file: r.file, error }),
+        }
+    }
+    out.warnings = warnings;
+    out
+}

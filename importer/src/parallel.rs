@@ -1,0 +1,140 @@
+//! Parsing recipe files in several processes.
+//!
+//! CPython runs one thread at a time, so parallel parsing needs processes, as in
+//! BitBake. After the configuration is parsed once, the process forks one worker per
+//! job; each worker parses every N-th file against the inherited configuration and
+//! streams one JSON line per file back through a pipe. Forking is safe here because the
+//! process is single-threaded at that point (the reader threads start after the forks)
+//! and the children leave with `_exit`, running no destructors.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::{Dependency, Message};
+use crate::session::{RecipeInfo, Reporter, Session};
+
+/// One file's outcome: its variants or the error that stopped it, the files the parse
+/// depended on, and the messages it logged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileResult {
+    pub file: PathBuf,
+    pub outcome: Result<Vec<RecipeInfo>, String>,
+    pub deps: Vec<Dependency>,
+    pub messages: Vec<Message>,
+}
+
+fn parse_one(session: &Session, file: &Path, vars: &[String]) -> FileResult {
+    let (result, deps, messages) = session.parse_file_recorded(file);
+    let outcome = match result {
+        Ok(variants) => Ok(variants.iter().map(|v| session.info(file, v, vars)).collect()),
+        Err(e) => Err(e.to_string()),
+    };
+    FileResult { file: file.to_path_buf(), outcome, deps, messages }
+}
+
+/// Parse `files` with `jobs` processes; results come back in the order of `files`.
+pub fn parse_files(
+    session: &Session,
+    files: &[PathBuf],
+    vars: &[String],
+    jobs: usize,
+    reporter: &dyn Reporter,
+) -> Vec<FileResult> {
+    let jobs = jobs.clamp(1, files.len().max(1));
+    if jobs == 1 {
+        return files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                reporter.parsing(i, files.len(), f);
+                parse_one(session, f, vars)
+            })
+            .collect();
+    }
+    let mut readers = Vec::new();
+    let mut children = Vec::new();
+    for k in 0..jobs {
+        let mut fds = [0i32; 2];
+        // SAFETY: `fds` is a valid two-element array for pipe2 to fill.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            tracing::warn!("pipe failed, parsing in one process: {}", std::io::Error::last_os_error());
+            return parse_files(session, files, vars, 1, reporter);
+        }
+        // SAFETY: the process is single-threaded here (no reader thread has started yet);
+        // the child only parses, writes to its pipe and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: closing the read end this child does not use.
+            unsafe { libc::close(fds[0]) };
+            // SAFETY: fds[1] is the open write end of the pipe, owned by this child only.
+            let mut out = std::io::BufWriter::new(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[1]) }));
+            for (i, f) in files.iter().enumerate() {
+                if i % jobs != k {
+                    continue;
+                }
+                let r = parse_one(session, f, vars);
+                let line = serde_json::to_string(&(i, r)).unwrap_or_default();
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            let _ = out.flush();
+            // SAFETY: leaving the child without running destructors of state shared
+            // with the parent.
+            unsafe { libc::_exit(0) };
+        }
+        // SAFETY: closing the write end in the parent; only the child writes.
+        unsafe { libc::close(fds[1]) };
+        if pid < 0 {
+            // SAFETY: closing the read end of a pipe nobody will write to.
+            unsafe { libc::close(fds[0]) };
+            tracing::warn!("fork failed: {}", std::io::Error::last_os_error());
+            continue;
+        }
+        children.push(pid);
+        // SAFETY: fds[0] is the open read end, now owned by the parent only.
+        readers.push((k, std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) })));
+    }
+    let (tx, rx) = mpsc::channel::<(usize, FileResult)>();
+    let mut threads = Vec::new();
+    for (_, file) in readers {
+        let tx = tx.clone();
+        threads.push(std::thread::spawn(move || {
+            for line in BufReader::new(file).lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<(usize, FileResult)>(&line) {
+                    Ok(item) => {
+                        if tx.send(item).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::warn!("a parse worker sent an unreadable result: {e}"),
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut results: Vec<Option<FileResult>> = vec![None; files.len()];
+    let mut done = 0;
+    for (i, r) in rx {
+        reporter.parsing(done, files.len(), &r.file);
+        done += 1;
+        if i < results.len() {
+            results[i] = Some(r);
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    for pid in children {
+        let mut status = 0;
+        // SAFETY: waiting for a child this function forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
+    // Files a crashed worker never reported are parsed here.
+    results.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|| parse_one(session, &files[i], vars))).collect()
+}
