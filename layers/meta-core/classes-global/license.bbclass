@@ -10,7 +10,8 @@
 #
 # do_populate_lic fails when a checksum no longer matches the sources, so
 # a license change is noticed when a recipe is upgraded, and collects the
-# license texts into ${LICENSE_DESTDIR}/${PN}.
+# license texts (or the checked lines) into ${LICENSE_DESTDIR}/${PN}, at
+# their path in the sources.
 
 LICENSE_DESTDIR = "${WORKDIR}/license-destdir"
 
@@ -64,10 +65,13 @@ python do_populate_lic() {
             problems.append("%s (lines %d-%d): md5 is %s, LIC_FILES_CHKSUM says %s"
                             % (path, begin, end, found, parm['md5']))
             continue
-        name = os.path.basename(path)
+        # Keep the file's place in the sources: two files may share a name.
+        name = os.path.basename(path) if os.path.isabs(path) else os.path.normpath(path)
         if 'beginline' in parm or 'endline' in parm:
             name += '.lines-%d-%d' % (begin, end)
-        with open(os.path.join(dest, name), 'wb') as f:
+        target = os.path.join(dest, name)
+        bb.utils.mkdirhier(os.path.dirname(target))
+        with open(target, 'wb') as f:
             f.write(text)
     if problems:
         bb.fatal("%s: the license files do not match LIC_FILES_CHKSUM:\n  %s" % (pn, '\n  '.join(problems)))

@@ -38,7 +38,8 @@ python () {
 addtask rootfs after do_prepare_recipe_sysroot
 do_rootfs[dirs] = "${WORKDIR}"
 do_rootfs[cleandirs] = "${IMAGE_ROOTFS}"
-do_rootfs[recrdeptask] = "do_package_write_deb do_package_rdepends"
+# Every package installed has its LIC_FILES_CHKSUM checked first.
+do_rootfs[recrdeptask] = "do_package_write_deb do_package_rdepends do_populate_lic"
 do_rootfs[rstore-builtin] = "rootfs"
 python do_rootfs() {
     import glob
