@@ -12,14 +12,30 @@ use std::process::Command;
 use serde_json::Value;
 
 const OE_CORE_COMMIT: &str = "35a2c6ed7987763dadbe45ad86095e1aee1c7314";
-const FIELDS: [&str; 14] =
-    ["PN", "PV", "PR", "PE", "DEPENDS", "PROVIDES", "RDEPENDS:${PN}", "PACKAGES", "SRC_URI", "S", "LICENSE", "inherits", "tasks", "skipped"];
+const FIELDS: [&str; 14] = [
+    "PN",
+    "PV",
+    "PR",
+    "PE",
+    "DEPENDS",
+    "PROVIDES",
+    "RDEPENDS:${PN}",
+    "PACKAGES",
+    "SRC_URI",
+    "S",
+    "LICENSE",
+    "inherits",
+    "tasks",
+    "skipped",
+];
 /// Variables that must match for every recipe (the others for at least 99%).
 const EXACT: [&str; 4] = ["PN", "PV", "tasks", "skipped"];
 
 fn oe_core() -> Option<PathBuf> {
     let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
-        eprintln!("skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to run the fidelity check");
+        eprintln!(
+            "skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to run the fidelity check"
+        );
         return None;
     };
     let head = Command::new("git").arg("-C").arg(&dir).args(["rev-parse", "HEAD"]).output().ok()?;
@@ -28,7 +44,7 @@ fn oe_core() -> Option<PathBuf> {
         eprintln!("skipping: {} is at {head}, the reference values are for {OE_CORE_COMMIT}", dir.display());
         return None;
     }
-    Some(dir.canonicalize().ok()?)
+    dir.canonicalize().ok()
 }
 
 /// A build directory like the reference one.
@@ -40,7 +56,9 @@ fn build_dir(oe: &Path) -> tempfile::TempDir {
     let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample")).unwrap();
     std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string())).unwrap();
     let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();
-    local.push_str("MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n");
+    local.push_str(
+        "MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n",
+    );
     std::fs::write(conf.join("local.conf"), local).unwrap();
     dir
 }
@@ -67,7 +85,9 @@ fn normalise(v: &Value, topdir: &str, oe: &str, relative: bool) -> Value {
             Value::String(s)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| normalise(x, topdir, oe, relative)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), normalise(x, topdir, oe, relative))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), normalise(x, topdir, oe, relative))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -87,7 +107,14 @@ fn oe_core_matches_bitbake() {
     let out = Command::new(env!("CARGO_BIN_EXE_rstore"))
         .arg("-C")
         .arg(build.path())
-        .args(["recipes", "--json", "--tasks", "--inherits", "--vars", "DEPENDS,PROVIDES,RDEPENDS:${PN},PACKAGES,SRC_URI,S,LICENSE"])
+        .args([
+            "recipes",
+            "--json",
+            "--tasks",
+            "--inherits",
+            "--vars",
+            "DEPENDS,PROVIDES,RDEPENDS:${PN},PACKAGES,SRC_URI,S,LICENSE",
+        ])
         .output()
         .expect("run rstore");
     assert!(out.status.success(), "rstore recipes failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -115,7 +142,10 @@ fn oe_core_matches_bitbake() {
                 "inherits" => r.get("inherit_files") == Some(&normalise(&o["inherits"], &topdir, &oe_s, true)),
                 "tasks" => tasks_key(r.get("tasks")) == tasks_key(Some(&o["tasks"])),
                 "skipped" => r["skipped"] == o["skipped"],
-                f => r.get(f).unwrap_or(&Value::Null) == &normalise(o.get(f).unwrap_or(&Value::Null), &topdir, &oe_s, false),
+                f => {
+                    r.get(f).unwrap_or(&Value::Null)
+                        == &normalise(o.get(f).unwrap_or(&Value::Null), &topdir, &oe_s, false)
+                }
             };
             let e = matched.entry(field).or_default();
             e.1 += 1;
@@ -126,7 +156,11 @@ fn oe_core_matches_bitbake() {
             }
         }
     }
-    eprintln!("fidelity against BitBake on openembedded-core ({} reference targets, {} parsed by rstore)", reference.len(), ours.len());
+    eprintln!(
+        "fidelity against BitBake on openembedded-core ({} reference targets, {} parsed by rstore)",
+        reference.len(),
+        ours.len()
+    );
     eprintln!("{:<16} {:>12} {:>9}", "variable", "exact", "percent");
     for field in FIELDS {
         let (ok, total) = matched.get(field).copied().unwrap_or_default();

@@ -900,11 +900,12 @@ impl DataStore {
     ) -> Result<(Option<Value>, Option<Rc<Expansion>>), DataError> {
         let is_content = flag == CONTENT;
         let cachename: Str = if is_content { var.into() } else { format!("{var}[{flag}]").into() };
-        if !read.noweakdefault && (read.expand || retparser) {
-            if let Some(hit) = self.expand_cache.borrow().get(&cachename) {
-                let v = if read.expand { hit.value.clone() } else { hit.unexpanded.clone() };
-                return Ok((v, Some(hit.clone())));
-            }
+        if !read.noweakdefault
+            && (read.expand || retparser)
+            && let Some(hit) = self.expand_cache.borrow().get(&cachename)
+        {
+            let v = if read.expand { hit.value.clone() } else { hit.unexpanded.clone() };
+            return Ok((v, Some(hit.clone())));
         }
 
         let local_var = self.find_var(var);
@@ -998,8 +999,9 @@ impl DataStore {
             && is_content
             && !read.parsing
             && let Some(lv) = &local_var
+            && let Some(Value::Conditionals(list)) = lv.get(REMOVE)
         {
-            if let Some(Value::Conditionals(list)) = lv.get(REMOVE) {
+            {
                 let ov = self.current_overrides()?;
                 for c in list.iter() {
                     if Self::conditions_hold(c.overrides.as_deref(), &ov) && !removes.contains(&c.value) {

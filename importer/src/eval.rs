@@ -254,18 +254,16 @@ impl Evaluator {
     ) -> Result<(), EvalError> {
         let file_str: Str = path.display().to_string().into();
         for st in &file.statements {
-            self.eval_statement(d, path, &file_str, file.kind, &st.stmt, st.pos, baseconfig)?;
+            self.eval_statement(d, path, &file_str, &st.stmt, st.pos, baseconfig)?;
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn eval_statement(
         &self,
         d: &Rc<DataStore>,
         path: &Path,
         file: &Str,
-        kind: FileKind,
         stmt: &Stmt,
         pos: Pos,
         baseconfig: bool,
@@ -359,10 +357,6 @@ impl Evaluator {
                 d.set_var("__BBHANDLERS", Value::list_of_strs(list), false, None, "set").map_err(de)
             }
         }
-        .map_err(|e| {
-            let _ = kind;
-            e
-        })
     }
 
     fn eval_function(&self, d: &Rc<DataStore>, _path: &Path, file: &Str, f: &ast::Function) -> Result<(), DataError> {

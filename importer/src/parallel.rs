@@ -119,10 +119,8 @@ pub fn parse_files(
     }
     drop(tx);
     let mut results: Vec<Option<FileResult>> = vec![None; files.len()];
-    let mut done = 0;
-    for (i, r) in rx {
+    for (done, (i, r)) in rx.into_iter().enumerate() {
         reporter.parsing(done, files.len(), &r.file);
-        done += 1;
         if i < results.len() {
             results[i] = Some(r);
         }

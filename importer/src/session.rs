@@ -85,6 +85,9 @@ pub struct ParseReport {
     pub warnings: Vec<String>,
 }
 
+/// A parsed recipe file: its variants, the files it depended on, its messages.
+pub type Parsed = (Vec<Variant>, Vec<Dependency>, Vec<Message>);
+
 /// A build directory opened for parsing.
 pub struct Session {
     eval: Rc<Evaluator>,
@@ -131,7 +134,7 @@ impl Session {
     }
 
     /// Parse one recipe file into its variants.
-    pub fn parse_file(&self, file: &Path) -> Result<(Vec<Variant>, Vec<Dependency>, Vec<Message>), EvalError> {
+    pub fn parse_file(&self, file: &Path) -> Result<Parsed, EvalError> {
         let (result, deps, messages) = self.parse_file_recorded(file);
         result.map(|v| (v, deps, messages))
     }

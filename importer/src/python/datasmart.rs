@@ -159,6 +159,7 @@ impl DataSmart {
         self.inner.set_var(var, from_py(value), parsing, None, "set").map_err(|e| err(py, e))
     }
 
+    #[allow(clippy::too_many_arguments)] // BitBake's signature
     #[pyo3(signature = (var, flag, expand = true, noweakdefault = false, parsing = false, retparser = false))]
     fn getVarFlag<'py>(
         &self,
