@@ -3,11 +3,7 @@
 use std::process::{Command, Output};
 
 fn rstore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rstore"))
-        .arg("-q")
-        .args(args)
-        .output()
-        .expect("rstore runs")
+    Command::new(env!("CARGO_BIN_EXE_rstore")).arg("-q").args(args).output().expect("rstore runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -16,14 +12,7 @@ fn stdout(output: &Output) -> String {
 
 #[test]
 fn run_exposes_host_tools_and_a_fresh_work_dir_only() {
-    let output = rstore(&[
-        "sandbox",
-        "run",
-        "--",
-        "sh",
-        "-c",
-        "pwd; ls -A; ls /; touch made-here && echo ok",
-    ]);
+    let output = rstore(&["sandbox", "run", "--", "sh", "-c", "pwd; ls -A; ls /; touch made-here && echo ok"]);
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);
     let mut lines = text.lines();
@@ -32,11 +21,8 @@ fn run_exposes_host_tools_and_a_fresh_work_dir_only() {
     let root: Vec<&str> = lines.by_ref().take_while(|l| *l != "ok").collect();
     for name in &root {
         assert!(
-            [
-                "bin", "build", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
-                "tmp", "usr"
-            ]
-            .contains(name),
+            ["bin", "build", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"]
+                .contains(name),
             "unexpected /{name}: {root:?}"
         );
     }
@@ -45,24 +31,9 @@ fn run_exposes_host_tools_and_a_fresh_work_dir_only() {
 
 #[test]
 fn exit_codes_pass_through() {
-    assert_eq!(
-        rstore(&["sandbox", "run", "--", "sh", "-c", "exit 42"])
-            .status
-            .code(),
-        Some(42)
-    );
-    assert_eq!(
-        rstore(&["sandbox", "run", "--", "sh", "-c", "kill -TERM $$"])
-            .status
-            .code(),
-        Some(128 + 15)
-    );
-    assert_eq!(
-        rstore(&["sandbox", "run", "--timeout", "0.3", "--", "sleep", "3150"])
-            .status
-            .code(),
-        Some(124)
-    );
+    assert_eq!(rstore(&["sandbox", "run", "--", "sh", "-c", "exit 42"]).status.code(), Some(42));
+    assert_eq!(rstore(&["sandbox", "run", "--", "sh", "-c", "kill -TERM $$"]).status.code(), Some(128 + 15));
+    assert_eq!(rstore(&["sandbox", "run", "--timeout", "0.3", "--", "sleep", "3150"]).status.code(), Some(124));
     let missing = rstore(&["sandbox", "run", "--", "no-such-tool"]);
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(
@@ -104,14 +75,8 @@ fn ro_rw_env_and_work_dir_options() {
     ]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(stdout(&output), "hello world 1 86400\n");
-    assert_eq!(
-        std::fs::read_to_string(output_dir.join("copy")).unwrap(),
-        "hello"
-    );
-    assert_eq!(
-        std::fs::read_to_string(work.join("kept")).unwrap(),
-        "kept\n"
-    );
+    assert_eq!(std::fs::read_to_string(output_dir.join("copy")).unwrap(), "hello");
+    assert_eq!(std::fs::read_to_string(work.join("kept")).unwrap(), "kept\n");
 }
 
 #[test]
@@ -130,12 +95,8 @@ fn json_outcome_and_log_file() {
         "echo out; echo err >&2; exit 3",
     ]);
     assert_eq!(output.status.code(), Some(3));
-    let outcome: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("stdout is the JSON outcome only");
-    assert_eq!(
-        outcome["termination"],
-        serde_json::json!({"kind": "exited", "code": 3})
-    );
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).expect("stdout is the JSON outcome only");
+    assert_eq!(outcome["termination"], serde_json::json!({"kind": "exited", "code": 3}));
     assert_eq!(outcome["logs"], serde_json::json!([log.to_str().unwrap()]));
     assert!(outcome["duration"].as_f64().unwrap() > 0.0);
     assert!(outcome["enforcement"]["id_mapping"].is_string());
@@ -147,30 +108,12 @@ fn dry_run_prints_the_setup_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("marker");
     let rw = format!("{}:/build/out", dir.path().display());
-    let output = rstore(&[
-        "sandbox",
-        "run",
-        "--dry-run",
-        "--rw",
-        &rw,
-        "--",
-        "touch",
-        "/build/out/marker",
-    ]);
+    let output = rstore(&["sandbox", "run", "--dry-run", "--rw", &rw, "--", "touch", "/build/out/marker"]);
     assert!(output.status.success());
     let text = stdout(&output);
     assert!(text.contains("  bind    /usr <- /usr ro\n"), "{text}");
-    assert!(
-        text.contains(&format!(
-            "  bind    /build/out <- {} rw\n",
-            dir.path().display()
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains("  ReadWrite /build/out\n") || text.contains("landlock: unavailable"),
-        "{text}"
-    );
+    assert!(text.contains(&format!("  bind    /build/out <- {} rw\n", dir.path().display())), "{text}");
+    assert!(text.contains("  ReadWrite /build/out\n") || text.contains("landlock: unavailable"), "{text}");
     assert!(!marker.exists(), "a dry run runs nothing");
     let json = rstore(&["sandbox", "run", "--dry-run", "--json", "--", "true"]);
     let spec: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -193,15 +136,9 @@ fn info_reports_landlock_cgroup_and_id_mapping() {
 fn bad_options_get_clear_errors() {
     let output = rstore(&["sandbox", "run", "--ro", "/nonexistent/thing", "--", "true"]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&output.stderr),
-        "error: /nonexistent/thing does not exist\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "error: /nonexistent/thing does not exist\n");
     let output = rstore(&["sandbox", "run", "--memory", "lots", "--", "true"]);
-    assert_eq!(
-        String::from_utf8_lossy(&output.stderr),
-        "error: \"lots\" is not a size like 512M or 2G\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "error: \"lots\" is not a size like 512M or 2G\n");
     let output = rstore(&["sandbox", "run", "-e", "TZ=Europe/Paris", "--", "true"]);
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
@@ -230,45 +167,31 @@ fn stdin_is_null_unless_interactive() {
 
 #[test]
 fn killing_rstore_kills_the_task() {
+    // rstore gets no chance to remove a fresh work dir: give it one of ours.
+    let work = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rstore"))
-        .args([
-            "-q",
-            "sandbox",
-            "run",
-            "--",
-            "sh",
-            "-c",
-            "setsid sleep 3161 & sleep 3162",
-        ])
+        .args(["-q", "sandbox", "run", "--work"])
+        .arg(work.path())
+        .args(["--", "sh", "-c", "setsid sleep 3161 & sleep 3162"])
         .spawn()
         .unwrap();
     let alive = |marker: &str| {
         std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
             std::fs::read(entry.path().join("cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .starts_with(marker)
-                })
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").starts_with(marker))
                 .unwrap_or(false)
         })
     };
     let started = std::time::Instant::now();
     while !(alive("sleep 3161") && alive("sleep 3162")) {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the task never started"
-        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the task never started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL: rstore gets no chance to clean up
     child.wait().unwrap();
     let killed = std::time::Instant::now();
     while alive("sleep 3161") || alive("sleep 3162") {
-        assert!(
-            killed.elapsed() < std::time::Duration::from_secs(10),
-            "the task outlived rstore"
-        );
+        assert!(killed.elapsed() < std::time::Duration::from_secs(10), "the task outlived rstore");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -276,9 +199,9 @@ fn killing_rstore_kills_the_task() {
 #[test]
 fn sigint_cancels_the_task_and_removes_the_fresh_work_dir() {
     let marker = format!("rstore-sigint-{}", std::process::id());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rstore"))
+    let child = Command::new(env!("CARGO_BIN_EXE_rstore"))
         .args(["-q", "sandbox", "run", "--", "sh", "-c"])
-        .arg(format!("touch {marker}; echo $PWD; sleep 3163"))
+        .arg(format!("echo $PWD; touch {marker}; sleep 3163"))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -293,10 +216,7 @@ fn sigint_cancels_the_task_and_removes_the_fresh_work_dir() {
         if let Some(dir) = found {
             break dir;
         }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the task never started"
-        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the task never started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     // SAFETY: kill with plain integers, on our own child.
@@ -305,4 +225,33 @@ fn sigint_cancels_the_task_and_removes_the_fresh_work_dir() {
     assert_eq!(output.status.code(), Some(130));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "/build/work\n");
     assert!(!work.exists(), "{} was left behind", work.display());
+}
+
+/// As an unprivileged user (here `nobody`, which has no /etc/subuid range): one id is
+/// mapped, as 0, and rstore says so. Runs when the tests run as root (as in CI); as an
+/// unprivileged user every other test already covers that case.
+#[test]
+fn an_unprivileged_user_gets_a_single_id_sandbox_and_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    // A copy of the binary nobody may execute (the build dir may be private).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.path().join("rstore");
+    std::fs::copy(env!("CARGO_BIN_EXE_rstore"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(["sandbox", "run", "--", "sh", "-c", "id -u; cat /proc/self/uid_map; touch f; chown 5:5 f"])
+        .output()
+        .unwrap();
+    let out = stdout(&output);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0", "65534", "1"], "{out}{err}");
+    assert!(err.contains("only one id is mapped, chown to other ids fails inside"), "{err}");
+    assert!(err.contains("chown: changing ownership of 'f': Invalid argument"), "{err}");
+    assert_eq!(output.status.code(), Some(1));
 }

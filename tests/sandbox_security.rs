@@ -21,20 +21,11 @@ fn rstore() -> Command {
 /// stdout, in order) is rstore's output.
 fn sandbox_sh(args: &[&str], script: &str) -> Output {
     let script = format!("exec 2>&1; {script}");
-    rstore()
-        .args(["sandbox", "run"])
-        .args(args)
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .expect("rstore runs")
+    rstore().args(["sandbox", "run"]).args(args).args(["--", "sh", "-c", &script]).output().expect("rstore runs")
 }
 
 fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 /// Runs `script`, which must print exactly `expected` (stdout and stderr interleaved).
@@ -44,12 +35,8 @@ fn assert_inside(args: &[&str], script: &str, expected: &str) {
 }
 
 fn python(args: &[&str], code: &str) -> String {
-    let output = rstore()
-        .args(["sandbox", "run"])
-        .args(args)
-        .args(["--", "python3", "-c", code])
-        .output()
-        .expect("rstore runs");
+    let output =
+        rstore().args(["sandbox", "run"]).args(args).args(["--", "python3", "-c", code]).output().expect("rstore runs");
     text(&output)
 }
 
@@ -68,17 +55,9 @@ fn host_processes_matching(needle: &str) -> Vec<String> {
 
 #[test]
 fn host_secrets_home_and_checkout_are_invisible() {
-    assert_inside(
-        &[],
-        "cat /etc/shadow",
-        "cat: /etc/shadow: No such file or directory\n",
-    );
+    assert_inside(&[], "cat /etc/shadow", "cat: /etc/shadow: No such file or directory\n");
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    assert_inside(
-        &[],
-        &format!("ls {home}"),
-        &format!("ls: cannot access '{home}': No such file or directory\n"),
-    );
+    assert_inside(&[], &format!("ls {home}"), &format!("ls: cannot access '{home}': No such file or directory\n"));
     let checkout = env!("CARGO_MANIFEST_DIR");
     assert_inside(
         &[],
@@ -99,10 +78,7 @@ fn store_content_that_is_not_an_input_is_invisible() {
     let ro = format!("{}:/build/inputs/aaaa", declared.display());
     assert_inside(
         &["--ro", &ro],
-        &format!(
-            "cat /build/inputs/aaaa/lib.a; cat /build/inputs/aaaa/../bbbb/secret; cat {}/secret",
-            other.display()
-        ),
+        &format!("cat /build/inputs/aaaa/lib.a; cat /build/inputs/aaaa/../bbbb/secret; cat {}/secret", other.display()),
         &format!(
             "declared\ncat: /build/inputs/aaaa/../bbbb/secret: No such file or directory\ncat: {}/secret: No such file or directory\n",
             other.display()
@@ -128,10 +104,7 @@ fn writes_outside_writable_dirs_fail() {
          touch: cannot touch '/proc/pwned': No such file or directory\n\
          ok\n",
     );
-    assert_eq!(
-        std::fs::read_to_string(input.path().join("file")).unwrap(),
-        "input\n"
-    );
+    assert_eq!(std::fs::read_to_string(input.path().join("file")).unwrap(), "input\n");
     assert!(!Path::new("/usr/pwned").exists());
 }
 
@@ -155,11 +128,7 @@ fn symlinks_planted_in_inputs_do_not_reach_the_host() {
             ""
         ),
     );
-    assert_eq!(
-        std::fs::read_dir(&target).unwrap().count(),
-        0,
-        "nothing was written through the symlink"
-    );
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "nothing was written through the symlink");
 }
 
 #[test]
@@ -195,8 +164,7 @@ fn host_loopback_tcp_is_unreachable_without_network() {
 #[test]
 fn host_abstract_unix_sockets_are_unreachable() {
     let name = format!("rstore-test-{}", std::process::id());
-    let listener =
-        UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
     let code = format!(
         "import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect('\\0{name}'); print('connected')\nexcept OSError as e:\n    print(type(e).__name__, e.errno)"
     );
@@ -217,33 +185,17 @@ fn host_processes_cannot_be_seen_or_signalled() {
             let _ = self.0.wait();
         }
     }
-    let mut victim = Victim(
-        Command::new("sleep")
-            .arg("3141")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut victim = Victim(Command::new("sleep").arg("3141").stdout(std::process::Stdio::null()).spawn().unwrap());
     let pid = victim.0.id();
-    let output = sandbox_sh(
-        &[],
-        &format!("kill -9 {pid}; cat /proc/{pid}/cmdline; ls /proc | grep -c '^[0-9]'"),
-    );
+    let output = sandbox_sh(&[], &format!("kill -9 {pid}; cat /proc/{pid}/cmdline; ls /proc | grep -c '^[0-9]'"));
     // Only the namespace's init, the shell and ls/grep exist inside.
     let out = text(&output);
     let mut lines = out.lines().filter(|l| !l.is_empty());
     assert_eq!(lines.next(), Some("sh: 1: kill: No such process"), "{out}");
-    assert_eq!(
-        lines.next(),
-        Some(format!("cat: /proc/{pid}/cmdline: No such file or directory").as_str()),
-        "{out}"
-    );
+    assert_eq!(lines.next(), Some(format!("cat: /proc/{pid}/cmdline: No such file or directory").as_str()), "{out}");
     let count: u32 = lines.next().unwrap().parse().unwrap();
     assert!(count <= 5, "{count} processes visible inside: {out}");
-    assert!(
-        victim.0.try_wait().unwrap().is_none(),
-        "the host process is alive"
-    );
+    assert!(victim.0.try_wait().unwrap().is_none(), "the host process is alive");
 }
 
 #[test]
@@ -276,10 +228,7 @@ fn limits_cannot_be_raised() {
         except (ValueError, OSError) as e:\n    print(e)\n\
         try:\n    resource.setrlimit(resource.RLIMIT_CORE, (1 << 20, 1 << 20)); print('raised')\n\
         except (ValueError, OSError) as e:\n    print(e)";
-    assert_eq!(
-        python(&[], code),
-        "not allowed to raise maximum limit\nnot allowed to raise maximum limit\n"
-    );
+    assert_eq!(python(&[], code), "not allowed to raise maximum limit\nnot allowed to raise maximum limit\n");
 }
 
 #[test]
@@ -313,11 +262,7 @@ fn daemonised_processes_die_with_their_task() {
     assert_eq!(text(&output), "started\n");
     assert!(output.status.success());
     for marker in ["sleep 3142", "sleep 3143", "sleep 3144"] {
-        assert_eq!(
-            host_processes_matching(marker),
-            Vec::<String>::new(),
-            "{marker} outlived its task"
-        );
+        assert_eq!(host_processes_matching(marker), Vec::<String>::new(), "{marker} outlived its task");
     }
 }
 
@@ -326,23 +271,9 @@ fn a_fork_bomb_ends_with_a_clear_error_and_leaves_the_host_alone() {
     let log = tempfile::NamedTempFile::new().unwrap();
     let started = Instant::now();
     let output = rstore()
-        .args([
-            "sandbox",
-            "run",
-            "--max-procs",
-            "64",
-            "--timeout",
-            "5",
-            "--json",
-            "--log",
-        ])
+        .args(["sandbox", "run", "--max-procs", "64", "--timeout", "5", "--json", "--log"])
         .arg(log.path())
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "bomb(){ bomb | bomb & }; bomb; sleep 3145",
-        ])
+        .args(["--", "sh", "-c", "bomb(){ bomb | bomb & }; bomb; sleep 3145"])
         .output()
         .unwrap();
     let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON outcome");
@@ -350,14 +281,8 @@ fn a_fork_bomb_ends_with_a_clear_error_and_leaves_the_host_alone() {
     // earlier when its main shell itself cannot fork. Either way it is a failure whose log
     // says why, and nothing survives.
     let mut text = String::new();
-    std::fs::File::open(log.path())
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    assert!(
-        text.contains("Cannot fork"),
-        "forks failed at the limit: {text}"
-    );
+    std::fs::File::open(log.path()).unwrap().read_to_string(&mut text).unwrap();
+    assert!(text.contains("Cannot fork"), "forks failed at the limit: {text}");
     match outcome["termination"]["kind"].as_str() {
         Some("timed-out") => assert_eq!(output.status.code(), Some(124)),
         Some("exited") => assert_ne!(outcome["termination"]["code"], 0, "{outcome}"),
@@ -365,26 +290,13 @@ fn a_fork_bomb_ends_with_a_clear_error_and_leaves_the_host_alone() {
     }
     assert!(started.elapsed() < Duration::from_secs(120));
     assert_eq!(host_processes_matching("bomb | bomb"), Vec::<String>::new());
-    assert!(
-        Command::new("true").status().unwrap().success(),
-        "the host can still start processes"
-    );
+    assert!(Command::new("true").status().unwrap().success(), "the host can still start processes");
 }
 
 #[test]
 fn a_memory_hog_ends_with_a_clear_error() {
     let output = rstore()
-        .args([
-            "sandbox",
-            "run",
-            "--memory",
-            "256M",
-            "--json",
-            "--",
-            "python3",
-            "-c",
-            "x = bytearray(1 << 30)",
-        ])
+        .args(["sandbox", "run", "--memory", "256M", "--json", "--", "python3", "-c", "x = bytearray(1 << 30)"])
         .output()
         .unwrap();
     let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON outcome");
@@ -392,10 +304,7 @@ fn a_memory_hog_ends_with_a_clear_error() {
     match outcome["enforcement"]["memory"].as_str() {
         // Per-process address-space limit: the allocation fails inside.
         Some("address-space-rlimit") => {
-            assert_eq!(
-                outcome["termination"],
-                serde_json::json!({"kind": "exited", "code": 1})
-            );
+            assert_eq!(outcome["termination"], serde_json::json!({"kind": "exited", "code": 1}));
             assert!(stderr.contains("MemoryError"), "{stderr}");
         }
         // cgroup: the OOM killer ends the task and the outcome says why.
@@ -405,12 +314,6 @@ fn a_memory_hog_ends_with_a_clear_error() {
         other => panic!("memory limit not enforced: {other:?}"),
     }
     // The tmpfs dirs are capped too.
-    let output = sandbox_sh(
-        &["--memory", "16M"],
-        "head -c 32M /dev/zero > /tmp/big; echo $?",
-    );
-    assert_eq!(
-        text(&output),
-        "head: error writing 'standard output': No space left on device\n1\n"
-    );
+    let output = sandbox_sh(&["--memory", "16M"], "head -c 32M /dev/zero > /tmp/big; echo $?");
+    assert_eq!(text(&output), "head: error writing 'standard output': No space left on device\n1\n");
 }

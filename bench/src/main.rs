@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run --release -p rstore-bench -- <name>` (or `bench/run <name>`).
 
+mod parse;
 mod report;
 mod sandbox;
 mod store;
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// Parse all of openembedded-core (or the bundled layers) cold and warm vs bitbake -p
+    Parse(parse::Args),
     /// Store ingest / re-ingest / materialise vs b3sum, zstd and cp -a
     Store(store::Args),
     /// Per-task sandbox overhead vs plain exec and bwrap
@@ -29,6 +32,7 @@ enum Bench {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
+        Bench::Parse(args) => parse::run(args),
         Bench::Store(args) => store::run(args),
         Bench::Sandbox(args) => sandbox::run(args),
     }

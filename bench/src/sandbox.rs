@@ -31,10 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let work = tempfile::Builder::new()
-        .prefix("rstore-bench-sandbox-")
-        .tempdir()
-        .context("creating a work dir")?;
+    let work = tempfile::Builder::new().prefix("rstore-bench-sandbox-").tempdir().context("creating a work dir")?;
     let mut request = Request::new("true", Vec::<String>::new()).with_host_tools();
     request.work_dir = WorkDir::Host(work.path().to_owned());
     request.stdout = Sink::Null;
@@ -50,14 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("`true` in the sandbox did not succeed: {outcome}");
     }
     if let Some(bwrap) = &bwrap {
-        let status = Command::new(bwrap)
-            .args(&bwrap_args)
-            .status()
-            .context("running bwrap")?;
+        let status = Command::new(bwrap).args(&bwrap_args).status().context("running bwrap")?;
         if !status.success() {
-            bail!(
-                "bwrap --unshare-all failed here ({status}); is it allowed to create user namespaces?"
-            );
+            bail!("bwrap --unshare-all failed here ({status}); is it allowed to create user namespaces?");
         }
     }
 
@@ -84,29 +76,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
-    println!(
-        "per-task overhead, median of {} interleaved runs of `true`:",
-        args.iterations
-    );
-    println!(
-        "  plain exec                 {:>8.3} ms",
-        median_ms(&mut plain)
-    );
-    println!(
-        "  rstore sandbox             {:>8.3} ms",
-        median_ms(&mut ours)
-    );
+    println!("per-task overhead, median of {} interleaved runs of `true`:", args.iterations);
+    println!("  plain exec                 {:>8.3} ms", median_ms(&mut plain));
+    println!("  rstore sandbox             {:>8.3} ms", median_ms(&mut ours));
     if !peer.is_empty() {
-        println!(
-            "  bwrap --unshare-all        {:>8.3} ms (same binds)",
-            median_ms(&mut peer)
-        );
+        println!("  bwrap --unshare-all        {:>8.3} ms (same binds)", median_ms(&mut peer));
     }
     if !raw.is_empty() {
-        println!(
-            "  unshare -Urnmpfiu          {:>8.3} ms (namespaces only, no root)",
-            median_ms(&mut raw)
-        );
+        println!("  unshare -Urnmpfiu          {:>8.3} ms (namespaces only, no root)", median_ms(&mut raw));
     }
     let ours_ms = median_ms(&mut ours);
     Row {
@@ -148,14 +125,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// bwrap arguments giving `true` the same root as rstore's sandbox.
 fn bwrap_args(request: &Request, work: &Path) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "--clearenv",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut args: Vec<String> =
+        ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"].map(String::from).to_vec();
     for mount in &request.mounts {
         match mount {
             Mount::ReadOnly { host, inside } => {
@@ -218,15 +189,7 @@ fn nix_builds(nix_build: &Path, iterations: usize) -> anyhow::Result<f64> {
         );
         let mut command = Command::new(nix_build);
         command
-            .args([
-                "--no-out-link",
-                "--option",
-                "sandbox",
-                "true",
-                "--option",
-                "substituters",
-                "",
-            ])
+            .args(["--no-out-link", "--option", "sandbox", "true", "--option", "substituters", ""])
             // Build as the calling user (no nixbld group needed) with the host's /bin/sh.
             .args([
                 "--option",
@@ -245,20 +208,12 @@ fn nix_builds(nix_build: &Path, iterations: usize) -> anyhow::Result<f64> {
 
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(tool))
-                .find(|p| p.is_file())
-        })
+        .map(|paths| std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file()))
         .unwrap_or(None)
 }
 
 fn spawn_ok(mut command: Command) -> anyhow::Result<()> {
-    let status = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
+    let status = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
     anyhow::ensure!(status.success(), "{command:?} failed: {status}");
     Ok(())
 }
@@ -271,7 +226,5 @@ fn time(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
 
 fn median_ms(times: &mut [Duration]) -> f64 {
     times.sort_unstable();
-    times
-        .get(times.len() / 2)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    times.get(times.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }

@@ -28,17 +28,10 @@ pub struct CancelHandle {
 impl CancelHandle {
     /// A new, not yet cancelled handle.
     pub fn new() -> Result<CancelHandle, Error> {
-        let event = rustix::event::eventfd(
-            0,
-            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
-        )
-        .map_err(|err| Error::Resource {
-            what: "a cancel event",
-            source: err.into(),
-        })?;
-        Ok(CancelHandle {
-            event: Arc::new(event),
-        })
+        let event =
+            rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK)
+                .map_err(|err| Error::Resource { what: "a cancel event", source: err.into() })?;
+        Ok(CancelHandle { event: Arc::new(event) })
     }
 
     /// Cancels every run using this handle (now or later).
@@ -50,10 +43,7 @@ impl CancelHandle {
 
     /// Whether [`CancelHandle::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        let mut fds = [rustix::event::PollFd::new(
-            &*self.event,
-            rustix::event::PollFlags::IN,
-        )];
+        let mut fds = [rustix::event::PollFd::new(&*self.event, rustix::event::PollFlags::IN)];
         matches!(rustix::event::poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
     }
 

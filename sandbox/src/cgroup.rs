@@ -22,8 +22,8 @@ pub fn probe() -> CgroupSupport {
 }
 
 fn delegated_parent() -> Result<PathBuf, String> {
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|err| format!("cannot read /proc/self/cgroup: {err}"))?;
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").map_err(|err| format!("cannot read /proc/self/cgroup: {err}"))?;
     let relative = own
         .lines()
         .find_map(|line| line.strip_prefix("0::"))
@@ -36,17 +36,14 @@ fn delegated_parent() -> Result<PathBuf, String> {
         .lines()
         .find_map(|line| {
             let (left, right) = line.split_once(" - ")?;
-            (right.split(' ').next()? == "cgroup2")
-                .then(|| left.split(' ').nth(4).map(PathBuf::from))?
+            (right.split(' ').next()? == "cgroup2").then(|| left.split(' ').nth(4).map(PathBuf::from))?
         })
         .ok_or("no cgroup2 filesystem is mounted")?;
     let dir = mount.join(relative.trim_start_matches('/'));
-    let controllers =
-        std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let controllers = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
     for needed in ["memory", "pids"] {
         if !controllers.split_whitespace().any(|c| c == needed) {
-            let available =
-                std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            let available = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
             return Err(format!(
                 "the {needed} controller is not enabled for children of {} (enabled: [{}], available: [{}]); \
                  on a cgroup v1 or hybrid host the controllers belong to v1",
@@ -57,10 +54,7 @@ fn delegated_parent() -> Result<PathBuf, String> {
         }
     }
     if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
-        return Err(format!(
-            "{} is not writable (not delegated to this user)",
-            dir.display()
-        ));
+        return Err(format!("{} is not writable (not delegated to this user)", dir.display()));
     }
     Ok(dir)
 }
@@ -82,17 +76,9 @@ pub struct Events {
 
 impl TaskCgroup {
     /// Creates a child of `parent` with the given limits.
-    pub fn create(
-        parent: &Path,
-        memory: Option<u64>,
-        pids: Option<u32>,
-    ) -> Result<TaskCgroup, Error> {
+    pub fn create(parent: &Path, memory: Option<u64>, pids: Option<u32>) -> Result<TaskCgroup, Error> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "rstore-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = format!("rstore-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dir = parent.join(name);
         let cgroup_err = |path: &Path| {
             let path = path.to_owned();

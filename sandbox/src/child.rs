@@ -144,34 +144,13 @@ struct Fail(ErrorRecord);
 
 impl Fail {
     fn at(stage: Stage) -> impl Fn(rustix::io::Errno) -> Fail {
-        move |errno| {
-            Fail(ErrorRecord {
-                stage,
-                step: 0,
-                errno: errno.raw_os_error(),
-                detail: String::new(),
-            })
-        }
+        move |errno| Fail(ErrorRecord { stage, step: 0, errno: errno.raw_os_error(), detail: String::new() })
     }
     fn io(stage: Stage) -> impl Fn(io::Error) -> Fail {
-        move |err| {
-            Fail(ErrorRecord {
-                stage,
-                step: 0,
-                errno: err.raw_os_error().unwrap_or(0),
-                detail: String::new(),
-            })
-        }
+        move |err| Fail(ErrorRecord { stage, step: 0, errno: err.raw_os_error().unwrap_or(0), detail: String::new() })
     }
     fn step(stage: Stage, step: usize) -> impl Fn(rustix::io::Errno) -> Fail {
-        move |errno| {
-            Fail(ErrorRecord {
-                stage,
-                step: step as u32,
-                errno: errno.raw_os_error(),
-                detail: String::new(),
-            })
-        }
+        move |errno| Fail(ErrorRecord { stage, step: step as u32, errno: errno.raw_os_error(), detail: String::new() })
     }
 }
 
@@ -227,11 +206,7 @@ fn report(p: &Prepared<'_>, record: &ErrorRecord) {
 
 fn helper_inner(p: &Prepared<'_>) -> Result<i32, Fail> {
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    let mut keep = vec![
-        p.sync.as_raw_fd(),
-        p.error.as_raw_fd(),
-        p.status.as_raw_fd(),
-    ];
+    let mut keep = vec![p.sync.as_raw_fd(), p.error.as_raw_fd(), p.status.as_raw_fd()];
     for stdio in [&p.stdin, &p.stdout, &p.stderr] {
         if let ChildStdio::Fd(fd) = stdio {
             keep.push(fd.as_raw_fd());
@@ -240,12 +215,8 @@ fn helper_inner(p: &Prepared<'_>) -> Result<i32, Fail> {
     sys::close_all_except(&mut keep);
 
     if let Some(procs) = &p.cgroup_procs {
-        let fd = rustix::fs::open(
-            procs.as_c_str(),
-            OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(Fail::at(Stage::JoinCgroup))?;
+        let fd = rustix::fs::open(procs.as_c_str(), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(Fail::at(Stage::JoinCgroup))?;
         rustix::io::write(&fd, b"0").map_err(Fail::at(Stage::JoinCgroup))?;
     }
 
@@ -320,11 +291,8 @@ fn init_inner(p: &Prepared<'_>) -> Result<(), Fail> {
 
 fn build_root(p: &Prepared<'_>) -> Result<(), Fail> {
     use rustix::mount::{MountPropagationFlags, mount_change};
-    mount_change(
-        c"/",
-        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-    )
-    .map_err(Fail::at(Stage::PrivateMounts))?;
+    mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
+        .map_err(Fail::at(Stage::PrivateMounts))?;
 
     // 1. Detached copies of every host source, opened while the host tree is still visible.
     let mut sources: Vec<Option<(OwnedFd, bool)>> = Vec::with_capacity(p.spec.steps.len());
@@ -339,24 +307,16 @@ fn build_root(p: &Prepared<'_>) -> Result<(), Fail> {
         MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
     )
     .map_err(Fail::at(Stage::RootTmpfs))?;
-    rustix::mount::move_mount(
-        &root,
-        c"",
-        rustix::fs::CWD,
-        c"/tmp",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(Fail::at(Stage::RootTmpfs))?;
+    rustix::mount::move_mount(&root, c"", rustix::fs::CWD, c"/tmp", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .map_err(Fail::at(Stage::RootTmpfs))?;
 
     // 3. Every step, in order, beneath the new root (never following a symlink).
     for (index, step) in p.spec.steps.iter().enumerate() {
-        apply_step(p, &root, index, step, sources[index].take())
-            .map_err(Fail::step(Stage::MountStep, index))?;
+        apply_step(p, &root, index, step, sources[index].take()).map_err(Fail::step(Stage::MountStep, index))?;
     }
 
     rustix::system::sethostname(p.spec.hostname.as_bytes()).map_err(Fail::at(Stage::Hostname))?;
-    rustix::system::setdomainname(crate::layout::DOMAINNAME.as_bytes())
-        .map_err(Fail::at(Stage::Hostname))?;
+    rustix::system::setdomainname(crate::layout::DOMAINNAME.as_bytes()).map_err(Fail::at(Stage::Hostname))?;
     if p.spec.network == Network::Loopback {
         sys::loopback_up().map_err(Fail::io(Stage::Loopback))?;
     }
@@ -364,8 +324,7 @@ fn build_root(p: &Prepared<'_>) -> Result<(), Fail> {
     // 4. Into the new root; the host's tree is detached from this namespace.
     rustix::process::fchdir(&root).map_err(Fail::at(Stage::PivotRoot))?;
     rustix::process::pivot_root(c".", c".").map_err(Fail::at(Stage::PivotRoot))?;
-    rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH)
-        .map_err(Fail::at(Stage::PivotRoot))?;
+    rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH).map_err(Fail::at(Stage::PivotRoot))?;
     rustix::process::chdir(c"/").map_err(Fail::at(Stage::PivotRoot))?;
 
     // 5. Namespaced sysctls, then /proc/sys and the root read-only.
@@ -383,22 +342,12 @@ fn build_root(p: &Prepared<'_>) -> Result<(), Fail> {
         Some(sysctl.as_fd()),
         c"",
         false,
-        sys::MOUNT_ATTR_RDONLY
-            | sys::MOUNT_ATTR_NOSUID
-            | sys::MOUNT_ATTR_NODEV
-            | sys::MOUNT_ATTR_NOEXEC,
+        sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC,
     )
     .map_err(Fail::io(Stage::ReadOnlyRoot))?;
-    rustix::mount::move_mount(
-        &sysctl,
-        c"",
-        rustix::fs::CWD,
-        c"/proc/sys",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(Fail::at(Stage::ReadOnlyRoot))?;
-    sys::mount_setattr(None, c"/", false, sys::MOUNT_ATTR_RDONLY)
-        .map_err(Fail::io(Stage::ReadOnlyRoot))?;
+    rustix::mount::move_mount(&sysctl, c"", rustix::fs::CWD, c"/proc/sys", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .map_err(Fail::at(Stage::ReadOnlyRoot))?;
+    sys::mount_setattr(None, c"/", false, sys::MOUNT_ATTR_RDONLY).map_err(Fail::io(Stage::ReadOnlyRoot))?;
     Ok(())
 }
 
@@ -411,87 +360,61 @@ fn write_sysctl(path: &CStr, value: &str) -> Result<(), Fail> {
             detail: format!("{} = {value}", path.to_string_lossy()),
         })
     };
-    let fd =
-        rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).map_err(fail)?;
+    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).map_err(fail)?;
     rustix::io::write(&fd, value.as_bytes()).map_err(fail)?;
     Ok(())
 }
 
 /// Opens the host side of a step as a detached mount; `bool` = it is a directory.
-fn open_source(
-    p: &Prepared<'_>,
-    index: usize,
-    step: &Step,
-) -> Result<Option<(OwnedFd, bool)>, Fail> {
+fn open_source(p: &Prepared<'_>, index: usize, step: &Step) -> Result<Option<(OwnedFd, bool)>, Fail> {
     let fail = Fail::step(Stage::OpenSource, index);
     let clone = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     match step {
-        Step::Bind {
-            writable, optional, ..
-        } => {
+        Step::Bind { writable, optional, .. } => {
             let source = &p.step_sources[index];
-            let tree = match rustix::mount::open_tree(
-                rustix::fs::CWD,
-                source.as_c_str(),
-                clone | OpenTreeFlags::AT_RECURSIVE,
-            ) {
-                Ok(tree) => tree,
-                Err(rustix::io::Errno::NOENT) if *optional => return Ok(None),
-                Err(errno) => return Err(fail(errno)),
-            };
+            let tree =
+                match rustix::mount::open_tree(rustix::fs::CWD, source.as_c_str(), clone | OpenTreeFlags::AT_RECURSIVE)
+                {
+                    Ok(tree) => tree,
+                    Err(rustix::io::Errno::NOENT) if *optional => return Ok(None),
+                    Err(errno) => return Err(fail(errno)),
+                };
             let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
             if !writable {
                 attrs |= sys::MOUNT_ATTR_RDONLY;
             }
-            sys::mount_setattr(Some(tree.as_fd()), c"", true, attrs)
-                .map_err(Fail::io(Stage::OpenSource))
-                .map_err(|mut f| {
+            sys::mount_setattr(Some(tree.as_fd()), c"", true, attrs).map_err(Fail::io(Stage::OpenSource)).map_err(
+                |mut f| {
                     f.0.step = index as u32;
                     f
-                })?;
-            let is_dir =
-                rustix::fs::fstat(&tree).map_err(&fail)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+                },
+            )?;
+            let is_dir = rustix::fs::fstat(&tree).map_err(&fail)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
             Ok(Some((tree, is_dir)))
         }
         Step::Device { .. } => {
             let tree =
-                rustix::mount::open_tree(rustix::fs::CWD, p.step_sources[index].as_c_str(), clone)
-                    .map_err(&fail)?;
-            sys::mount_setattr(
-                Some(tree.as_fd()),
-                c"",
-                false,
-                sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
-            )
-            .map_err(|err| {
-                Fail(ErrorRecord {
-                    stage: Stage::OpenSource,
-                    step: index as u32,
-                    errno: err.raw_os_error().unwrap_or(0),
-                    detail: String::new(),
-                })
-            })?;
+                rustix::mount::open_tree(rustix::fs::CWD, p.step_sources[index].as_c_str(), clone).map_err(&fail)?;
+            sys::mount_setattr(Some(tree.as_fd()), c"", false, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC)
+                .map_err(|err| {
+                    Fail(ErrorRecord {
+                        stage: Stage::OpenSource,
+                        step: index as u32,
+                        errno: err.raw_os_error().unwrap_or(0),
+                        detail: String::new(),
+                    })
+                })?;
             Ok(Some((tree, false)))
         }
-        Step::Overlay {
-            lower, upper, work, ..
-        } => {
-            let lower = lower
-                .iter()
-                .map(|d| d.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(":");
+        Step::Overlay { lower, upper, work, .. } => {
+            let lower = lower.iter().map(|d| d.to_string_lossy()).collect::<Vec<_>>().join(":");
             let lower = CString::new(lower).map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let upper = CString::new(upper.as_os_str().as_encoded_bytes())
-                .map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let work = CString::new(work.as_os_str().as_encoded_bytes())
-                .map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let fs =
-                rustix::mount::fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(&fail)?;
-            rustix::mount::fsconfig_set_string(&fs, c"lowerdir", lower.as_c_str())
-                .map_err(&fail)?;
-            rustix::mount::fsconfig_set_string(&fs, c"upperdir", upper.as_c_str())
-                .map_err(&fail)?;
+            let upper =
+                CString::new(upper.as_os_str().as_encoded_bytes()).map_err(|_| fail(rustix::io::Errno::INVAL))?;
+            let work = CString::new(work.as_os_str().as_encoded_bytes()).map_err(|_| fail(rustix::io::Errno::INVAL))?;
+            let fs = rustix::mount::fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(&fail)?;
+            rustix::mount::fsconfig_set_string(&fs, c"lowerdir", lower.as_c_str()).map_err(&fail)?;
+            rustix::mount::fsconfig_set_string(&fs, c"upperdir", upper.as_c_str()).map_err(&fail)?;
             rustix::mount::fsconfig_set_string(&fs, c"workdir", work.as_c_str()).map_err(&fail)?;
             rustix::mount::fsconfig_set_flag(&fs, c"userxattr").map_err(&fail)?;
             rustix::mount::fsconfig_create(&fs).map_err(&fail)?;
@@ -507,11 +430,7 @@ fn open_source(
     }
 }
 
-fn new_fs(
-    fstype: &CStr,
-    options: &[(&CStr, &CStr)],
-    attrs: MountAttrFlags,
-) -> rustix::io::Result<OwnedFd> {
+fn new_fs(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: MountAttrFlags) -> rustix::io::Result<OwnedFd> {
     let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
     for (key, value) in options {
         rustix::mount::fsconfig_set_string(&fs, *key, *value)?;
@@ -547,12 +466,8 @@ fn apply_step(
                 Err(errno) => return Err(errno),
             }
         }
-        let target = rustix::fs::openat(
-            &parent,
-            name,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let target =
+            rustix::fs::openat(&parent, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
         rustix::mount::move_mount(
             mnt,
             c"",
@@ -562,12 +477,10 @@ fn apply_step(
         )
     };
     match step {
-        Step::Dir { mode, .. } => {
-            match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(*mode)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-                Err(errno) => Err(errno),
-            }
-        }
+        Step::Dir { mode, .. } => match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(*mode)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+            Err(errno) => Err(errno),
+        },
         Step::File { mode, contents, .. } => {
             let fd = rustix::fs::openat(
                 &parent,
@@ -590,11 +503,7 @@ fn apply_step(
             if let Some(size) = &size {
                 options.push((c"size", size.as_c_str()));
             }
-            let mnt = new_fs(
-                c"tmpfs",
-                &options,
-                MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
-            )?;
+            let mnt = new_fs(c"tmpfs", &options, MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV)?;
             mount_on(&mnt, true)
         }
         Step::Proc { .. } => {
@@ -615,16 +524,10 @@ fn apply_step(
 /// refusing symlinks, so nothing planted in an input can redirect a mount.
 fn open_parent<'p>(root: BorrowedFd<'_>, rel: &'p CStr) -> rustix::io::Result<(OwnedFd, &'p CStr)> {
     let bytes = rel.to_bytes_with_nul();
-    let mut dir = rustix::fs::openat(
-        root,
-        c".",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let mut dir = rustix::fs::openat(root, c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     let mut start = 0;
     while let Some(slash) = bytes[start..].iter().position(|b| *b == b'/') {
-        let component =
-            CString::new(&bytes[start..start + slash]).map_err(|_| rustix::io::Errno::INVAL)?;
+        let component = CString::new(&bytes[start..start + slash]).map_err(|_| rustix::io::Errno::INVAL)?;
         match rustix::fs::mkdirat(&dir, component.as_c_str(), Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(errno) => return Err(errno),
@@ -679,9 +582,7 @@ fn command_setup(p: &Prepared<'_>) -> Result<(), Fail> {
         keep |= 1 << cap.number();
     }
     for cap in 0..64 {
-        if keep & (1 << cap) == 0
-            && !sys::drop_bounding_cap(cap).map_err(Fail::io(Stage::Capabilities))?
-        {
+        if keep & (1 << cap) == 0 && !sys::drop_bounding_cap(cap).map_err(Fail::io(Stage::Capabilities))? {
             break;
         }
     }
@@ -703,21 +604,15 @@ fn command_setup(p: &Prepared<'_>) -> Result<(), Fail> {
             Rlimit::As => Resource::As,
             Rlimit::Nproc => Resource::Nproc,
         };
-        rustix::process::setrlimit(
-            resource,
-            rustix::process::Rlimit {
-                current: Some(*value),
-                maximum: Some(*value),
-            },
-        )
-        .map_err(|errno| {
-            Fail(ErrorRecord {
-                stage: Stage::Rlimits,
-                step: 0,
-                errno: errno.raw_os_error(),
-                detail: format!("{resource:?} = {value}"),
-            })
-        })?;
+        rustix::process::setrlimit(resource, rustix::process::Rlimit { current: Some(*value), maximum: Some(*value) })
+            .map_err(|errno| {
+                Fail(ErrorRecord {
+                    stage: Stage::Rlimits,
+                    step: 0,
+                    errno: errno.raw_os_error(),
+                    detail: format!("{resource:?} = {value}"),
+                })
+            })?;
     }
 
     let mut cpus = rustix::thread::CpuSet::new();
@@ -729,14 +624,8 @@ fn command_setup(p: &Prepared<'_>) -> Result<(), Fail> {
 
     rustix::thread::set_no_new_privs(true).map_err(Fail::at(Stage::NoNewPrivs))?;
     if let Landlock::Enforced { abi, rules, scoped } = &spec.landlock {
-        restrict_with_landlock(*abi, rules, *scoped).map_err(|detail| {
-            Fail(ErrorRecord {
-                stage: Stage::Landlock,
-                step: 0,
-                errno: 0,
-                detail,
-            })
-        })?;
+        restrict_with_landlock(*abi, rules, *scoped)
+            .map_err(|detail| Fail(ErrorRecord { stage: Stage::Landlock, step: 0, errno: 0, detail }))?;
     }
     sys::cloexec_from_3();
     Ok(())
@@ -746,22 +635,14 @@ fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Fail> {
     // SAFETY: dup2 onto 0..=2, which this process owns (they were left open on purpose);
     // the new descriptor is not close-on-exec.
     let ret = unsafe { libc::dup2(fd.as_raw_fd(), target) };
-    if ret < 0 {
-        Err(Fail::io(Stage::Stdio)(io::Error::last_os_error()))
-    } else {
-        Ok(())
-    }
+    if ret < 0 { Err(Fail::io(Stage::Stdio)(io::Error::last_os_error())) } else { Ok(()) }
 }
 
-fn restrict_with_landlock(
-    abi: u32,
-    rules: &[(std::path::PathBuf, Access)],
-    scoped: bool,
-) -> Result<(), String> {
+fn restrict_with_landlock(abi: u32, rules: &[(std::path::PathBuf, Access)], scoped: bool) -> Result<(), String> {
     use landlock::Access as _;
     use landlock::{
-        ABI, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
-        RulesetCreatedAttr, RulesetStatus, Scope,
+        ABI, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        RulesetStatus, Scope,
     };
     let abi = ABI::from(abi.min(i32::MAX as u32) as i32);
     let mut ruleset = Ruleset::default()
@@ -769,13 +650,9 @@ fn restrict_with_landlock(
         .handle_access(AccessFs::from_all(abi))
         .map_err(|e| format!("handling filesystem access: {e}"))?;
     if scoped {
-        ruleset = ruleset
-            .scope(Scope::from_all(abi))
-            .map_err(|e| format!("scoping: {e}"))?;
+        ruleset = ruleset.scope(Scope::from_all(abi)).map_err(|e| format!("scoping: {e}"))?;
     }
-    let mut created = ruleset
-        .create()
-        .map_err(|e| format!("creating the ruleset: {e}"))?;
+    let mut created = ruleset.create().map_err(|e| format!("creating the ruleset: {e}"))?;
     for (path, access) in rules {
         let fd = PathFd::new(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
         let is_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(true);
@@ -786,24 +663,16 @@ fn restrict_with_landlock(
             Access::ReadWrite => AccessFs::from_file(abi),
             Access::Device => {
                 AccessFs::from_file(abi)
-                    & (AccessFs::ReadFile
-                        | AccessFs::WriteFile
-                        | AccessFs::Truncate
-                        | AccessFs::IoctlDev)
+                    & (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev)
             }
         };
         created = created
             .add_rule(PathBeneath::new(fd, rights))
             .map_err(|e| format!("adding a rule for {}: {e}", path.display()))?;
     }
-    let status = created
-        .restrict_self()
-        .map_err(|e| format!("enforcing: {e}"))?;
+    let status = created.restrict_self().map_err(|e| format!("enforcing: {e}"))?;
     if status.ruleset != RulesetStatus::FullyEnforced {
-        return Err(format!(
-            "the kernel enforces the ruleset only partly ({:?})",
-            status.ruleset
-        ));
+        return Err(format!("the kernel enforces the ruleset only partly ({:?})", status.ruleset));
     }
     Ok(())
 }
@@ -826,10 +695,5 @@ fn exec(p: &Prepared<'_>) -> Fail {
             None => {}
         }
     }
-    Fail(ErrorRecord {
-        stage: Stage::Exec,
-        step: 0,
-        errno,
-        detail: String::new(),
-    })
+    Fail(ErrorRecord { stage: Stage::Exec, step: 0, errno, detail: String::new() })
 }

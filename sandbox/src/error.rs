@@ -25,9 +25,7 @@ pub enum PlanError {
         name: String,
     },
     /// The request sets a variable the sandbox fixes to another value.
-    #[error(
-        "environment variable {name} is fixed to {fixed:?} in the sandbox, the request sets {given:?}"
-    )]
+    #[error("environment variable {name} is fixed to {fixed:?} in the sandbox, the request sets {given:?}")]
     ReservedVariable {
         /// The name.
         name: String,

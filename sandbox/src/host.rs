@@ -1,6 +1,6 @@
 //! What the host offers the sandbox: probed once per process, passed to the pure planner.
 //!
-//! Everything [`crate::plan`] needs to know about the machine lives in [`HostFacts`], so the
+//! Everything [`crate::plan()`] needs to know about the machine lives in [`HostFacts`], so the
 //! plan is a pure function of (request, facts) and tests can feed it any machine.
 
 use std::path::{Path, PathBuf};
@@ -81,9 +81,7 @@ impl HostFacts {
             landlock_abi: landlock_abi(),
             cgroup: cgroup::probe(),
             cpus: affinity(),
-            nofile_hard: rustix::process::getrlimit(rustix::process::Resource::Nofile)
-                .maximum
-                .unwrap_or(u64::MAX),
+            nofile_hard: rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.unwrap_or(u64::MAX),
             pid_max_per_namespace: kernel_at_least(6, 14),
         }
     }
@@ -107,9 +105,7 @@ pub fn landlock_abi() -> Option<u32> {
 
 fn affinity() -> Vec<u32> {
     match rustix::thread::sched_getaffinity(None) {
-        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU as u32)
-            .filter(|cpu| set.is_set(*cpu as usize))
-            .collect(),
+        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU as u32).filter(|cpu| set.is_set(*cpu as usize)).collect(),
         Err(_) => vec![0],
     }
 }
@@ -118,22 +114,13 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
     let uname = rustix::system::uname();
     let release = uname.release().to_string_lossy();
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let found_major = parts
-        .next()
-        .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or(0);
-    let found_minor = parts
-        .next()
-        .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or(0);
+    let found_major = parts.next().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let found_minor = parts.next().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
     (found_major, found_minor) >= (major, minor)
 }
 
 fn find_tool(name: &str) -> Option<PathBuf> {
-    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(name))
-        .find(|path| path.is_file())
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].iter().map(|dir| Path::new(dir).join(name)).find(|path| path.is_file())
 }
 
 fn user_name(uid: u32) -> Option<String> {
@@ -169,25 +156,9 @@ mod tests {
     #[test]
     fn sub_ids_match_by_name_or_number() {
         let text = "alice:100000:65536\n1001:200000:1000\nbob:300000:0\n";
-        assert_eq!(
-            parse_sub_ids(text, 1000, Some("alice")),
-            Some(SubIdRange {
-                start: 100000,
-                count: 65536
-            })
-        );
-        assert_eq!(
-            parse_sub_ids(text, 1001, Some("carol")),
-            Some(SubIdRange {
-                start: 200000,
-                count: 1000
-            })
-        );
-        assert_eq!(
-            parse_sub_ids(text, 1002, Some("bob")),
-            None,
-            "empty ranges are ignored"
-        );
+        assert_eq!(parse_sub_ids(text, 1000, Some("alice")), Some(SubIdRange { start: 100000, count: 65536 }));
+        assert_eq!(parse_sub_ids(text, 1001, Some("carol")), Some(SubIdRange { start: 200000, count: 1000 }));
+        assert_eq!(parse_sub_ids(text, 1002, Some("bob")), None, "empty ranges are ignored");
     }
 
     #[test]

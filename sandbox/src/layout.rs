@@ -26,23 +26,11 @@ pub const UMASK: u32 = 0o022;
 /// Devices bound from the host into `/dev`.
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// Paths a request may not mount over (the sandbox provides them).
-pub const RESERVED: [&str; 7] = [
-    "/",
-    "/build/work",
-    "/build/home",
-    "/dev",
-    "/proc",
-    "/tmp",
-    "/etc",
-];
+pub const RESERVED: [&str; 7] = ["/", "/build/work", "/build/home", "/dev", "/proc", "/tmp", "/etc"];
 
 /// Environment variables the sandbox always sets; a request may not set them differently.
 pub fn fixed_env(source_date_epoch: Option<u64>) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("HOME", HOME.to_owned()),
-        ("LC_ALL", "C".to_owned()),
-        ("TZ", "UTC".to_owned()),
-    ];
+    let mut env = vec![("HOME", HOME.to_owned()), ("LC_ALL", "C".to_owned()), ("TZ", "UTC".to_owned())];
     if let Some(epoch) = source_date_epoch {
         env.push(("SOURCE_DATE_EPOCH", epoch.to_string()));
     }
@@ -71,7 +59,5 @@ pub fn group(gid: u32) -> String {
 
 /// `/etc/hosts` inside: localhost and the sandbox's host name on loopback.
 pub fn hosts(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-    )
+    format!("127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 }

@@ -37,12 +37,13 @@
 //! # Why direct system calls and not bubblewrap
 //!
 //! Measured on the same machine, `cargo run --release -p rstore-bench -- sandbox` (`true`
-//! with the same binds, medians of 500 interleaved runs, on a busy 2-core VM): plain
-//! exec 0.65 ms, this crate 6.4–7.0 ms, `bwrap --unshare-all` 12.8–13.6 ms, bare
-//! `unshare -Urnmpfiu --mount-proc` 4.7–5.6 ms, a sandboxed `nix-build` of a trivial
-//! derivation 204–246 ms. Doing it ourselves is about half bubblewrap's cost, and gives
-//! control bubblewrap lacks: landlock, a process cap, capabilities reduced to file
-//! ownership, CPU affinity and rlimits are applied in the last process before `execve`
+//! with the same binds, medians of 500 interleaved runs each, six runs on a busy 2-core
+//! VM): plain exec 0.6–0.7 ms, this crate 5.1–7.4 ms, `bwrap --unshare-all` 10.1–15.4 ms
+//! (1.8–2.1× ours in every run), bare `unshare -Urnmpfiu --mount-proc` 3.0–6.9 ms, a
+//! sandboxed `nix-build` of a trivial derivation 126–246 ms. Doing it ourselves costs
+//! about half of bubblewrap, and gives control bubblewrap lacks: landlock, a process cap,
+//! capabilities reduced to file ownership, CPU affinity and rlimits are applied in the last
+//! process before `execve`
 //! (a bwrap wrapper would need one more exec'd helper inside for those), failures come
 //! back as typed errors naming the step and path, and no setuid binary or system package
 //! is needed. The sequence (fork, unshare, id maps, fork init, build the root with the

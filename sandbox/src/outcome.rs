@@ -95,11 +95,7 @@ impl fmt::Display for Termination {
                 write!(f, "killed by signal {signal} ({})", signal_name(*signal))
             }
             Termination::TimedOut { after } => {
-                write!(
-                    f,
-                    "timed out after {:.1}s; every process of the task was killed",
-                    after.as_secs_f64()
-                )
+                write!(f, "timed out after {:.1}s; every process of the task was killed", after.as_secs_f64())
             }
             Termination::Cancelled => write!(f, "cancelled; every process of the task was killed"),
         }

@@ -79,36 +79,18 @@ pub enum Step {
     /// A directory on the root tmpfs.
     Dir { path: PathBuf, mode: u32 },
     /// A file written on the root tmpfs.
-    File {
-        path: PathBuf,
-        mode: u32,
-        contents: String,
-    },
+    File { path: PathBuf, mode: u32, contents: String },
     /// A symbolic link.
     Symlink { target: PathBuf, path: PathBuf },
     /// A fresh tmpfs.
-    Tmpfs {
-        path: PathBuf,
-        mode: u32,
-        size: Option<u64>,
-    },
+    Tmpfs { path: PathBuf, mode: u32, size: Option<u64> },
     /// A bind of a host file or directory (recursive, `nosuid,nodev`, read-only unless
     /// `writable`). An `optional` bind whose source is missing is skipped.
-    Bind {
-        host: PathBuf,
-        path: PathBuf,
-        writable: bool,
-        optional: bool,
-    },
+    Bind { host: PathBuf, path: PathBuf, writable: bool, optional: bool },
     /// A host device node bound at the same path (`nosuid,noexec`).
     Device { path: PathBuf },
     /// An overlay mount (writable through `upper`).
-    Overlay {
-        lower: Vec<PathBuf>,
-        upper: PathBuf,
-        work: PathBuf,
-        path: PathBuf,
-    },
+    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, path: PathBuf },
     /// `proc` of the task's pid namespace.
     Proc { path: PathBuf },
 }
@@ -147,10 +129,7 @@ pub enum MapMethod {
     /// The caller has `CAP_SETUID`/`CAP_SETGID` (host root) and writes them itself.
     Direct,
     /// The setuid helpers `newuidmap`/`newgidmap`, with the caller's `/etc/subuid` ranges.
-    Helpers {
-        newuidmap: PathBuf,
-        newgidmap: PathBuf,
-    },
+    Helpers { newuidmap: PathBuf, newgidmap: PathBuf },
     /// An unprivileged caller without helpers or subordinate ids: only its own id is mapped
     /// (to 0), `setgroups` is denied, and `chown` to any other id fails.
     SingleId,
@@ -324,18 +303,14 @@ impl fmt::Display for Degradation {
                 f,
                 "the kernel has no landlock: tasks are confined by their mount namespace only (no defence in depth)"
             ),
-            Degradation::NoLandlockScopes { abi } => write!(
-                f,
-                "landlock ABI {abi} < 6: tasks with host network can reach host abstract unix sockets"
-            ),
+            Degradation::NoLandlockScopes { abi } => {
+                write!(f, "landlock ABI {abi} < 6: tasks with host network can reach host abstract unix sockets")
+            }
             Degradation::NoCgroup { reason } => write!(
                 f,
                 "no delegated cgroup v2 ({reason}): memory is limited per process (RLIMIT_AS), processes by the pid namespace's pid_max"
             ),
-            Degradation::ProcessLimitRaised {
-                requested,
-                effective,
-            } => write!(
+            Degradation::ProcessLimitRaised { requested, effective } => write!(
                 f,
                 "process limit {requested} raised to {effective}: without a pids cgroup the kernel's pid_max cannot go lower"
             ),
@@ -358,34 +333,22 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
     }
     for arg in std::iter::once(&request.program).chain(&request.args) {
         if arg.contains('\0') {
-            return Err(PlanError::NulByte {
-                what: format!("argument {arg:?}"),
-            });
+            return Err(PlanError::NulByte { what: format!("argument {arg:?}") });
         }
     }
     let env = environment(request)?;
     let search_path = env
         .iter()
         .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| {
-            v.split(':')
-                .filter(|d| !d.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|(_, v)| v.split(':').filter(|d| !d.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
 
     let cwd = match &request.cwd {
         Some(cwd) => checked_inside(cwd)?,
         None => PathBuf::from(layout::WORK_DIR),
     };
-    if request.hostname.is_empty()
-        || request.hostname.len() > 64
-        || request.hostname.contains(['\0', '/'])
-    {
-        return Err(PlanError::BadHostname {
-            hostname: request.hostname.clone(),
-        });
+    if request.hostname.is_empty() || request.hostname.len() > 64 || request.hostname.contains(['\0', '/']) {
+        return Err(PlanError::BadHostname { hostname: request.hostname.clone() });
     }
 
     let ids = id_mapping(request, host)?;
@@ -403,11 +366,7 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
             if !scoped {
                 degradations.push(Degradation::NoLandlockScopes { abi });
             }
-            Landlock::Enforced {
-                abi,
-                rules: landlock_rules(&steps),
-                scoped,
-            }
+            Landlock::Enforced { abi, rules: landlock_rules(&steps), scoped }
         }
         None => {
             degradations.push(Degradation::NoLandlock);
@@ -415,22 +374,11 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         }
     };
 
-    let capabilities = if request.uid == 0 {
-        Capability::KEPT.to_vec()
-    } else {
-        Vec::new()
-    };
+    let capabilities = if request.uid == 0 { Capability::KEPT.to_vec() } else { Vec::new() };
 
     let mut rlimits = vec![
         (Rlimit::Core, 0),
-        (
-            Rlimit::Nofile,
-            request
-                .limits
-                .open_files
-                .unwrap_or(DEFAULT_OPEN_FILES)
-                .min(host.nofile_hard),
-        ),
+        (Rlimit::Nofile, request.limits.open_files.unwrap_or(DEFAULT_OPEN_FILES).min(host.nofile_hard)),
     ];
     if let Some(size) = request.limits.file_size_bytes {
         rlimits.push((Rlimit::Fsize, size));
@@ -450,9 +398,7 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
             mechanism(request.limits.processes.is_some(), Mechanism::Cgroup),
         ),
         (CgroupSupport::Unavailable { reason }, true) => {
-            degradations.push(Degradation::NoCgroup {
-                reason: reason.clone(),
-            });
+            degradations.push(Degradation::NoCgroup { reason: reason.clone() });
             let memory = match request.limits.memory_bytes {
                 Some(bytes) => {
                     rlimits.push((Rlimit::As, bytes));
@@ -467,10 +413,8 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
                     let wanted = count.saturating_add(2);
                     let effective = wanted.max(PID_MAX_MIN);
                     if effective != wanted {
-                        degradations.push(Degradation::ProcessLimitRaised {
-                            requested: count,
-                            effective: effective - 2,
-                        });
+                        degradations
+                            .push(Degradation::ProcessLimitRaised { requested: count, effective: effective - 2 });
                     }
                     pid_max = Some(effective);
                     Mechanism::PidNamespaceMax
@@ -496,9 +440,7 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
     };
 
     Ok(Spec {
-        argv: std::iter::once(request.program.clone())
-            .chain(request.args.iter().cloned())
-            .collect(),
+        argv: std::iter::once(request.program.clone()).chain(request.args.iter().cloned()).collect(),
         search_path,
         env,
         cwd,
@@ -534,17 +476,11 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
 }
 
 fn mechanism(requested: bool, mechanism: Mechanism) -> Mechanism {
-    if requested {
-        mechanism
-    } else {
-        Mechanism::NotRequested
-    }
+    if requested { mechanism } else { Mechanism::NotRequested }
 }
 
 fn maps_to_host_root(ids: &IdMapping, uid: u32) -> bool {
-    ids.uids
-        .iter()
-        .any(|r| uid >= r.inside && uid - r.inside < r.count && r.outside + (uid - r.inside) == 0)
+    ids.uids.iter().any(|r| uid >= r.inside && uid - r.inside < r.count && r.outside + (uid - r.inside) == 0)
 }
 
 fn environment(request: &Request) -> Result<Vec<(String, String)>, PlanError> {
@@ -570,11 +506,7 @@ fn environment(request: &Request) -> Result<Vec<(String, String)>, PlanError> {
             });
         }
     }
-    let mut env: Vec<(String, String)> = request
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut env: Vec<(String, String)> = request.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (key, value) in fixed {
         if !request.env.contains_key(key) {
             env.push((key.to_owned(), value));
@@ -591,76 +523,40 @@ fn id_mapping(request: &Request, host: &HostFacts) -> Result<IdMapping, PlanErro
     let mapping = if host.uid == 0 {
         IdMapping {
             method: MapMethod::Direct,
-            uids: vec![IdRange {
-                inside: 0,
-                outside: 0,
-                count: MAPPED_IDS,
-            }],
-            gids: vec![IdRange {
-                inside: 0,
-                outside: 0,
-                count: MAPPED_IDS,
-            }],
+            uids: vec![IdRange { inside: 0, outside: 0, count: MAPPED_IDS }],
+            gids: vec![IdRange { inside: 0, outside: 0, count: MAPPED_IDS }],
         }
     } else if let (Some((newuidmap, newgidmap)), Some(subuid), Some(subgid)) =
         (&host.id_helpers, host.subuid, host.subgid)
     {
         let range = |own: u32, sub: crate::host::SubIdRange| {
             vec![
-                IdRange {
-                    inside: 0,
-                    outside: own,
-                    count: 1,
-                },
-                IdRange {
-                    inside: 1,
-                    outside: sub.start,
-                    count: sub.count.min(MAPPED_IDS - 1),
-                },
+                IdRange { inside: 0, outside: own, count: 1 },
+                IdRange { inside: 1, outside: sub.start, count: sub.count.min(MAPPED_IDS - 1) },
             ]
         };
         IdMapping {
-            method: MapMethod::Helpers {
-                newuidmap: newuidmap.clone(),
-                newgidmap: newgidmap.clone(),
-            },
+            method: MapMethod::Helpers { newuidmap: newuidmap.clone(), newgidmap: newgidmap.clone() },
             uids: range(host.uid, subuid),
             gids: range(host.gid, subgid),
         }
     } else {
         IdMapping {
             method: MapMethod::SingleId,
-            uids: vec![IdRange {
-                inside: 0,
-                outside: host.uid,
-                count: 1,
-            }],
-            gids: vec![IdRange {
-                inside: 0,
-                outside: host.gid,
-                count: 1,
-            }],
+            uids: vec![IdRange { inside: 0, outside: host.uid, count: 1 }],
+            gids: vec![IdRange { inside: 0, outside: host.gid, count: 1 }],
         }
     };
-    let mapped = |ranges: &[IdRange], id: u32| {
-        ranges
-            .iter()
-            .any(|r| id >= r.inside && id - r.inside < r.count)
-    };
+    let mapped = |ranges: &[IdRange], id: u32| ranges.iter().any(|r| id >= r.inside && id - r.inside < r.count);
     if !mapped(&mapping.uids, request.uid) || !mapped(&mapping.gids, request.gid) {
-        return Err(PlanError::UnmappedId {
-            uid: request.uid,
-            gid: request.gid,
-        });
+        return Err(PlanError::UnmappedId { uid: request.uid, gid: request.gid });
     }
     Ok(mapping)
 }
 
 /// An inside path: absolute, no `.` or `..`, no trailing slash; returned normalised.
 fn checked_inside(path: &Path) -> Result<PathBuf, PlanError> {
-    let bad = || PlanError::BadInsidePath {
-        path: path.to_owned(),
-    };
+    let bad = || PlanError::BadInsidePath { path: path.to_owned() };
     if !path.is_absolute() || path.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(bad());
     }
@@ -677,9 +573,7 @@ fn checked_inside(path: &Path) -> Result<PathBuf, PlanError> {
 
 fn checked_host(path: &Path) -> Result<PathBuf, PlanError> {
     if !path.is_absolute() || path.as_os_str().as_encoded_bytes().contains(&0) {
-        return Err(PlanError::BadHostPath {
-            path: path.to_owned(),
-        });
+        return Err(PlanError::BadHostPath { path: path.to_owned() });
     }
     Ok(path.to_owned())
 }
@@ -687,85 +581,33 @@ fn checked_host(path: &Path) -> Result<PathBuf, PlanError> {
 fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanError> {
     let p = PathBuf::from;
     let mut steps = vec![
-        Step::Dir {
-            path: p("/build"),
-            mode: 0o755,
-        },
-        Step::Dir {
-            path: p("/etc"),
-            mode: 0o755,
-        },
-        Step::File {
-            path: p("/etc/passwd"),
-            mode: 0o644,
-            contents: layout::passwd(request.uid, request.gid),
-        },
-        Step::File {
-            path: p("/etc/group"),
-            mode: 0o644,
-            contents: layout::group(request.gid),
-        },
-        Step::File {
-            path: p("/etc/hosts"),
-            mode: 0o644,
-            contents: layout::hosts(&request.hostname),
-        },
+        Step::Dir { path: p("/build"), mode: 0o755 },
+        Step::Dir { path: p("/etc"), mode: 0o755 },
+        Step::File { path: p("/etc/passwd"), mode: 0o644, contents: layout::passwd(request.uid, request.gid) },
+        Step::File { path: p("/etc/group"), mode: 0o644, contents: layout::group(request.gid) },
+        Step::File { path: p("/etc/hosts"), mode: 0o644, contents: layout::hosts(&request.hostname) },
     ];
     let work = p(layout::WORK_DIR);
     steps.push(match &request.work_dir {
-        WorkDir::Host(host) => Step::Bind {
-            host: checked_host(host)?,
-            path: work,
-            writable: true,
-            optional: false,
-        },
-        WorkDir::Overlay {
-            lower,
-            upper,
-            work: scratch,
-        } => overlay(lower, upper, scratch, work)?,
-        WorkDir::Tmpfs => Step::Tmpfs {
-            path: work,
-            mode: 0o755,
-            size: tmpfs_size,
-        },
+        WorkDir::Host(host) => Step::Bind { host: checked_host(host)?, path: work, writable: true, optional: false },
+        WorkDir::Overlay { lower, upper, work: scratch } => overlay(lower, upper, scratch, work)?,
+        WorkDir::Tmpfs => Step::Tmpfs { path: work, mode: 0o755, size: tmpfs_size },
     });
     steps.extend([
-        Step::Tmpfs {
-            path: p(layout::HOME),
-            mode: 0o755,
-            size: tmpfs_size,
-        },
-        Step::Tmpfs {
-            path: p("/tmp"),
-            mode: 0o1777,
-            size: tmpfs_size,
-        },
-        Step::Tmpfs {
-            path: p("/dev"),
-            mode: 0o755,
-            size: Some(64 * 1024),
-        },
+        Step::Tmpfs { path: p(layout::HOME), mode: 0o755, size: tmpfs_size },
+        Step::Tmpfs { path: p("/tmp"), mode: 0o1777, size: tmpfs_size },
+        Step::Tmpfs { path: p("/dev"), mode: 0o755, size: Some(64 * 1024) },
     ]);
-    steps.extend(layout::DEVICES.iter().map(|name| Step::Device {
-        path: Path::new("/dev").join(name),
-    }));
+    steps.extend(layout::DEVICES.iter().map(|name| Step::Device { path: Path::new("/dev").join(name) }));
     for (link, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        steps.push(Step::Symlink {
-            target: p(target),
-            path: Path::new("/dev").join(link),
-        });
+        steps.push(Step::Symlink { target: p(target), path: Path::new("/dev").join(link) });
     }
-    steps.push(Step::Tmpfs {
-        path: p("/dev/shm"),
-        mode: 0o1777,
-        size: tmpfs_size,
-    });
+    steps.push(Step::Tmpfs { path: p("/dev/shm"), mode: 0o1777, size: tmpfs_size });
     steps.push(Step::Proc { path: p("/proc") });
 
     // The request's mounts, parents before children.
@@ -775,9 +617,7 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
         let reserved = layout::RESERVED.iter().any(|r| Path::new(r) == inside)
             || inside.starts_with("/proc")
             || inside.starts_with("/dev")
-            || ["/etc/passwd", "/etc/group", "/etc/hosts", "/build"]
-                .iter()
-                .any(|r| Path::new(r) == inside);
+            || ["/etc/passwd", "/etc/group", "/etc/hosts", "/build"].iter().any(|r| Path::new(r) == inside);
         if reserved {
             return Err(PlanError::ReservedPath { path: inside });
         }
@@ -786,46 +626,22 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
         }
         mounts.push((inside, mount));
     }
-    mounts.sort_by(|(a, _), (b, _)| {
-        a.components()
-            .count()
-            .cmp(&b.components().count())
-            .then_with(|| a.cmp(b))
-    });
+    mounts.sort_by(|(a, _), (b, _)| a.components().count().cmp(&b.components().count()).then_with(|| a.cmp(b)));
     for (inside, mount) in mounts {
         steps.push(match mount {
-            Mount::ReadOnly { host, .. } => Step::Bind {
-                host: checked_host(host)?,
-                path: inside,
-                writable: false,
-                optional: false,
-            },
-            Mount::Writable { host, .. } => Step::Bind {
-                host: checked_host(host)?,
-                path: inside,
-                writable: true,
-                optional: false,
-            },
-            Mount::Overlay {
-                lower, upper, work, ..
-            } => overlay(lower, upper, work, inside)?,
-            Mount::Tmpfs { .. } => Step::Tmpfs {
-                path: inside,
-                mode: 0o755,
-                size: tmpfs_size,
-            },
+            Mount::ReadOnly { host, .. } => {
+                Step::Bind { host: checked_host(host)?, path: inside, writable: false, optional: false }
+            }
+            Mount::Writable { host, .. } => {
+                Step::Bind { host: checked_host(host)?, path: inside, writable: true, optional: false }
+            }
+            Mount::Overlay { lower, upper, work, .. } => overlay(lower, upper, work, inside)?,
+            Mount::Tmpfs { .. } => Step::Tmpfs { path: inside, mode: 0o755, size: tmpfs_size },
             Mount::Symlink { target, .. } => {
-                if target.as_os_str().is_empty()
-                    || target.as_os_str().as_encoded_bytes().contains(&0)
-                {
-                    return Err(PlanError::BadInsidePath {
-                        path: target.clone(),
-                    });
+                if target.as_os_str().is_empty() || target.as_os_str().as_encoded_bytes().contains(&0) {
+                    return Err(PlanError::BadInsidePath { path: target.clone() });
                 }
-                Step::Symlink {
-                    target: target.clone(),
-                    path: inside,
-                }
+                Step::Symlink { target: target.clone(), path: inside }
             }
         });
     }
@@ -846,21 +662,11 @@ fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, path: PathBuf) -> Resul
     }
     for dir in lower {
         checked_host(dir)?;
-        if dir
-            .as_os_str()
-            .as_encoded_bytes()
-            .iter()
-            .any(|b| matches!(b, b':' | b','))
-        {
+        if dir.as_os_str().as_encoded_bytes().iter().any(|b| matches!(b, b':' | b',')) {
             return Err(PlanError::BadHostPath { path: dir.clone() });
         }
     }
-    Ok(Step::Overlay {
-        lower: lower.to_vec(),
-        upper: checked_host(upper)?,
-        work: checked_host(work)?,
-        path,
-    })
+    Ok(Step::Overlay { lower: lower.to_vec(), upper: checked_host(upper)?, work: checked_host(work)?, path })
 }
 
 fn landlock_rules(steps: &[Step]) -> Vec<(PathBuf, Access)> {
@@ -894,50 +700,26 @@ impl fmt::Display for Spec {
                 Network::Host => " (host network)",
             }
         )?;
-        writeln!(
-            f,
-            "hostname: {} (domain {})",
-            self.hostname,
-            layout::DOMAINNAME
-        )?;
-        writeln!(
-            f,
-            "ids: {} as {}:{}",
-            self.enforcement.id_mapping, self.uid, self.gid
-        )?;
+        writeln!(f, "hostname: {} (domain {})", self.hostname, layout::DOMAINNAME)?;
+        writeln!(f, "ids: {} as {}:{}", self.enforcement.id_mapping, self.uid, self.gid)?;
         for (what, ranges) in [("uid", &self.ids.uids), ("gid", &self.ids.gids)] {
             for r in ranges {
-                writeln!(
-                    f,
-                    "  {what} {}..+{} -> host {}",
-                    r.inside, r.count, r.outside
-                )?;
+                writeln!(f, "  {what} {}..+{} -> host {}", r.inside, r.count, r.outside)?;
             }
         }
         writeln!(f, "root (tmpfs, read-only once built):")?;
         for step in &self.steps {
             match step {
                 Step::Dir { path, mode } => writeln!(f, "  dir     {} {mode:04o}", path.display())?,
-                Step::File {
-                    path,
-                    mode,
-                    contents,
-                } => writeln!(f, "  file    {} {mode:04o} {:?}", path.display(), contents)?,
-                Step::Symlink { target, path } => {
-                    writeln!(f, "  symlink {} -> {}", path.display(), target.display())?
+                Step::File { path, mode, contents } => {
+                    writeln!(f, "  file    {} {mode:04o} {:?}", path.display(), contents)?
                 }
+                Step::Symlink { target, path } => writeln!(f, "  symlink {} -> {}", path.display(), target.display())?,
                 Step::Tmpfs { path, mode, size } => match size {
-                    Some(size) => {
-                        writeln!(f, "  tmpfs   {} {mode:04o} size={size}", path.display())?
-                    }
+                    Some(size) => writeln!(f, "  tmpfs   {} {mode:04o} size={size}", path.display())?,
                     None => writeln!(f, "  tmpfs   {} {mode:04o}", path.display())?,
                 },
-                Step::Bind {
-                    host,
-                    path,
-                    writable,
-                    optional,
-                } => writeln!(
+                Step::Bind { host, path, writable, optional } => writeln!(
                     f,
                     "  bind    {} <- {} {}{}",
                     path.display(),
@@ -946,12 +728,7 @@ impl fmt::Display for Spec {
                     if *optional { " (if present)" } else { "" }
                 )?,
                 Step::Device { path } => writeln!(f, "  device  {}", path.display())?,
-                Step::Overlay {
-                    lower,
-                    upper,
-                    work,
-                    path,
-                } => writeln!(
+                Step::Overlay { lower, upper, work, path } => writeln!(
                     f,
                     "  overlay {} <- lower {:?} upper {} work {}",
                     path.display(),
@@ -967,11 +744,7 @@ impl fmt::Display for Spec {
                 writeln!(
                     f,
                     "landlock: ABI {abi}{}",
-                    if *scoped {
-                        ", abstract unix sockets and signals scoped"
-                    } else {
-                        ""
-                    }
+                    if *scoped { ", abstract unix sockets and signals scoped" } else { "" }
                 )?;
                 for (path, access) in rules {
                     writeln!(f, "  {access:?} {}", path.display())?;
@@ -987,23 +760,11 @@ impl fmt::Display for Spec {
             writeln!(f, "pid_max: {pid_max}")?;
         }
         if let Some(cgroup) = &self.cgroup {
-            writeln!(
-                f,
-                "cgroup: memory.max={:?} pids.max={:?}",
-                cgroup.memory_max, cgroup.pids_max
-            )?;
+            writeln!(f, "cgroup: memory.max={:?} pids.max={:?}", cgroup.memory_max, cgroup.pids_max)?;
         }
         writeln!(f, "time limit: {:?}", self.time_limit)?;
-        writeln!(
-            f,
-            "stdin: {:?}; stdout: {:?}; stderr: {:?}",
-            self.stdin, self.stdout, self.stderr
-        )?;
-        writeln!(
-            f,
-            "enforcement: memory {:?}, processes {:?}",
-            self.enforcement.memory, self.enforcement.processes
-        )?;
+        writeln!(f, "stdin: {:?}; stdout: {:?}; stderr: {:?}", self.stdin, self.stdout, self.stderr)?;
+        writeln!(f, "enforcement: memory {:?}, processes {:?}", self.enforcement.memory, self.enforcement.processes)?;
         for degradation in &self.degradations {
             writeln!(f, "WARNING: {degradation}")?;
         }

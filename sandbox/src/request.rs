@@ -2,7 +2,7 @@
 //!
 //! A [`Request`] names host paths only as sources of mounts and of log files; everything the
 //! task sees is at a fixed path inside (see [`crate::layout`]). Turning a request into the
-//! concrete setup is [`crate::plan`], a pure function.
+//! concrete setup is [`crate::plan()`], a pure function.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,11 +73,7 @@ pub enum WorkDir {
     Host(PathBuf),
     /// An overlay: read-only `lower` dirs (first is topmost) with a fresh writable `upper`
     /// dir; `work` is overlayfs's scratch dir on the same filesystem as `upper`.
-    Overlay {
-        lower: Vec<PathBuf>,
-        upper: PathBuf,
-        work: PathBuf,
-    },
+    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf },
     /// A fresh empty tmpfs, gone when the task ends.
     Tmpfs,
 }
@@ -91,12 +87,7 @@ pub enum Mount {
     /// A host directory (or single file) the task may write to.
     Writable { host: PathBuf, inside: PathBuf },
     /// An overlay of read-only `lower` dirs (first is topmost) and a writable `upper` dir.
-    Overlay {
-        lower: Vec<PathBuf>,
-        upper: PathBuf,
-        work: PathBuf,
-        inside: PathBuf,
-    },
+    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, inside: PathBuf },
     /// A fresh empty tmpfs.
     Tmpfs { inside: PathBuf },
     /// A symbolic link `inside -> target`.
@@ -164,10 +155,7 @@ impl Request {
     /// A request for `program args…` with defaults: a fresh tmpfs work dir, no mounts,
     /// loopback-only network, uid/gid 0, hostname [`layout::HOSTNAME`], no limits, output
     /// discarded.
-    pub fn new(
-        program: impl Into<String>,
-        args: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
+    pub fn new(program: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Request {
             program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
@@ -190,19 +178,13 @@ impl Request {
 
     /// Adds a read-only bind of `host` at `inside`.
     pub fn ro(mut self, host: impl Into<PathBuf>, inside: impl Into<PathBuf>) -> Self {
-        self.mounts.push(Mount::ReadOnly {
-            host: host.into(),
-            inside: inside.into(),
-        });
+        self.mounts.push(Mount::ReadOnly { host: host.into(), inside: inside.into() });
         self
     }
 
     /// Adds a writable bind of `host` (a directory or a single file) at `inside`.
     pub fn rw(mut self, host: impl Into<PathBuf>, inside: impl Into<PathBuf>) -> Self {
-        self.mounts.push(Mount::Writable {
-            host: host.into(),
-            inside: inside.into(),
-        });
+        self.mounts.push(Mount::Writable { host: host.into(), inside: inside.into() });
         self
     }
 
@@ -223,25 +205,16 @@ impl Request {
 /// `/lib`, `/lib32`, `/lib64`, `/libx32` as the same symlinks when the host has merged
 /// `/usr` (bound read-only otherwise). Paths the host lacks are left out.
 pub fn host_tools() -> Vec<Mount> {
-    let mut mounts = vec![Mount::ReadOnly {
-        host: "/usr".into(),
-        inside: "/usr".into(),
-    }];
+    let mut mounts = vec![Mount::ReadOnly { host: "/usr".into(), inside: "/usr".into() }];
     for name in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
         let path = Path::new(name);
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 if let Ok(target) = std::fs::read_link(path) {
-                    mounts.push(Mount::Symlink {
-                        target,
-                        inside: path.into(),
-                    });
+                    mounts.push(Mount::Symlink { target, inside: path.into() });
                 }
             }
-            Ok(meta) if meta.is_dir() => mounts.push(Mount::ReadOnly {
-                host: path.into(),
-                inside: path.into(),
-            }),
+            Ok(meta) if meta.is_dir() => mounts.push(Mount::ReadOnly { host: path.into(), inside: path.into() }),
             _ => {}
         }
     }

@@ -40,11 +40,9 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
     let start = Instant::now();
     let mut logs = Logs::open(spec)?;
     let cgroup = match (&spec.cgroup, &host.cgroup) {
-        (Some(limits), CgroupSupport::Delegated { parent }) => Some(TaskCgroup::create(
-            parent,
-            limits.memory_max,
-            limits.pids_max,
-        )?),
+        (Some(limits), CgroupSupport::Delegated { parent }) => {
+            Some(TaskCgroup::create(parent, limits.memory_max, limits.pids_max)?)
+        }
         _ => None,
     };
     let (sync, child_sync) = rustix::net::socketpair(
@@ -53,22 +51,15 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
         rustix::net::SocketFlags::CLOEXEC,
         None,
     )
-    .map_err(|e| Error::Resource {
-        what: "a socket pair",
-        source: e.into(),
-    })?;
+    .map_err(|e| Error::Resource { what: "a socket pair", source: e.into() })?;
     let (error_r, error_w) = pipe("an error pipe")?;
     let (status_r, status_w) = pipe("a status pipe")?;
 
     let stdin = match spec.stdin {
         Stdin::Null => ChildStdio::Null,
         Stdin::Inherit => ChildStdio::Fd(
-            rustix::io::fcntl_dupfd_cloexec(std::io::stdin().as_fd(), 3).map_err(|e| {
-                Error::Resource {
-                    what: "a copy of standard input",
-                    source: e.into(),
-                }
-            })?,
+            rustix::io::fcntl_dupfd_cloexec(std::io::stdin().as_fd(), 3)
+                .map_err(|e| Error::Resource { what: "a copy of standard input", source: e.into() })?,
         ),
     };
     let stdio = (stdin, logs.take_child_ends());
@@ -95,16 +86,12 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
     loop {
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if timeout == Some(Duration::ZERO) && ended_by.is_none() {
-            ended_by = Some(Termination::TimedOut {
-                after: spec.time_limit.unwrap_or_default(),
-            });
+            ended_by = Some(Termination::TimedOut { after: spec.time_limit.unwrap_or_default() });
             kill_task(&init, &mut helper);
             continue;
         }
         let timeout = if ended_by.is_some() { None } else { timeout };
-        let ready = logs
-            .poll(&helper.pidfd, cancel, timeout.map(timespec).as_ref())
-            .map_err(Error::Wait)?;
+        let ready = logs.poll(&helper.pidfd, cancel, timeout.map(timespec).as_ref())?;
         if ready.cancelled && ended_by.is_none() {
             ended_by = Some(Termination::Cancelled);
             kill_task(&init, &mut helper);
@@ -130,16 +117,10 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
 
     let termination = match (ended_by, command_status) {
         (Some(ended), _) => ended,
-        (None, Some(status)) if libc::WIFEXITED(status) => Termination::Exited {
-            code: libc::WEXITSTATUS(status),
-        },
-        (None, Some(status)) => Termination::Signaled {
-            signal: libc::WTERMSIG(status),
-        },
+        (None, Some(status)) if libc::WIFEXITED(status) => Termination::Exited { code: libc::WEXITSTATUS(status) },
+        (None, Some(status)) => Termination::Signaled { signal: libc::WTERMSIG(status) },
         // Init itself was killed (by the OOM killer, or from outside).
-        (None, None) => Termination::Signaled {
-            signal: libc::SIGKILL,
-        },
+        (None, None) => Termination::Signaled { signal: libc::SIGKILL },
     };
     let limit_hit = match termination {
         Termination::TimedOut { .. } => Some(LimitHit::Time),
@@ -152,14 +133,8 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
         system: timeval(reaped.usage.ru_stime),
         max_rss_bytes: u64::try_from(reaped.usage.ru_maxrss).unwrap_or(0) * 1024,
     };
-    let outcome = Outcome {
-        termination,
-        limit_hit,
-        duration,
-        usage,
-        logs: logs.paths(),
-        enforcement: spec.enforcement.clone(),
-    };
+    let outcome =
+        Outcome { termination, limit_hit, duration, usage, logs: logs.paths(), enforcement: spec.enforcement.clone() };
     tracing::debug!(%outcome, ?duration, "sandboxed command ended");
     Ok(outcome)
 }
@@ -178,17 +153,11 @@ fn warn_degradations(spec: &Spec) {
 }
 
 fn pipe(what: &'static str) -> Result<(OwnedFd, OwnedFd), Error> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Resource {
-        what,
-        source: e.into(),
-    })
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Resource { what, source: e.into() })
 }
 
 fn timespec(d: Duration) -> rustix::time::Timespec {
-    rustix::time::Timespec {
-        tv_sec: d.as_secs() as i64,
-        tv_nsec: i64::from(d.subsec_nanos()),
-    }
+    rustix::time::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: i64::from(d.subsec_nanos()) }
 }
 
 fn timeval(t: libc::timeval) -> Duration {
@@ -229,10 +198,7 @@ fn prepare<'a>(
     let candidates = if program.contains('/') {
         vec![cstring(program.as_bytes())?]
     } else {
-        spec.search_path
-            .iter()
-            .map(|dir| cstring(format!("{dir}/{program}")))
-            .collect::<Result<_, _>>()?
+        spec.search_path.iter().map(|dir| cstring(format!("{dir}/{program}"))).collect::<Result<_, _>>()?
     };
     Ok(Prepared {
         spec,
@@ -245,16 +211,8 @@ fn prepare<'a>(
         cgroup_procs: cgroup.map(|c| path_cstring(&c.procs_file())).transpose()?,
         step_paths,
         step_sources,
-        argv: spec
-            .argv
-            .iter()
-            .map(|a| cstring(a.as_bytes()))
-            .collect::<Result<_, _>>()?,
-        envp: spec
-            .env
-            .iter()
-            .map(|(k, v)| cstring(format!("{k}={v}")))
-            .collect::<Result<_, _>>()?,
+        argv: spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_, _>>()?,
+        envp: spec.env.iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect::<Result<_, _>>()?,
         candidates,
         cwd: path_cstring(&spec.cwd)?,
     })
@@ -264,10 +222,7 @@ fn prepare<'a>(
 fn handshake(spec: &Spec, sync: &OwnedFd, helper: libc::pid_t) -> Result<OwnedFd, Error> {
     let lost = |what: &str| Error::Setup {
         step: format!("waiting for the helper process ({what})"),
-        source: io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the helper process ended early",
-        ),
+        source: io::Error::new(io::ErrorKind::UnexpectedEof, "the helper process ended early"),
     };
     let mut byte = [0u8; 1];
     match rustix::io::read(sync, &mut byte) {
@@ -285,33 +240,24 @@ fn handshake(spec: &Spec, sync: &OwnedFd, helper: libc::pid_t) -> Result<OwnedFd
         _ => return Err(lost("starting init")),
     }
     let init = i32::from_ne_bytes(pid);
-    let pidfd = Pid::from_raw(init)
-        .ok_or_else(|| lost("bad pid"))
-        .and_then(|pid| {
-            rustix::process::pidfd_open(pid, PidfdFlags::empty()).map_err(|e| Error::Resource {
-                what: "a pidfd for the sandbox's init",
-                source: e.into(),
-            })
-        })?;
+    let pidfd = Pid::from_raw(init).ok_or_else(|| lost("bad pid")).and_then(|pid| {
+        rustix::process::pidfd_open(pid, PidfdFlags::empty())
+            .map_err(|e| Error::Resource { what: "a pidfd for the sandbox's init", source: e.into() })
+    })?;
     let _ = rustix::io::write(sync, b"A");
     Ok(pidfd)
 }
 
 fn map_text(ranges: &[IdRange]) -> String {
-    ranges
-        .iter()
-        .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
-        .collect()
+    ranges.iter().map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count)).collect()
 }
 
 fn write_id_maps(spec: &Spec, pid: libc::pid_t) -> Result<(), Error> {
     let proc_file = |name: &str| PathBuf::from(format!("/proc/{pid}/{name}"));
     let write = |name: &str, text: &str| {
         let path = proc_file(name);
-        std::fs::write(&path, text).map_err(|source| Error::IdMap {
-            what: format!("writing {}", path.display()),
-            source,
-        })
+        std::fs::write(&path, text)
+            .map_err(|source| Error::IdMap { what: format!("writing {}", path.display()), source })
     };
     match &spec.ids.method {
         MapMethod::Direct => {
@@ -323,31 +269,19 @@ fn write_id_maps(spec: &Spec, pid: libc::pid_t) -> Result<(), Error> {
             write("uid_map", &map_text(&spec.ids.uids))?;
             write("gid_map", &map_text(&spec.ids.gids))
         }
-        MapMethod::Helpers {
-            newuidmap,
-            newgidmap,
-        } => {
+        MapMethod::Helpers { newuidmap, newgidmap } => {
             for (tool, ranges) in [(newuidmap, &spec.ids.uids), (newgidmap, &spec.ids.gids)] {
                 let mut command = std::process::Command::new(tool);
                 command.arg(pid.to_string());
                 for r in ranges {
-                    command.args([
-                        r.inside.to_string(),
-                        r.outside.to_string(),
-                        r.count.to_string(),
-                    ]);
+                    command.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
                 }
                 let what = || format!("running {}", tool.display());
-                let output = command.output().map_err(|source| Error::IdMap {
-                    what: what(),
-                    source,
-                })?;
+                let output = command.output().map_err(|source| Error::IdMap { what: what(), source })?;
                 if !output.status.success() {
                     return Err(Error::IdMap {
                         what: what(),
-                        source: io::Error::other(
-                            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-                        ),
+                        source: io::Error::other(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
                     });
                 }
             }
@@ -368,10 +302,7 @@ fn setup_error(spec: &Spec, error_r: &OwnedFd) -> Option<Error> {
         io::Error::other(record.detail.clone())
     };
     if record.stage == Stage::Exec {
-        return Some(Error::Exec {
-            program: spec.argv[0].clone(),
-            source,
-        });
+        return Some(Error::Exec { program: spec.argv[0].clone(), source });
     }
     let step = spec.steps.get(record.step as usize);
     let describe = |verb: &str| match step {
@@ -383,9 +314,7 @@ fn setup_error(spec: &Spec, error_r: &OwnedFd) -> Option<Error> {
     };
     let mut step = match record.stage {
         Stage::JoinCgroup => "joining the task's cgroup".to_owned(),
-        Stage::Unshare => {
-            "creating namespaces (are unprivileged user namespaces allowed?)".to_owned()
-        }
+        Stage::Unshare => "creating namespaces (are unprivileged user namespaces allowed?)".to_owned(),
         Stage::WaitForIdMap | Stage::ReportPid => "talking to the caller".to_owned(),
         Stage::ForkInit => "starting the namespace's init".to_owned(),
         Stage::PrivateMounts => "making mounts private".to_owned(),
@@ -429,28 +358,20 @@ struct Helper {
 
 impl Helper {
     fn new(pid: libc::pid_t) -> Result<Helper, Error> {
-        let pidfd =
-            match Pid::from_raw(pid).map(|p| rustix::process::pidfd_open(p, PidfdFlags::empty())) {
-                Some(Ok(fd)) => fd,
-                other => {
-                    // SAFETY: kill with integer arguments; `pid` is our unreaped child.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    let _ = sys::wait4(pid);
-                    let source = match other {
-                        Some(Err(e)) => e.into(),
-                        _ => io::Error::from(io::ErrorKind::InvalidData),
-                    };
-                    return Err(Error::Resource {
-                        what: "a pidfd for the helper process",
-                        source,
-                    });
-                }
-            };
-        Ok(Helper {
-            pid,
-            pidfd,
-            reaped: false,
-        })
+        let pidfd = match Pid::from_raw(pid).map(|p| rustix::process::pidfd_open(p, PidfdFlags::empty())) {
+            Some(Ok(fd)) => fd,
+            other => {
+                // SAFETY: kill with integer arguments; `pid` is our unreaped child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = sys::wait4(pid);
+                let source = match other {
+                    Some(Err(e)) => e.into(),
+                    _ => io::Error::from(io::ErrorKind::InvalidData),
+                };
+                return Err(Error::Resource { what: "a pidfd for the helper process", source });
+            }
+        };
+        Ok(Helper { pid, pidfd, reaped: false })
     }
 
     fn kill(&mut self) {
@@ -489,11 +410,7 @@ struct Ready {
 
 impl Logs {
     fn open(spec: &Spec) -> Result<Logs, Error> {
-        let mut logs = Logs {
-            streams: Vec::new(),
-            files: Vec::new(),
-            child: None,
-        };
+        let mut logs = Logs { streams: Vec::new(), files: Vec::new(), child: None };
         // One pipe per distinct file, so stdout and stderr into one log stay in order.
         let mut pipes: Vec<(PathBuf, OwnedFd)> = Vec::new();
         let mut child_end = |sink: &Sink, fd: i32, logs: &mut Logs| -> Result<ChildStdio, Error> {
@@ -503,36 +420,22 @@ impl Logs {
                     let fd = if *sink == Sink::CallerStderr { 2 } else { fd };
                     // SAFETY: fd 1/2 of this process, borrowed only to duplicate it.
                     let own = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                    let dup =
-                        rustix::io::fcntl_dupfd_cloexec(own, 3).map_err(|e| Error::Resource {
-                            what: "a copy of a standard stream",
-                            source: e.into(),
-                        })?;
+                    let dup = rustix::io::fcntl_dupfd_cloexec(own, 3)
+                        .map_err(|e| Error::Resource { what: "a copy of a standard stream", source: e.into() })?;
                     Ok(ChildStdio::Fd(dup))
                 }
                 Sink::File(path) => {
                     if let Some((_, write)) = pipes.iter().find(|(p, _)| p == path) {
-                        let dup = rustix::io::fcntl_dupfd_cloexec(write, 3).map_err(|e| {
-                            Error::Resource {
-                                what: "a log pipe",
-                                source: e.into(),
-                            }
-                        })?;
+                        let dup = rustix::io::fcntl_dupfd_cloexec(write, 3)
+                            .map_err(|e| Error::Resource { what: "a log pipe", source: e.into() })?;
                         return Ok(ChildStdio::Fd(dup));
                     }
-                    let file = File::create(path).map_err(|source| Error::Log {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let file = File::create(path).map_err(|source| Error::Log { path: path.clone(), source })?;
                     let (read, write) = pipe("a log pipe")?;
                     logs.files.push((path.clone(), file));
                     logs.streams.push((read, logs.files.len() - 1));
-                    let dup = rustix::io::fcntl_dupfd_cloexec(&write, 3).map_err(|e| {
-                        Error::Resource {
-                            what: "a log pipe",
-                            source: e.into(),
-                        }
-                    })?;
+                    let dup = rustix::io::fcntl_dupfd_cloexec(&write, 3)
+                        .map_err(|e| Error::Resource { what: "a log pipe", source: e.into() })?;
                     pipes.push((path.clone(), write));
                     Ok(ChildStdio::Fd(dup))
                 }
@@ -545,9 +448,7 @@ impl Logs {
     }
 
     fn take_child_ends(&mut self) -> (ChildStdio, ChildStdio) {
-        self.child
-            .take()
-            .unwrap_or((ChildStdio::Null, ChildStdio::Null))
+        self.child.take().unwrap_or((ChildStdio::Null, ChildStdio::Null))
     }
 
     fn paths(&self) -> Vec<PathBuf> {
@@ -559,37 +460,29 @@ impl Logs {
         helper: &OwnedFd,
         cancel: &CancelHandle,
         timeout: Option<&rustix::time::Timespec>,
-    ) -> io::Result<Ready> {
+    ) -> Result<Ready, Error> {
         let cancel_fd = cancel.fd();
-        let mut fds = vec![
-            PollFd::new(helper, PollFlags::IN),
-            PollFd::new(&cancel_fd, PollFlags::IN),
-        ];
+        let mut fds = vec![PollFd::new(helper, PollFlags::IN), PollFd::new(&cancel_fd, PollFlags::IN)];
         for (read, _) in &self.streams {
             fds.push(PollFd::new(read, PollFlags::IN));
         }
         match rustix::event::poll(&mut fds, timeout) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(Error::Wait(e.into())),
         }
-        let ready = Ready {
-            helper_exited: !fds[0].revents().is_empty(),
-            cancelled: !fds[1].revents().is_empty(),
-        };
-        let readable: Vec<usize> = fds[2..]
-            .iter()
-            .enumerate()
-            .filter(|(_, fd)| !fd.revents().is_empty())
-            .map(|(i, _)| i)
-            .collect();
+        let ready = Ready { helper_exited: !fds[0].revents().is_empty(), cancelled: !fds[1].revents().is_empty() };
+        let readable: Vec<usize> =
+            fds[2..].iter().enumerate().filter(|(_, fd)| !fd.revents().is_empty()).map(|(i, _)| i).collect();
         drop(fds);
         let mut closed = Vec::new();
         for index in readable {
-            if !self
-                .copy_once(index)
-                .map_err(|e| io::Error::new(e.kind(), e))?
-            {
-                closed.push(index);
+            match self.copy_once(index) {
+                Ok(true) => {}
+                Ok(false) => closed.push(index),
+                Err(source) => {
+                    let path = self.files[self.streams[index].1].0.clone();
+                    return Err(Error::Log { path, source });
+                }
             }
         }
         for index in closed.into_iter().rev() {
@@ -629,10 +522,7 @@ impl Logs {
         }
         self.streams.clear();
         for (path, file) in &mut self.files {
-            file.flush().map_err(|source| Error::Log {
-                path: path.clone(),
-                source,
-            })?;
+            file.flush().map_err(|source| Error::Log { path: path.clone(), source })?;
         }
         Ok(())
     }

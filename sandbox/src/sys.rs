@@ -26,12 +26,7 @@ struct MountAttr {
 
 /// `mount_setattr(dirfd, path, flags, {attr_set})`: sets mount attributes, recursively
 /// with `recursive`. With an empty `path` the mount is `dirfd` itself.
-pub fn mount_setattr(
-    dirfd: Option<BorrowedFd<'_>>,
-    path: &CStr,
-    recursive: bool,
-    attr_set: u64,
-) -> io::Result<()> {
+pub fn mount_setattr(dirfd: Option<BorrowedFd<'_>>, path: &CStr, recursive: bool, attr_set: u64) -> io::Result<()> {
     let mut flags = 0;
     if recursive {
         flags |= libc::AT_RECURSIVE;
@@ -39,12 +34,7 @@ pub fn mount_setattr(
     if path.is_empty() {
         flags |= libc::AT_EMPTY_PATH;
     }
-    let attr = MountAttr {
-        attr_set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr { attr_set, attr_clr: 0, propagation: 0, userns_fd: 0 };
     let dirfd = dirfd.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
     // SAFETY: `path` is NUL-terminated and `attr` is a live `struct mount_attr` of the size
     // passed; the kernel only reads both.
@@ -58,11 +48,7 @@ pub fn mount_setattr(
             std::mem::size_of::<MountAttr>(),
         )
     };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// Closes every descriptor of this process except 0, 1, 2 and `keep`.
@@ -110,12 +96,7 @@ pub fn reset_signals() {
         restorer: usize,
         mask: u64,
     }
-    let default = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
+    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
     for signal in 1..=64 {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
@@ -156,11 +137,7 @@ pub fn cloexec_from_3() {
 
 /// Brings the loopback interface of the current network namespace up.
 pub fn loopback_up() -> io::Result<()> {
-    let socket = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::DGRAM,
-        None,
-    )?;
+    let socket = rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::DGRAM, None)?;
     // SAFETY: `ifreq` is plain old data; zeroed is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -211,11 +188,7 @@ pub fn wait4(pid: libc::pid_t) -> io::Result<Reaped> {
 pub fn fork() -> io::Result<libc::pid_t> {
     // SAFETY: see the function's contract; callers in this crate uphold it.
     let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(pid)
-    }
+    if pid < 0 { Err(io::Error::last_os_error()) } else { Ok(pid) }
 }
 
 /// Ends this (forked) process immediately, without running destructors or atexit hooks.
@@ -232,11 +205,7 @@ pub fn drop_bounding_cap(cap: u32) -> io::Result<bool> {
         return Ok(true);
     }
     let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EINVAL) {
-        Ok(false)
-    } else {
-        Err(err)
-    }
+    if err.raw_os_error() == Some(libc::EINVAL) { Ok(false) } else { Err(err) }
 }
 
 /// Sets effective, permitted and inheritable capabilities to `keep` (bit mask) and clears
@@ -255,20 +224,9 @@ pub fn set_capabilities(keep: u64) -> io::Result<()> {
         inheritable: u32,
     }
     const VERSION_3: u32 = 0x2008_0522;
-    let header = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
-    let low = Data {
-        effective: keep as u32,
-        permitted: keep as u32,
-        inheritable: 0,
-    };
-    let high = Data {
-        effective: (keep >> 32) as u32,
-        permitted: (keep >> 32) as u32,
-        inheritable: 0,
-    };
+    let header = Header { version: VERSION_3, pid: 0 };
+    let low = Data { effective: keep as u32, permitted: keep as u32, inheritable: 0 };
+    let high = Data { effective: (keep >> 32) as u32, permitted: (keep >> 32) as u32, inheritable: 0 };
     let data = [low, high];
     // SAFETY: header and the two data structs are live, correctly laid out (version 3 uses
     // two data structs); the kernel only reads them.
@@ -277,20 +235,8 @@ pub fn set_capabilities(keep: u64) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: prctl with integer arguments only.
-    let ret = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    let ret = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) };
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// `setgroups(0, NULL)`: no supplementary groups.
@@ -298,19 +244,11 @@ pub fn clear_groups() -> io::Result<()> {
     // SAFETY: an empty list with a null pointer is valid for setgroups. This is the raw
     // syscall (this thread only), which is all there is in the forked child.
     let ret = unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// `execve(path, argv, envp)`; returns only on failure.
-pub fn execve(
-    path: &CStr,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-) -> io::Error {
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> io::Error {
     // SAFETY: callers pass NULL-terminated arrays of pointers to NUL-terminated strings
     // that stay alive (they are owned by the caller's stack frame).
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };

@@ -14,9 +14,7 @@ fn root_host() -> HostFacts {
         subgid: None,
         id_helpers: None,
         landlock_abi: Some(7),
-        cgroup: CgroupSupport::Unavailable {
-            reason: "test host".into(),
-        },
+        cgroup: CgroupSupport::Unavailable { reason: "test host".into() },
         cpus: vec![0, 1, 2, 3],
         nofile_hard: 1 << 20,
         pid_max_per_namespace: true,
@@ -27,18 +25,10 @@ fn user_host() -> HostFacts {
     HostFacts {
         uid: 1000,
         gid: 1000,
-        subuid: Some(SubIdRange {
-            start: 100000,
-            count: 65536,
-        }),
-        subgid: Some(SubIdRange {
-            start: 200000,
-            count: 65536,
-        }),
+        subuid: Some(SubIdRange { start: 100000, count: 65536 }),
+        subgid: Some(SubIdRange { start: 200000, count: 65536 }),
         id_helpers: Some(("/usr/bin/newuidmap".into(), "/usr/bin/newgidmap".into())),
-        cgroup: CgroupSupport::Delegated {
-            parent: "/sys/fs/cgroup/user.slice/user-1000.slice/build".into(),
-        },
+        cgroup: CgroupSupport::Delegated { parent: "/sys/fs/cgroup/user.slice/user-1000.slice/build".into() },
         nofile_hard: 4096,
         ..root_host()
     }
@@ -52,10 +42,7 @@ fn task() -> Request {
         .rw("/builds/zlib/temp", "/build/temp")
         .env("PATH", "/usr/bin:/bin")
         .env("CC", "gcc");
-    request.mounts.push(Mount::Symlink {
-        target: "usr/bin".into(),
-        inside: "/bin".into(),
-    });
+    request.mounts.push(Mount::Symlink { target: "usr/bin".into(), inside: "/bin".into() });
     request.work_dir = WorkDir::Host("/builds/zlib/work".into());
     request.source_date_epoch = Some(1_700_000_000);
     request.parallelism = Some(2);
@@ -84,24 +71,11 @@ fn unprivileged_user_with_subordinate_ids_and_delegated_cgroup() {
 
 #[test]
 fn unprivileged_user_without_helpers_maps_one_id_and_says_so() {
-    let host = HostFacts {
-        id_helpers: None,
-        ..user_host()
-    };
+    let host = HostFacts { id_helpers: None, ..user_host() };
     let spec = plan(&task(), &host).unwrap();
     insta::assert_snapshot!(spec.to_string());
-    let err = plan(
-        &Request {
-            uid: 1000,
-            ..task()
-        },
-        &host,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(err, PlanError::UnmappedId { uid: 1000, .. }),
-        "{err}"
-    );
+    let err = plan(&Request { uid: 1000, ..task() }, &host).unwrap_err();
+    assert!(matches!(err, PlanError::UnmappedId { uid: 1000, .. }), "{err}");
 }
 
 #[test]
@@ -110,10 +84,7 @@ fn limits_without_cgroup_fall_back_loudly() {
     request.limits.memory_bytes = Some(256 << 20);
     request.limits.processes = Some(64);
     insta::assert_snapshot!(plan(&request, &root_host()).unwrap().to_string());
-    let old_kernel = HostFacts {
-        pid_max_per_namespace: false,
-        ..root_host()
-    };
+    let old_kernel = HostFacts { pid_max_per_namespace: false, ..root_host() };
     let spec = plan(&request, &old_kernel).unwrap();
     assert_eq!(
         spec.enforcement.processes,
@@ -124,27 +95,18 @@ fn limits_without_cgroup_fall_back_loudly() {
 
 #[test]
 fn no_landlock_is_reported() {
-    let host = HostFacts {
-        landlock_abi: None,
-        ..root_host()
-    };
+    let host = HostFacts { landlock_abi: None, ..root_host() };
     let spec = plan(&task(), &host).unwrap();
     insta::assert_snapshot!(spec.to_string());
 }
 
 #[test]
 fn fetch_task_with_network_and_overlay_work_dir() {
-    let mut request = Request::new(
-        "/usr/bin/wget",
-        ["-O", "zlib.tar.gz", "https://example.invalid/zlib.tar.gz"],
-    )
-    .ro("/host/usr", "/usr");
+    let mut request = Request::new("/usr/bin/wget", ["-O", "zlib.tar.gz", "https://example.invalid/zlib.tar.gz"])
+        .ro("/host/usr", "/usr");
     request.network = Network::Host;
     request.work_dir = WorkDir::Overlay {
-        lower: vec![
-            "/store/checkouts/unpack".into(),
-            "/store/checkouts/patches".into(),
-        ],
+        lower: vec!["/store/checkouts/unpack".into(), "/store/checkouts/patches".into()],
         upper: "/builds/zlib/upper".into(),
         work: "/builds/zlib/overlay-work".into(),
     };
@@ -154,9 +116,7 @@ fn fetch_task_with_network_and_overlay_work_dir() {
         work: "/builds/zlib/sysroot-work".into(),
         inside: "/build/sysroot".into(),
     });
-    request.mounts.push(Mount::Tmpfs {
-        inside: "/build/scratch".into(),
-    });
+    request.mounts.push(Mount::Tmpfs { inside: "/build/scratch".into() });
     request.cwd = Some("/build/work/zlib-1.3".into());
     request.uid = 1000;
     request.gid = 1000;
@@ -167,56 +127,24 @@ fn fetch_task_with_network_and_overlay_work_dir() {
 fn same_request_same_spec_and_independent_of_mount_order() {
     let mut reversed = task();
     reversed.mounts.reverse();
-    assert_eq!(
-        plan(&task(), &root_host()).unwrap(),
-        plan(&reversed, &root_host()).unwrap()
-    );
+    assert_eq!(plan(&task(), &root_host()).unwrap(), plan(&reversed, &root_host()).unwrap());
 }
 
 #[test]
 fn parallelism_takes_the_first_allowed_cpus() {
-    let host = HostFacts {
-        cpus: vec![3, 5, 8],
-        ..root_host()
-    };
-    let spec = plan(
-        &Request {
-            parallelism: Some(2),
-            ..task()
-        },
-        &host,
-    )
-    .unwrap();
+    let host = HostFacts { cpus: vec![3, 5, 8], ..root_host() };
+    let spec = plan(&Request { parallelism: Some(2), ..task() }, &host).unwrap();
     assert_eq!(spec.cpus, vec![3, 5]);
-    let spec = plan(
-        &Request {
-            parallelism: Some(64),
-            ..task()
-        },
-        &host,
-    )
-    .unwrap();
+    let spec = plan(&Request { parallelism: Some(64), ..task() }, &host).unwrap();
     assert_eq!(spec.cpus, vec![3, 5, 8]);
-    assert!(matches!(
-        plan(
-            &Request {
-                parallelism: Some(0),
-                ..task()
-            },
-            &host
-        ),
-        Err(PlanError::ZeroParallelism)
-    ));
+    assert!(matches!(plan(&Request { parallelism: Some(0), ..task() }, &host), Err(PlanError::ZeroParallelism)));
 }
 
 #[test]
 fn bad_requests_get_clear_errors() {
     let host = root_host();
     let cases: Vec<(Request, &str)> = vec![
-        (
-            Request::new("", Vec::<String>::new()),
-            "the request names no program",
-        ),
+        (Request::new("", Vec::<String>::new()), "the request names no program"),
         (
             task().env("TZ", "Europe/Paris"),
             "environment variable TZ is fixed to \"UTC\" in the sandbox, the request sets \"Europe/Paris\"",
@@ -225,46 +153,16 @@ fn bad_requests_get_clear_errors() {
             task().env("SOURCE_DATE_EPOCH", "1"),
             "environment variable SOURCE_DATE_EPOCH is fixed to \"1700000000\" in the sandbox, the request sets \"1\"",
         ),
-        (
-            task().env("A=B", "x"),
-            "invalid environment variable \"A=B\" (empty, or contains '=' or NUL)",
-        ),
-        (
-            task().ro("/x", "relative/path"),
-            "inside path relative/path must be absolute, without '.' or '..'",
-        ),
-        (
-            task().ro("/x", "/build/../etc"),
-            "inside path /build/../etc must be absolute, without '.' or '..'",
-        ),
-        (
-            task().ro("relative", "/opt"),
-            "host path relative must be absolute (and without ':' or ',' in overlay dirs)",
-        ),
-        (
-            task().ro("/x", "/proc/sys"),
-            "cannot mount at /proc/sys: the sandbox provides that path itself",
-        ),
-        (
-            task().ro("/x", "/etc/passwd"),
-            "cannot mount at /etc/passwd: the sandbox provides that path itself",
-        ),
-        (
-            task().ro("/x", "/build/work"),
-            "cannot mount at /build/work: the sandbox provides that path itself",
-        ),
+        (task().env("A=B", "x"), "invalid environment variable \"A=B\" (empty, or contains '=' or NUL)"),
+        (task().ro("/x", "relative/path"), "inside path relative/path must be absolute, without '.' or '..'"),
+        (task().ro("/x", "/build/../etc"), "inside path /build/../etc must be absolute, without '.' or '..'"),
+        (task().ro("relative", "/opt"), "host path relative must be absolute (and without ':' or ',' in overlay dirs)"),
+        (task().ro("/x", "/proc/sys"), "cannot mount at /proc/sys: the sandbox provides that path itself"),
+        (task().ro("/x", "/etc/passwd"), "cannot mount at /etc/passwd: the sandbox provides that path itself"),
+        (task().ro("/x", "/build/work"), "cannot mount at /build/work: the sandbox provides that path itself"),
         (task().ro("/x", "/usr"), "two mounts at /usr"),
-        (
-            Request {
-                hostname: String::new(),
-                ..task()
-            },
-            "invalid host name \"\" (1 to 64 bytes, no '/' or NUL)",
-        ),
-        (
-            Request::new("sh", ["a\0b"]),
-            "argument \"a\\0b\" contains a NUL byte",
-        ),
+        (Request { hostname: String::new(), ..task() }, "invalid host name \"\" (1 to 64 bytes, no '/' or NUL)"),
+        (Request::new("sh", ["a\0b"]), "argument \"a\\0b\" contains a NUL byte"),
     ];
     for (request, expected) in cases {
         let err = plan(&request, &host).expect_err(expected);
@@ -276,10 +174,7 @@ fn bad_requests_get_clear_errors() {
 fn the_environment_is_exactly_the_request_plus_fixed_variables() {
     let spec = plan(&task(), &root_host()).unwrap();
     let names: Vec<&str> = spec.env.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(
-        names,
-        ["CC", "HOME", "LC_ALL", "PATH", "SOURCE_DATE_EPOCH", "TZ"]
-    );
+    assert_eq!(names, ["CC", "HOME", "LC_ALL", "PATH", "SOURCE_DATE_EPOCH", "TZ"]);
     assert_eq!(spec.search_path, ["/usr/bin", "/bin"]);
     let _ = PathBuf::new();
 }

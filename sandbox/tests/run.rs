@@ -22,22 +22,13 @@ fn task(script: &str) -> Task {
     request.work_dir = WorkDir::Host(work.clone());
     request.stdout = Sink::File(log.clone());
     request.stderr = Sink::File(log.clone());
-    Task {
-        request,
-        _dirs: dirs,
-        work,
-        log,
-    }
+    Task { request, _dirs: dirs, work, log }
 }
 
 impl Task {
     fn run(&self) -> (Outcome, String) {
-        let outcome = rstore_sandbox::run(&self.request, &CancelHandle::new().unwrap())
-            .expect("sandbox runs");
-        (
-            outcome,
-            std::fs::read_to_string(&self.log).unwrap_or_default(),
-        )
+        let outcome = rstore_sandbox::run(&self.request, &CancelHandle::new().unwrap()).expect("sandbox runs");
+        (outcome, std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 }
 
@@ -74,11 +65,8 @@ fn environment_ids_and_names_are_fixed() {
     let root: Vec<&str> = log[expected.len()..].lines().collect();
     for name in &root {
         assert!(
-            [
-                "bin", "build", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin",
-                "tmp", "usr"
-            ]
-            .contains(name),
+            ["bin", "build", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"]
+                .contains(name),
             "unexpected /{name} in the sandbox root: {root:?}"
         );
     }
@@ -114,12 +102,7 @@ fn a_failing_command_is_an_outcome() {
     assert_eq!(outcome.termination, Termination::Exited { code: 7 });
     assert_eq!(outcome.exit_code(), 7);
     let (outcome, _) = task("kill -SEGV $$").run();
-    assert_eq!(
-        outcome.termination,
-        Termination::Signaled {
-            signal: libc_sigsegv()
-        }
-    );
+    assert_eq!(outcome.termination, Termination::Signaled { signal: libc_sigsegv() });
     assert_eq!(outcome.exit_code(), 128 + libc_sigsegv());
     assert!(outcome.duration > Duration::ZERO);
 }
@@ -139,11 +122,8 @@ fn a_missing_program_or_input_is_an_error_that_says_which() {
     );
 
     let mut missing_input = task("true");
-    missing_input.request = missing_input
-        .request
-        .ro("/nonexistent/input", "/build/input");
-    let err =
-        rstore_sandbox::run(&missing_input.request, &CancelHandle::new().unwrap()).unwrap_err();
+    missing_input.request = missing_input.request.ro("/nonexistent/input", "/build/input");
+    let err = rstore_sandbox::run(&missing_input.request, &CancelHandle::new().unwrap()).unwrap_err();
     let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert_eq!(
         text,
@@ -157,19 +137,12 @@ fn timeout_kills_the_whole_process_tree() {
     slow.request.limits.time = Some(Duration::from_millis(500));
     let started = Instant::now();
     let (outcome, _) = slow.run();
-    assert!(
-        matches!(outcome.termination, Termination::TimedOut { .. }),
-        "{outcome}"
-    );
+    assert!(matches!(outcome.termination, Termination::TimedOut { .. }), "{outcome}");
     assert_eq!(outcome.limit_hit, Some(rstore_sandbox::LimitHit::Time));
     assert_eq!(outcome.exit_code(), 124);
     assert!(started.elapsed() < Duration::from_secs(60));
     for marker in ["sleep 3133", "sleep 3134", "sleep 3135"] {
-        assert_eq!(
-            host_processes_matching(marker),
-            Vec::<String>::new(),
-            "{marker} survived its task"
-        );
+        assert_eq!(host_processes_matching(marker), Vec::<String>::new(), "{marker} survived its task");
     }
 }
 
@@ -193,33 +166,21 @@ fn cancel_from_another_thread_kills_the_task() {
 
 #[test]
 fn chown_works_for_packaging() {
-    let (outcome, log) =
-        task("touch f && chown 1000:1001 f && chmod 4755 f && stat -c '%u:%g %a' f").run();
+    let (outcome, log) = task("touch f && chown 1000:1001 f && chmod 4755 f && stat -c '%u:%g %a' f").run();
     assert!(outcome.success(), "{log}");
     assert_eq!(log, "1000:1001 4755\n");
 }
 
 #[test]
 fn writes_land_in_the_work_dir_and_writable_dirs_only() {
-    let mut t = task(
-        "echo data > out && echo more > /build/extra/file && echo tmp > /tmp/x && echo home > $HOME/y",
-    );
+    let mut t = task("echo data > out && echo more > /build/extra/file && echo tmp > /tmp/x && echo home > $HOME/y");
     let extra = t.work.with_file_name("extra");
     std::fs::create_dir(&extra).unwrap();
-    t.request.mounts.push(Mount::Writable {
-        host: extra.clone(),
-        inside: "/build/extra".into(),
-    });
+    t.request.mounts.push(Mount::Writable { host: extra.clone(), inside: "/build/extra".into() });
     let (outcome, log) = t.run();
     assert!(outcome.success(), "{log}");
-    assert_eq!(
-        std::fs::read_to_string(t.work.join("out")).unwrap(),
-        "data\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(extra.join("file")).unwrap(),
-        "more\n"
-    );
+    assert_eq!(std::fs::read_to_string(t.work.join("out")).unwrap(), "data\n");
+    assert_eq!(std::fs::read_to_string(extra.join("file")).unwrap(), "more\n");
 }
 
 #[test]
@@ -233,39 +194,24 @@ fn overlay_work_dir_leaves_the_lower_dir_untouched() {
     }
     std::fs::write(lower.join("a"), "from lower\n").unwrap();
     let mut t = task("cat a && echo changed > a && echo new > b && cat a b");
-    t.request.work_dir = WorkDir::Overlay {
-        lower: vec![lower.clone()],
-        upper: upper.clone(),
-        work: scratch,
-    };
+    t.request.work_dir = WorkDir::Overlay { lower: vec![lower.clone()], upper: upper.clone(), work: scratch };
     let (outcome, log) = t.run();
     assert!(outcome.success(), "{log}");
     assert_eq!(log, "from lower\nchanged\nnew\n");
-    assert_eq!(
-        std::fs::read_to_string(lower.join("a")).unwrap(),
-        "from lower\n"
-    );
+    assert_eq!(std::fs::read_to_string(lower.join("a")).unwrap(), "from lower\n");
     assert!(!lower.join("b").exists());
-    assert_eq!(
-        std::fs::read_to_string(upper.join("a")).unwrap(),
-        "changed\n"
-    );
+    assert_eq!(std::fs::read_to_string(upper.join("a")).unwrap(), "changed\n");
     assert_eq!(std::fs::read_to_string(upper.join("b")).unwrap(), "new\n");
 }
 
 #[test]
 fn a_uid_other_than_root_runs_without_capabilities() {
-    let mut t = task(
-        "id -u; id -g; grep CapEff /proc/self/status; touch /build/work/x 2>&1 | sed 's/.*: //'",
-    );
+    let mut t = task("id -u; id -g; grep CapEff /proc/self/status; touch /build/work/x 2>&1 | sed 's/.*: //'");
     t.request.uid = 1000;
     t.request.gid = 1000;
     let (outcome, log) = t.run();
     assert!(outcome.success(), "{log}");
-    assert_eq!(
-        log,
-        "1000\n1000\nCapEff:\t0000000000000000\nPermission denied\n"
-    );
+    assert_eq!(log, "1000\n1000\nCapEff:\t0000000000000000\nPermission denied\n");
 }
 
 #[test]
@@ -276,13 +222,8 @@ fn nested_mount_points_refuse_planted_symlinks() {
     std::fs::create_dir(&input).unwrap();
     std::os::unix::fs::symlink("/etc", input.join("escape")).unwrap();
     let mut t = task("true");
-    t.request.mounts.push(Mount::Writable {
-        host: input.clone(),
-        inside: "/build/in".into(),
-    });
-    t.request.mounts.push(Mount::Tmpfs {
-        inside: "/build/in/escape/sub".into(),
-    });
+    t.request.mounts.push(Mount::Writable { host: input.clone(), inside: "/build/in".into() });
+    t.request.mounts.push(Mount::Tmpfs { inside: "/build/in/escape/sub".into() });
     let err = rstore_sandbox::run(&t.request, &CancelHandle::new().unwrap()).unwrap_err();
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert_eq!(
@@ -298,24 +239,11 @@ fn single_files_can_be_bound_read_only_or_writable() {
     let output = t.work.with_file_name("out.txt");
     std::fs::write(&input, "input\n").unwrap();
     std::fs::write(&output, "start\n").unwrap();
-    t.request = t
-        .request
-        .ro(&input, "/build/in.txt")
-        .rw(&output, "/build/out.txt");
+    t.request = t.request.ro(&input, "/build/in.txt").rw(&output, "/build/out.txt");
     let (outcome, log) = t.run();
-    assert_eq!(
-        outcome.termination,
-        Termination::Exited { code: 2 },
-        "{log}"
-    );
-    assert_eq!(
-        log,
-        "input\nsh: 1: cannot create /build/in.txt: Read-only file system\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&output).unwrap(),
-        "start\nappended\n"
-    );
+    assert_eq!(outcome.termination, Termination::Exited { code: 2 }, "{log}");
+    assert_eq!(log, "input\nsh: 1: cannot create /build/in.txt: Read-only file system\n");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "start\nappended\n");
     assert_eq!(std::fs::read_to_string(&input).unwrap(), "input\n");
 }
 
@@ -324,9 +252,7 @@ fn parallel_runs_keep_their_output_apart() {
     let handles: Vec<_> = (0..8)
         .map(|i| {
             std::thread::spawn(move || {
-                let t = task(&format!(
-                    "for n in 1 2 3; do echo task{i} line$n; done; exit {i}"
-                ));
+                let t = task(&format!("for n in 1 2 3; do echo task{i} line$n; done; exit {i}"));
                 let (outcome, log) = t.run();
                 (i, outcome, log)
             })
@@ -335,9 +261,6 @@ fn parallel_runs_keep_their_output_apart() {
     for handle in handles {
         let (i, outcome, log) = handle.join().unwrap();
         assert_eq!(outcome.termination, Termination::Exited { code: i });
-        assert_eq!(
-            log,
-            format!("task{i} line1\ntask{i} line2\ntask{i} line3\n")
-        );
+        assert_eq!(log, format!("task{i} line1\ntask{i} line2\ntask{i} line3\n"));
     }
 }

