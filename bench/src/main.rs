@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run --release -p rstore-bench -- <name>` (or `bench/run <name>`).
 
+mod graph;
 mod parse;
 mod report;
 mod sandbox;
@@ -24,6 +25,8 @@ struct Cli {
 enum Bench {
     /// Parse all of openembedded-core (or the bundled layers) cold and warm vs bitbake -p
     Parse(parse::Args),
+    /// Task graph of an image from a warm parse vs bitbake -g
+    Graph(graph::Args),
     /// Store ingest / re-ingest / materialise vs b3sum, zstd and cp -a
     Store(store::Args),
     /// Per-task sandbox overhead vs plain exec and bwrap
@@ -33,6 +36,7 @@ enum Bench {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
         Bench::Parse(args) => parse::run(args),
+        Bench::Graph(args) => graph::run(args),
         Bench::Store(args) => store::run(args),
         Bench::Sandbox(args) => sandbox::run(args),
     }

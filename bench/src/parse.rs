@@ -30,12 +30,12 @@ pub struct Args {
 }
 
 /// Wall time and peak RSS (largest single process) of one command.
-struct Measured {
-    seconds: f64,
-    max_rss_mib: f64,
+pub struct Measured {
+    pub seconds: f64,
+    pub max_rss_mib: f64,
 }
 
-fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
+pub fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
     let pid = child.id() as libc::pid_t;
@@ -57,7 +57,7 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     Ok(Measured { seconds, max_rss_mib: usage.ru_maxrss as f64 / 1024.0 })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
@@ -74,7 +74,7 @@ pub fn rstore_binary() -> anyhow::Result<PathBuf> {
     bail!("cannot find the rstore binary next to {}: build it (cargo build --release) or set RSTORE_BIN", exe.display())
 }
 
-fn write_build_dir(dir: &Path, oe_core: Option<&Path>) -> anyhow::Result<String> {
+pub fn write_build_dir(dir: &Path, oe_core: Option<&Path>) -> anyhow::Result<String> {
     let conf = dir.join("conf");
     std::fs::create_dir_all(&conf)?;
     match oe_core {

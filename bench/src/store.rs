@@ -51,22 +51,14 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     for tool in ["b3sum", "zstd", "cp", "sync"] {
-        if Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .stdout(Stdio::null())
-            .status()?
-            .code()
+        if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status()?.code()
             != Some(0)
         {
             bail!("{tool} is needed on PATH for the peer figures");
         }
     }
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let work = WorkDir {
-        path: base.join(format!("rstore-bench-store-{}", std::process::id())),
-        keep: args.keep,
-    };
+    let work = WorkDir { path: base.join(format!("rstore-bench-store-{}", std::process::id())), keep: args.keep };
     fs::create_dir_all(&work.path).with_context(|| format!("creating {}", work.path.display()))?;
     let target = args.size_mib << 20;
 
@@ -85,11 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     sync()?;
     eprintln!("generated in {:.1}s", started.elapsed().as_secs_f64());
 
-    println!(
-        "# store benchmark: {} MiB of small files, one {} MiB file",
-        small_bytes >> 20,
-        big_bytes >> 20
-    );
+    println!("# store benchmark: {} MiB of small files, one {} MiB file", small_bytes >> 20, big_bytes >> 20);
     let small_files = count_files(&small)?;
     println!("# (a) {small_files} files in the small-file tree");
     let figures_a = bench_one(&work.path, "small files", &small, small_bytes)?;
@@ -100,32 +88,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("# targets");
     for (name, f) in [("small files", &figures_a), ("one large file", &figures_b)] {
         let slower_peer = f.b3sum.min(f.zstd);
-        check(
-            &format!("{name}: cold ingest >= 70% of the slower of b3sum and zstd"),
-            f.cold / slower_peer,
-            0.7,
-        );
-        check(
-            &format!("{name}: re-ingest >= 5x faster than cold ingest"),
-            f.reingest / f.cold,
-            5.0,
-        );
-        check(
-            &format!("{name}: materialise >= 3x faster than cp -a"),
-            f.materialise_warm / f.cp,
-            3.0,
-        );
+        check(&format!("{name}: cold ingest >= 70% of the slower of b3sum and zstd"), f.cold / slower_peer, 0.7);
+        check(&format!("{name}: re-ingest >= 5x faster than cold ingest"), f.reingest / f.cold, 5.0);
+        check(&format!("{name}: materialise >= 3x faster than cp -a"), f.materialise_warm / f.cp, 3.0);
     }
     Ok(())
 }
 
 fn check(what: &str, ratio: f64, needed: f64) {
-    println!(
-        "{:<70} {:>7.2} (need {needed:.2}) {}",
-        what,
-        ratio,
-        if ratio >= needed { "ok" } else { "MISSED" }
-    );
+    println!("{:<70} {:>7.2} (need {needed:.2}) {}", what, ratio, if ratio >= needed { "ok" } else { "MISSED" });
 }
 
 /// Throughputs in MB/s.
@@ -157,12 +128,7 @@ fn bench_one(work: &Path, label: &str, data: &Path, bytes: u64) -> anyhow::Resul
     let (_, zs) = timed(|| xargs(&["zstd", "-q", "-3", "-T2", "-c"], &files))?;
     let copy = work.join(format!("cp-{}", label.replace(' ', "-")));
     let (_, cp) = timed(|| {
-        let ok = Command::new("cp")
-            .arg("-a")
-            .arg(data)
-            .arg(&copy)
-            .status()?
-            .success();
+        let ok = Command::new("cp").arg("-a").arg(data).arg(&copy).status()?.success();
         if !ok {
             bail!("cp -a failed");
         }
@@ -180,13 +146,10 @@ fn bench_one(work: &Path, label: &str, data: &Path, bytes: u64) -> anyhow::Resul
     assert_eq!(cold_out.root, re_out.root);
     let m1 = work.join(format!("m1-{}", label.replace(' ', "-")));
     let m2 = work.join(format!("m2-{}", label.replace(' ', "-")));
-    let (_, mat_cold) =
-        timed(|| Ok(store.materialise(&cold_out.root, &m1, Access::ReadOnly, &NoReporter)?))?;
-    let (_, mat_warm) =
-        timed(|| Ok(store.materialise(&cold_out.root, &m2, Access::ReadOnly, &NoReporter)?))?;
+    let (_, mat_cold) = timed(|| Ok(store.materialise(&cold_out.root, &m1, Access::ReadOnly, &NoReporter)?))?;
+    let (_, mat_warm) = timed(|| Ok(store.materialise(&cold_out.root, &m2, Access::ReadOnly, &NoReporter)?))?;
     let m3 = work.join(format!("m3-{}", label.replace(' ', "-")));
-    let (_, mat_rw) =
-        timed(|| Ok(store.materialise(&cold_out.root, &m3, Access::Writable, &NoReporter)?))?;
+    let (_, mat_rw) = timed(|| Ok(store.materialise(&cold_out.root, &m3, Access::Writable, &NoReporter)?))?;
 
     let f = Figures {
         cold: mbps(bytes, cold),
@@ -197,64 +160,15 @@ fn bench_one(work: &Path, label: &str, data: &Path, bytes: u64) -> anyhow::Resul
         cp: mbps(bytes, cp),
     };
     fn row<'a>(what: &'a str, ours: f64, peer_name: &'a str, peer: f64) -> Row<'a> {
-        Row {
-            what,
-            ours,
-            peer_name,
-            peer: Some(peer),
-            unit: "MB/s",
-            higher_is_better: true,
-        }
+        Row { what, ours, peer_name, peer: Some(peer), unit: "MB/s", higher_is_better: true }
     }
-    row(
-        "ingest, cold (hash+compress+durable)",
-        f.cold,
-        "b3sum",
-        f.b3sum,
-    )
-    .print();
-    row(
-        "ingest, cold (hash+compress+durable)",
-        f.cold,
-        "zstd -3 -T2",
-        f.zstd,
-    )
-    .print();
-    row(
-        "re-ingest (everything present)",
-        f.reingest,
-        "b3sum",
-        f.b3sum,
-    )
-    .print();
-    row(
-        "re-ingest vs cold ingest",
-        f.reingest,
-        "rstore cold ingest",
-        f.cold,
-    )
-    .print();
-    row(
-        "materialise read-only, checkout cached",
-        f.materialise_warm,
-        "cp -a",
-        f.cp,
-    )
-    .print();
-    row(
-        "materialise read-only, first (decompress)",
-        mbps(bytes, mat_cold),
-        "cp -a",
-        f.cp,
-    )
-    .print();
-    row(
-        "materialise writable (copy, no reflinks)",
-        mbps(bytes, mat_rw),
-        "cp -a",
-        f.cp,
-    )
-    .print();
+    row("ingest, cold (hash+compress+durable)", f.cold, "b3sum", f.b3sum).print();
+    row("ingest, cold (hash+compress+durable)", f.cold, "zstd -3 -T2", f.zstd).print();
+    row("re-ingest (everything present)", f.reingest, "b3sum", f.b3sum).print();
+    row("re-ingest vs cold ingest", f.reingest, "rstore cold ingest", f.cold).print();
+    row("materialise read-only, checkout cached", f.materialise_warm, "cp -a", f.cp).print();
+    row("materialise read-only, first (decompress)", mbps(bytes, mat_cold), "cp -a", f.cp).print();
+    row("materialise writable (copy, no reflinks)", mbps(bytes, mat_rw), "cp -a", f.cp).print();
     println!(
         "{:<40} {} MiB logical, {} MiB stored ({} new blobs), times: cold {:.2}s, re-ingest {:.2}s, materialise {:.2}s/{:.2}s",
         "",
@@ -322,11 +236,7 @@ fn sync() -> anyhow::Result<()> {
 /// Runs `cmd FILES…` in batches (like xargs), output discarded.
 fn xargs(cmd: &[&str], files: &[PathBuf]) -> anyhow::Result<()> {
     for chunk in files.chunks(2000) {
-        let status = Command::new(cmd[0])
-            .args(&cmd[1..])
-            .args(chunk)
-            .stdout(Stdio::null())
-            .status()?;
+        let status = Command::new(cmd[0]).args(&cmd[1..]).args(chunk).stdout(Stdio::null()).status()?;
         if !status.success() {
             bail!("{} failed", cmd.join(" "));
         }
@@ -384,8 +294,7 @@ impl TextGen {
                 let len = 2 + (rng.next() % 12) as usize;
                 (0..len)
                     .map(|_| {
-                        b"abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                            [(rng.next() % 63) as usize]
+                        b"abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(rng.next() % 63) as usize]
                     })
                     .collect()
             })
@@ -394,16 +303,7 @@ impl TextGen {
     }
 
     fn fill(&mut self, out: &mut Vec<u8>, len: usize) {
-        const SEPS: [&[u8]; 8] = [
-            b" ",
-            b"(",
-            b");\n",
-            b", ",
-            b" = ",
-            b"->",
-            b" {\n    ",
-            b"\n}\n",
-        ];
+        const SEPS: [&[u8]; 8] = [b" ", b"(", b");\n", b", ", b" = ", b"->", b" {\n    ", b"\n}\n"];
         while out.len() < len {
             let r = self.rng.next();
             out.extend_from_slice(&self.words[(r % 4096) as usize]);
@@ -421,12 +321,7 @@ fn generate_small_tree(dir: &Path, target: u64) -> anyhow::Result<u64> {
     fs::create_dir_all(dir)?;
     let mut total = 0u64;
     if Path::new("/usr/include").is_dir() {
-        let ok = Command::new("cp")
-            .arg("-a")
-            .arg("/usr/include")
-            .arg(dir.join("include"))
-            .status()?
-            .success();
+        let ok = Command::new("cp").arg("-a").arg("/usr/include").arg(dir.join("include")).status()?.success();
         if ok {
             total += list_files(&dir.join("include"))?
                 .iter()
@@ -451,10 +346,7 @@ fn generate_small_tree(dir: &Path, target: u64) -> anyhow::Result<u64> {
         buf.clear();
         writeln!(buf, "/* generated file {n} */")?;
         text.fill(&mut buf, size.max(32));
-        let name = sub.join(format!(
-            "f{n}.{}",
-            ["c", "h", "txt", "py"][(n % 4) as usize]
-        ));
+        let name = sub.join(format!("f{n}.{}", ["c", "h", "txt", "py"][(n % 4) as usize]));
         fs::write(&name, &buf)?;
         total += buf.len() as u64;
         n += 1;

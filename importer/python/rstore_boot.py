@@ -5,6 +5,7 @@ import ast
 import builtins
 import importlib.abc
 import importlib.util
+import linecache
 import sys
 
 
@@ -43,7 +44,16 @@ def compile_at(text, filename, lineno, mode="exec"):
     key = (text, filename, lineno, mode)
     code = _code_cache.get(key)
     if code is None:
-        tree = ast.parse(text, filename, mode)
+        try:
+            tree = ast.parse(text, filename, mode)
+        except SyntaxError as exc:
+            # Report the line of the metadata file, not of the compiled text.
+            if lineno and exc.lineno is not None:
+                exc.lineno += lineno
+                if getattr(exc, "end_lineno", None) is not None:
+                    exc.end_lineno += lineno
+                exc.text = linecache.getline(filename, exc.lineno) or exc.text
+            raise
         if lineno:
             ast.increment_lineno(tree, lineno)
         code = compile(tree, filename, mode)
@@ -58,12 +68,17 @@ def format_exception(exc):
     frames = traceback.extract_tb(exc.__traceback__)
     where = None
     for frame in frames:
-        if not frame.filename.startswith(("<rstore>", "<frozen", "/usr/lib/python")):
+        # Frames of inline ${@...} code ("Var <NAME>", "<expansion>") name no file.
+        if not frame.filename.startswith(("<rstore>", "<frozen", "/usr/lib/python", "Var <", "<expansion>")):
             where = frame
     if isinstance(exc, SyntaxError) and exc.filename:
         head = "%s:%s: SyntaxError: %s" % (exc.filename, exc.lineno, exc.msg)
+        if exc.text and exc.text.strip():
+            head += "\n    " + exc.text.strip()
     elif where is not None:
         head = "%s:%s: %s: %s" % (where.filename, where.lineno, type(exc).__name__, exc)
+        if where.line:
+            head += "\n    " + where.line
     else:
         head = "%s: %s" % (type(exc).__name__, exc)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -36,9 +36,14 @@ pub fn apply(d: &Rc<DataStore>, a: &Assignment, origin: Option<&Origin>) -> Resu
     };
     let weak = a.op == AssignOp::WeakDefault;
     match (&a.flag, weak) {
-        (Some(flag), true) => d.set_var_flag(key, &format!("_defaultval_flag_{flag}"), val, origin, op),
-        (Some(flag), false) => d.set_var_flag(key, flag, val, origin, op),
-        (None, true) => d.set_var_flag(key, "_defaultval", val, origin, op),
-        (None, false) => d.set_var(key, val, true, origin, op),
+        (Some(flag), true) => d.set_var_flag(key, &format!("_defaultval_flag_{flag}"), val, origin, op)?,
+        (Some(flag), false) => d.set_var_flag(key, flag, val, origin, op)?,
+        (None, true) => d.set_var_flag(key, "_defaultval", val, origin, op)?,
+        (None, false) => d.set_var(key, val, true, origin, op)?,
     }
+    // The history shows the value as written (`:append` and friends already record it).
+    if origin.is_some() && (a.flag.is_some() || crate::datastore::split_keyword(key).is_none()) {
+        d.amend_last_detail(key, value);
+    }
+    Ok(())
 }

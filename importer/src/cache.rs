@@ -7,7 +7,8 @@
 //!   approved environment, and a blake3 hash of every file the configuration read
 //!   (with the files it looked for and did not find);
 //! * what the layers expand to (BBFILES, BBMASK, collections), to list recipe files again
-//!   without parsing the configuration;
+//!   without parsing the configuration, and the configuration's provider settings
+//!   (`PREFERRED_*`, `ASSUME_PROVIDED`, …) for the task graph;
 //! * per recipe file: the configuration key it was parsed under, the hash of each file
 //!   it depended on, and the records (or the error) it produced.
 //!
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::eval::Dependency;
 use crate::parallel::FileResult;
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 3;
 
 /// Hashes file contents, each file once per run.
 #[derive(Default)]
@@ -103,6 +104,9 @@ pub struct CacheData {
     pub bbmask: String,
     pub collections: Vec<crate::layers::CollectionSpec>,
     pub layer_dirs: Vec<PathBuf>,
+    /// What the configuration says about providers (read without parsing it again).
+    #[serde(default)]
+    pub providers: crate::providers::ProviderConfig,
     pub files: BTreeMap<PathBuf, CachedFile>,
 }
 

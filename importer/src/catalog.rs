@@ -64,6 +64,34 @@ fn has_vars(r: &FileResult, vars: &[String]) -> bool {
     }
 }
 
+/// Which recipe files need task signatures (derivations and basehashes).
+pub enum Signatures<'a> {
+    None,
+    All,
+    /// Only these recipe files.
+    For(&'a BTreeSet<PathBuf>),
+}
+
+impl Signatures<'_> {
+    fn wanted(&self, file: &Path) -> bool {
+        match self {
+            Signatures::None => false,
+            Signatures::All => true,
+            Signatures::For(files) => files.contains(file),
+        }
+    }
+}
+
+/// Whether every parsed task of a cached result has its basehash.
+fn has_signatures(r: &FileResult) -> bool {
+    match &r.outcome {
+        Err(_) => true,
+        Ok(records) => {
+            records.iter().filter(|rec| rec.skipped.is_none()).all(|rec| rec.tasks.iter().all(|t| t.basehash.is_some()))
+        }
+    }
+}
+
 /// Parse every recipe of `build_dir`, from the cache where possible.
 pub fn parse_all(
     build_dir: &Path,
@@ -71,6 +99,18 @@ pub fn parse_all(
     vars: &[String],
     jobs: usize,
     reporter: &dyn Reporter,
+) -> Result<(ParseReport, CatalogStats), SessionError> {
+    parse_all_with(build_dir, options, vars, jobs, reporter, &Signatures::None)
+}
+
+/// [`parse_all`], also computing task signatures for the files `signatures` names.
+pub fn parse_all_with(
+    build_dir: &Path,
+    options: &Options,
+    vars: &[String],
+    jobs: usize,
+    reporter: &dyn Reporter,
+    signatures: &Signatures<'_>,
 ) -> Result<(ParseReport, CatalogStats), SessionError> {
     let started = Instant::now();
     let build_dir = crate::eval::absolute(build_dir);
@@ -95,6 +135,7 @@ pub fn parse_all(
                 c.config_key == cache.config_key
                     && hasher.unchanged(&c.deps)
                     && has_vars(&c.result, vars)
+                    && (!signatures.wanted(f) || has_signatures(&c.result))
                     && appends_match(&files, f, &c.deps)
             })
         });
@@ -102,7 +143,10 @@ pub fn parse_all(
             let results: Vec<FileResult> = files.recipes.iter().map(|f| cache.files[f].result.clone()).collect();
             stats.from_cache = results.len();
             stats.seconds = started.elapsed().as_secs_f64();
-            return Ok((report(results, files.masked, vars, Vec::new()), stats));
+            let mut out = report(results, files.masked, vars, Vec::new());
+            out.failures.extend(dangling_appends(&files));
+            out.providers = cache.providers;
+            return Ok((out, stats));
         }
     }
 
@@ -118,13 +162,15 @@ pub fn parse_all(
             c.config_key == key
                 && hasher.unchanged(&c.deps)
                 && has_vars(&c.result, vars)
+                && (!signatures.wanted(f) || has_signatures(&c.result))
                 && appends_match(&session.files, f, &c.deps)
         });
         if !ok {
             todo.push(f.clone());
         }
     }
-    let parsed = parallel::parse_files(&session, &todo, &wanted, jobs, reporter);
+    let wants = |f: &Path| signatures.wanted(f);
+    let parsed = parallel::parse_files(&session, &todo, &wanted, jobs, reporter, &wants);
     stats.parsed = parsed.len();
     stats.from_cache = session.files.recipes.len() - parsed.len();
     for r in parsed {
@@ -140,16 +186,40 @@ pub fn parse_all(
     cache.bbmask = session.data().get_str("BBMASK").ok().flatten().unwrap_or_default();
     cache.collections = session.collections.clone();
     cache.layer_dirs = session.config.layer_dirs.clone();
+    let mut warnings = session.config.warnings.clone();
+    cache.providers =
+        crate::providers::ProviderConfig::read(session.data(), &session.collections).unwrap_or_else(|e| {
+            warnings.push(format!("reading the provider configuration: {e}"));
+            Default::default()
+        });
     if let Err(e) = cache.save(&build_dir) {
         tracing::warn!("could not write the parse cache: {e}");
     }
     let results: Vec<FileResult> = session.files.recipes.iter().map(|f| cache.files[f].result.clone()).collect();
-    let mut warnings = session.config.warnings.clone();
     warnings.extend(
         session.config_messages.iter().filter(|m| m.level >= crate::python::LogLevel::Warn).map(|m| m.text.clone()),
     );
     stats.seconds = started.elapsed().as_secs_f64();
-    Ok((report(results, session.files.masked, vars, warnings), stats))
+    let mut out = report(results, session.files.masked, vars, warnings);
+    out.failures.extend(dangling_appends(&session.files));
+    out.providers = cache.providers.clone();
+    Ok((out, stats))
+}
+
+/// `.bbappend` files that apply to no recipe file: BitBake stops with "No recipes
+/// available for" them, so they are failures here too.
+fn dangling_appends(files: &layers::RecipeFiles) -> Vec<ParseFailure> {
+    layers::dangling_appends(files)
+        .into_iter()
+        .map(|file| {
+            let name = file.file_name().map(|n| n.to_string_lossy().replace(".bbappend", ".bb")).unwrap_or_default();
+            let error = format!(
+                "{}: no recipe for this .bbappend: expected a recipe file named {name} (`%` stands for any version)",
+                file.display()
+            );
+            ParseFailure { file, error }
+        })
+        .collect()
 }
 
 /// The appends that apply to a file are part of its dependencies: a new or removed

@@ -228,6 +228,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
     if !renamed.is_empty() {
         return Err(ConfigError::Data(renamed.join("\n")));
     }
+    eval.runtime.update_module_dependencies(&data)?;
     data.rename_var("__depends", "__base_depends", None)?;
     data.set_var("__bbclasstype", Value::str("recipe"), false, None, "set")?;
     let data = data.create_copy();

@@ -16,7 +16,9 @@
 //! module is plain Rust and is tested without an interpreter.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::rc::Rc;
 
@@ -33,6 +35,29 @@ const DEFAULTVAL_FLAG: &str = "_defaultval_flag_";
 const APPEND: &str = ":append";
 const PREPEND: &str = ":prepend";
 const REMOVE: &str = ":remove";
+
+/// How deeply expansions may nest (a variable whose value references a variable
+/// whose value references …). BitBake itself stops at Python's recursion limit,
+/// a little below this depth; the limit keeps a runaway chain from exhausting the
+/// stack.
+const MAX_EXPANSION_DEPTH: usize = 256;
+
+thread_local! {
+    /// Writes to any datastore of this thread; a cached `keys()` is valid while this
+    /// count is unchanged (a layer sees its parents' writes).
+    static WRITES: Cell<u64> = const { Cell::new(0) };
+    /// Expansions in progress on this thread, across every datastore.
+    static EXPANSION_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Leaves one level of [`EXPANSION_DEPTH`] when dropped.
+struct DepthGuard;
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        EXPANSION_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
 
 /// Variables renamed by BitBake; using the old name is an error.
 const RENAMED_VARS: [(&str, &str); 9] = [
@@ -128,6 +153,19 @@ pub trait Hooks {
     fn eval_inline(&self, d: &Rc<DataStore>, code: &str, varname: Option<&str>) -> Result<InlineResult, DataError>;
     /// Apply a variable filter expression (`d.setVarFilter`) to a value.
     fn apply_filter(&self, value: &str, expression: &str) -> Result<String, DataError>;
+    /// What Python code reads and calls (BitBake's `codeparser.PythonParser`).
+    fn python_deps(&self, code: &str, name: &str) -> Result<Rc<PythonDeps>, DataError>;
+}
+
+/// What a piece of Python code depends on, found from its syntax tree.
+#[derive(Debug, Clone, Default)]
+pub struct PythonDeps {
+    /// Variables read with a literal name (`X`, or `X[flag]` for flags).
+    pub references: BTreeSet<Str>,
+    /// Functions called (dotted names) and functions run by name.
+    pub execs: BTreeSet<Str>,
+    /// `bb.utils.contains`-style tests: variable → items tested.
+    pub contains: BTreeMap<Str, BTreeSet<Str>>,
 }
 
 /// Where a change came from, for `--history`.
@@ -155,6 +193,10 @@ pub struct Expansion {
     pub value: Option<Value>,
     /// Variables referenced with `${VAR}` or read by inline Python.
     pub references: BTreeSet<Str>,
+    /// Functions inline Python calls.
+    pub execs: BTreeSet<Str>,
+    /// `bb.utils.contains`-style tests in inline Python: variable → items.
+    pub contains: BTreeMap<Str, BTreeSet<Str>>,
     /// `:remove` values that removed something (carried from an override to its base).
     pub removes: Vec<Value>,
 }
@@ -198,6 +240,8 @@ pub struct DataStore {
     /// Variables being expanded right now, innermost last (cycle detection).
     expanding: RefCell<Vec<Str>>,
     history: RefCell<Option<HashMap<Str, Vec<HistoryEvent>>>>,
+    /// `keys()` as of a write count (see [`WRITES`]).
+    keys_cache: RefCell<Option<(u64, Rc<Vec<Str>>)>>,
     /// Set after a renamed variable was used (BitBake fails the parse afterwards).
     pub(crate) renamed_var_used: RefCell<Vec<String>>,
 }
@@ -296,23 +340,6 @@ fn match_python_body(s: &str, pos: usize) -> Option<usize> {
     None
 }
 
-/// `getVar`-like calls in inline Python, a cheap stand-in for a Python parser when
-/// tracking which variables OVERRIDES depends on.
-fn python_literal_refs(code: &str, out: &mut BTreeSet<Str>) {
-    for call in ["getVar(", "contains(", "contains_any(", "filter("] {
-        let mut rest = code;
-        while let Some(idx) = rest.find(call) {
-            let after = rest[idx + call.len()..].trim_start();
-            if let Some(q) = after.chars().next().filter(|c| *c == '"' || *c == '\'')
-                && let Some(end) = after[1..].find(q)
-            {
-                out.insert(after[1..1 + end].into());
-            }
-            rest = &rest[idx + call.len()..];
-        }
-    }
-}
-
 /// Split on single white-space characters, keeping them (Python's `re.split(r'(\s)', …)`).
 fn split_keep_space(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -345,6 +372,7 @@ impl DataStore {
             expanding: RefCell::default(),
             history: RefCell::default(),
             renamed_var_used: RefCell::default(),
+            keys_cache: RefCell::default(),
         })
     }
 
@@ -364,6 +392,7 @@ impl DataStore {
             expanding: RefCell::default(),
             history: RefCell::new(self.history.borrow().clone()),
             renamed_var_used: RefCell::default(),
+            keys_cache: RefCell::default(),
         })
     }
 
@@ -375,7 +404,7 @@ impl DataStore {
     pub fn enable_tracking(&self) {
         let mut h = self.history.borrow_mut();
         if h.is_none() {
-            *h = Some(HashMap::new());
+            *h = Some(HashMap::default());
         }
     }
 
@@ -401,7 +430,19 @@ impl DataStore {
         });
     }
 
+    /// Replace the detail of the last recorded operation on `var`. An assignment
+    /// statement records what it wrote (`"b"` for `A += "b"`), as BitBake does, while
+    /// the value it stores is computed from it.
+    pub fn amend_last_detail(&self, var: &str, detail: &str) {
+        if let Some(h) = self.history.borrow_mut().as_mut()
+            && let Some(event) = h.get_mut(var).and_then(|events| events.last_mut())
+        {
+            event.detail = detail.to_owned();
+        }
+    }
+
     fn clear_cache(&self) {
+        WRITES.with(|w| w.set(w.get() + 1));
         let mut c = self.expand_cache.borrow_mut();
         if !c.is_empty() {
             c.clear();
@@ -552,7 +593,9 @@ impl DataStore {
     }
 
     fn update_overridevars(self: &Rc<Self>, var: &str, value: &Value) -> Result<(), DataError> {
-        let mut new = self.expand_with_refs(Some(value.clone()), Some(var))?.references;
+        let first = self.expand_with_refs(Some(value.clone()), Some(var))?;
+        let mut new = first.references;
+        new.extend(first.contains.into_keys());
         loop {
             let fresh: Vec<Str> = {
                 let ov = self.overridevars.borrow();
@@ -565,7 +608,9 @@ impl DataStore {
             let mut next = BTreeSet::new();
             for i in &new {
                 let v = self.get_var(i, true)?;
-                next.extend(self.expand_with_refs(v, Some(i))?.references);
+                let e = self.expand_with_refs(v, Some(i))?;
+                next.extend(e.references);
+                next.extend(e.contains.into_keys());
             }
             new = next;
         }
@@ -1127,6 +1172,21 @@ impl DataStore {
             out.value = value;
             return Ok(out);
         }
+        let depth = EXPANSION_DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let _depth = DepthGuard;
+        if depth > MAX_EXPANSION_DEPTH {
+            return Err(DataError::expansion(
+                varname,
+                Some(s),
+                format!(
+                    "expansions nested more than {MAX_EXPANSION_DEPTH} levels deep: expected a chain of \
+                     variable references that ends"
+                ),
+            ));
+        }
         if let Some(name) = varname {
             if self.expanding.borrow().iter().any(|v| &**v == name) {
                 let mut chain: Vec<String> = self.expanding.borrow().iter().map(|v| v.to_string()).collect();
@@ -1141,7 +1201,7 @@ impl DataStore {
             }
             self.expanding.borrow_mut().push(name.into());
         }
-        let result = self.expand_loop(s, varname, &mut out.references);
+        let result = self.expand_loop(s, varname, &mut out);
         if varname.is_some() {
             self.expanding.borrow_mut().pop();
         }
@@ -1153,7 +1213,7 @@ impl DataStore {
         self: &Rc<Self>,
         s: &str,
         varname: Option<&str>,
-        refs: &mut BTreeSet<Str>,
+        record: &mut Expansion,
     ) -> Result<String, DataError> {
         let mut s = s.to_owned();
         while s.contains("${") {
@@ -1167,7 +1227,7 @@ impl DataStore {
                 if varname == Some(key) {
                     return Err(DataError::expansion(varname, Some(&s), format!("variable {key} references itself")));
                 }
-                refs.insert(key.into());
+                record.references.insert(key.into());
                 out.push_str(&s[last..a]);
                 match self.get_var(key, true).map_err(|e| e.through(varname))? {
                     Some(v) => out.push_str(&v.to_string()),
@@ -1190,13 +1250,19 @@ impl DataStore {
                     if next_var_ref(code, 0).is_some() {
                         out.push_str(&s[a..b]);
                     } else {
-                        python_literal_refs(code, refs);
                         let Some(hooks) = self.hooks.clone() else {
                             out.push_str(&s[a..b]);
                             last = b;
                             pos = b;
                             continue;
                         };
+                        if let Ok(deps) = hooks.python_deps(code, varname.unwrap_or("<expansion>")) {
+                            record.references.extend(deps.references.iter().cloned());
+                            record.execs.extend(deps.execs.iter().cloned());
+                            for (k, v) in &deps.contains {
+                                record.contains.entry(k.clone()).or_default().extend(v.iter().cloned());
+                            }
+                        }
                         match hooks.eval_inline(self, code, varname) {
                             Ok(InlineResult::Value(v)) => out.push_str(&v),
                             Ok(InlineResult::Unterminated) => {
@@ -1228,32 +1294,42 @@ impl DataStore {
 
     /// Every variable name visible from this layer, sorted (BitBake's iteration order is
     /// that of a set; sorting makes ours reproducible).
-    pub fn keys(self: &Rc<Self>) -> Result<Vec<Str>, DataError> {
+    pub fn keys(self: &Rc<Self>) -> Result<Rc<Vec<Str>>, DataError> {
+        let generation = WRITES.with(Cell::get);
+        if let Some((g, keys)) = self.keys_cache.borrow().as_ref()
+            && *g == generation
+        {
+            return Ok(keys.clone());
+        }
         let ov = self.current_overrides()?;
-        let mut override_keys: BTreeSet<Str> = BTreeSet::new();
+        let mut override_keys: HashSet<Str> = HashSet::default();
         for (var, list) in self.overridedata.borrow().iter() {
             if list.iter().any(|(_, o)| Self::override_active(o, &ov)) {
                 override_keys.insert(var.clone());
             }
         }
-        let mut deleted: HashSet<Str> = HashSet::new();
-        let mut keys: BTreeSet<Str> = BTreeSet::new();
+        let mut seen: HashSet<Str> = HashSet::default();
+        let mut keys: Vec<Str> = Vec::new();
         let mut layer: Option<&DataStore> = Some(self);
         while let Some(l) = layer {
             for (k, v) in l.vars.borrow().iter() {
-                if deleted.contains(k) || override_keys.contains(k) || keys.contains(k) {
+                if override_keys.contains(k) || !seen.insert(k.clone()) {
                     continue;
                 }
-                if v.is_empty() {
-                    deleted.insert(k.clone());
-                    continue;
+                // An empty variable in a nearer layer hides the parents' (deleted).
+                if !v.is_empty() {
+                    keys.push(k.clone());
                 }
-                keys.insert(k.clone());
             }
             layer = l.parent.as_deref();
         }
         keys.extend(override_keys);
-        Ok(keys.into_iter().collect())
+        keys.sort_unstable();
+        let keys = Rc::new(keys);
+        // Reading overrides may have written (computing OVERRIDES); take the count now.
+        let generation = WRITES.with(Cell::get);
+        *self.keys_cache.borrow_mut() = Some((generation, keys.clone()));
+        Ok(keys)
     }
 
     /// Variable names set in this layer only.
@@ -1266,7 +1342,7 @@ impl DataStore {
     /// `bb.data.expandKeys`: rename variables whose names contain `${…}`.
     pub fn expand_keys(self: &Rc<Self>) -> Result<Vec<String>, DataError> {
         let mut todo: Vec<(Str, String)> = Vec::new();
-        for key in self.keys()? {
+        for key in self.keys()?.iter().cloned() {
             if !key.contains("${") {
                 continue;
             }

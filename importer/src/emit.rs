@@ -86,7 +86,7 @@ pub fn emit_var(d: &Rc<DataStore>, var: &str, all: bool) -> Result<Option<String
 pub fn emit_env(d: &Rc<DataStore>, all: bool) -> Result<String, DataError> {
     let mut vars = Vec::new();
     let mut funcs = Vec::new();
-    for key in d.keys()? {
+    for key in d.keys()?.iter().cloned() {
         if key.starts_with("__") {
             continue;
         }

@@ -52,6 +52,9 @@ impl EvalError {
         match e {
             DataError::SkipRecipe(reason) => EvalError::Skip(reason),
             // Python errors name the metadata line that raised them.
+            DataError::Python { message, .. } if message.starts_with(&format!("{}:", file.display())) => {
+                EvalError::Other(message)
+            }
             DataError::Python { message, .. } if message.contains(".bb") || message.contains(".conf") => {
                 EvalError::At { file: file.display().to_string(), line: pos.line, col: pos.col, message, text: None }
             }
@@ -88,6 +91,9 @@ pub struct Evaluator {
     files: RefCell<HashMap<PathBuf, Rc<ast::File>>>,
     deps: RefCell<BTreeMap<PathBuf, bool>>,
     messages: RefCell<Vec<Message>>,
+    module_funcs: RefCell<Option<Rc<HashMap<String, crate::vardeps::ModuleFunc>>>>,
+    /// Files being evaluated by `handle_include`, outermost first (include cycles).
+    including: RefCell<Vec<PathBuf>>,
 }
 
 /// `bb.utils.which`: the first `dir/item` that exists among the colon-separated dirs.
@@ -129,6 +135,8 @@ impl Evaluator {
             files: RefCell::default(),
             deps: RefCell::default(),
             messages: RefCell::default(),
+            module_funcs: RefCell::default(),
+            including: RefCell::default(),
         })
     }
 
@@ -140,6 +148,16 @@ impl Evaluator {
             .collect();
         let msgs = std::mem::take(&mut *self.messages.borrow_mut());
         (deps, msgs)
+    }
+
+    /// What each layer-library function reads (read from Python once).
+    pub fn module_funcs(&self) -> Result<Rc<HashMap<String, crate::vardeps::ModuleFunc>>, DataError> {
+        if let Some(m) = self.module_funcs.borrow().as_ref() {
+            return Ok(m.clone());
+        }
+        let m = Rc::new(self.runtime.module_funcs()?);
+        *self.module_funcs.borrow_mut() = Some(m.clone());
+        Ok(m)
     }
 
     pub fn note_dependency(&self, path: &Path, exists: bool) {
@@ -226,7 +244,10 @@ impl Evaluator {
             d.set_var("FILE", Value::str(abs.as_str()), false, None, "set")
                 .map_err(|e| EvalError::from_data(path, here, e))?;
         }
-        match self.eval_statements(d, path, &file, baseconfig) {
+        self.including.borrow_mut().push(path.to_path_buf());
+        let result = self.eval_statements(d, path, &file, baseconfig);
+        self.including.borrow_mut().pop();
+        match result {
             Ok(()) => {}
             Err(EvalError::Skip(reason)) if kind != Some(FileKind::Conf) => {
                 let _ = reason;
@@ -439,6 +460,19 @@ impl Evaluator {
             }
             let resolved = self.resolve_file(d, &target.display().to_string()).map_err(de)?;
             match resolved {
+                Some(p) if self.including.borrow().contains(&p) => {
+                    let chain: Vec<String> = self.including.borrow().iter().map(|f| f.display().to_string()).collect();
+                    return Err(EvalError::at(
+                        parent,
+                        pos,
+                        format!(
+                            "include cycle: {} is already being included ({} -> {})",
+                            p.display(),
+                            chain.join(" -> "),
+                            p.display()
+                        ),
+                    ));
+                }
                 Some(p) => self.handle_include(d, &p, false)?,
                 None => {
                     if let Some(verb) = error_verb {

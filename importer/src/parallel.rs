@@ -27,8 +27,8 @@ pub struct FileResult {
     pub messages: Vec<Message>,
 }
 
-fn parse_one(session: &Session, file: &Path, vars: &[String]) -> FileResult {
-    let (result, deps, messages) = session.parse_file_recorded(file);
+fn parse_one(session: &Session, file: &Path, vars: &[String], signatures: &dyn Fn(&Path) -> bool) -> FileResult {
+    let (result, deps, messages) = session.parse_file_with(file, signatures(file));
     let outcome = match result {
         Ok(variants) => Ok(variants.iter().map(|v| session.info(file, v, vars)).collect()),
         Err(e) => Err(e.to_string()),
@@ -43,6 +43,7 @@ pub fn parse_files(
     vars: &[String],
     jobs: usize,
     reporter: &dyn Reporter,
+    signatures: &dyn Fn(&Path) -> bool,
 ) -> Vec<FileResult> {
     let jobs = jobs.clamp(1, files.len().max(1));
     if jobs == 1 {
@@ -51,7 +52,7 @@ pub fn parse_files(
             .enumerate()
             .map(|(i, f)| {
                 reporter.parsing(i, files.len(), f);
-                parse_one(session, f, vars)
+                parse_one(session, f, vars, signatures)
             })
             .collect();
     }
@@ -62,7 +63,7 @@ pub fn parse_files(
         // SAFETY: `fds` is a valid two-element array for pipe2 to fill.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             tracing::warn!("pipe failed, parsing in one process: {}", std::io::Error::last_os_error());
-            return parse_files(session, files, vars, 1, reporter);
+            return parse_files(session, files, vars, 1, reporter, signatures);
         }
         // SAFETY: the process is single-threaded here (no reader thread has started yet);
         // the child only parses, writes to its pipe and leaves with `_exit`.
@@ -76,7 +77,7 @@ pub fn parse_files(
                 if i % jobs != k {
                     continue;
                 }
-                let r = parse_one(session, f, vars);
+                let r = parse_one(session, f, vars, signatures);
                 let line = serde_json::to_string(&(i, r)).unwrap_or_default();
                 if writeln!(out, "{line}").is_err() {
                     break;
@@ -134,5 +135,9 @@ pub fn parse_files(
         unsafe { libc::waitpid(pid, &mut status, 0) };
     }
     // Files a crashed worker never reported are parsed here.
-    results.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|| parse_one(session, &files[i], vars))).collect()
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| parse_one(session, &files[i], vars, signatures)))
+        .collect()
 }

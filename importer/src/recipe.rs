@@ -148,7 +148,11 @@ fn finalize(eval: &Evaluator, file: &Path, d: &Rc<DataStore>, _variant: &str) ->
         let line = items.get(2).and_then(|v| if let Value::Int(i) = v { Some(*i as u32) } else { None }).unwrap_or(0);
         eval.inherit(d, &class, Path::new(&from), line, true)?;
     }
-    crate::config::register_handlers(eval, d)?;
+    crate::config::register_handlers(eval, d).map_err(|e| match e {
+        // Name the recipe: a handler that is not defined has no location of its own.
+        EvalError::Other(m) if !m.starts_with('/') => EvalError::Other(format!("{}: {m}", file.display())),
+        other => other,
+    })?;
     eval.runtime.fire(d, "RecipePreFinalise", vec![fname.clone()]).map_err(&de)?;
     for w in d.expand_keys().map_err(&de)? {
         eval.message(crate::python::LogLevel::Warn, w);
@@ -173,6 +177,10 @@ fn run_anon_funcs(eval: &Evaluator, file: &Path, d: &Rc<DataStore>) -> Result<()
     let code: Vec<String> = funcs.iter().map(|f| format!("{f}(d)")).collect();
     eval.runtime.exec_in_context(&code.join("\n"), "<anonymous functions>", 0, Some(d)).map_err(|e| match e {
         DataError::SkipRecipe(r) => EvalError::Skip(r),
+        // A Python error located in the recipe itself already names it.
+        DataError::Python { message, .. } if message.starts_with(&format!("{}:", file.display())) => {
+            EvalError::Other(message)
+        }
         other => EvalError::Other(format!("{}: {other}", file.display())),
     })
 }

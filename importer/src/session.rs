@@ -66,6 +66,9 @@ pub struct RecipeInfo {
     pub tasks: Vec<Task>,
     /// Extra variables requested by the caller, expanded.
     pub vars: Vec<(String, Option<String>)>,
+    /// What the recipe provides and needs, for provider resolution.
+    #[serde(default)]
+    pub providers: crate::providers::ProviderInfo,
 }
 
 /// A recipe file that failed to parse.
@@ -83,6 +86,9 @@ pub struct ParseReport {
     pub files: usize,
     pub masked: usize,
     pub warnings: Vec<String>,
+    /// What the configuration says about providers (for the task graph).
+    #[serde(skip)]
+    pub providers: crate::providers::ProviderConfig,
 }
 
 /// A parsed recipe file: its variants, the files it depended on, its messages.
@@ -122,21 +128,48 @@ impl Session {
     /// Parse one recipe file into its variants; also returns the files the parse read
     /// or looked for, and the messages it logged (also when it fails).
     pub fn parse_file_recorded(&self, file: &Path) -> (Result<Vec<Variant>, EvalError>, Vec<Dependency>, Vec<Message>) {
+        self.parse_file_with(file, false)
+    }
+
+    /// Like [`Session::parse_file_recorded`]; with `signatures`, each task's derivation
+    /// is computed and its basehash recorded in the task list.
+    pub fn parse_file_with(&self, file: &Path, signatures: bool) -> (Result<Vec<Variant>, EvalError>, Vec<Dependency>, Vec<Message>) {
         if let Err(e) = self.eval.runtime.restore(&self.snapshot) {
             return (Err(EvalError::Other(e.to_string())), Vec::new(), Vec::new());
         }
         let _ = self.eval.take_record();
         let appends = layers::appends_for(&self.files, file);
         let layer = layers::collection_of(&self.collections, file).map(|c| c.name.clone());
-        let result = recipe::parse(&self.eval, &self.config.data, file, &appends, layer.as_deref());
+        let result = recipe::parse(&self.eval, &self.config.data, file, &appends, layer.as_deref())
+            .and_then(|variants| if signatures { self.with_basehashes(file, variants) } else { Ok(variants) });
         let (deps, messages) = self.eval.take_record();
         (result, deps, messages)
+    }
+
+    /// Compute each task's derivation and record its basehash in the task list.
+    fn with_basehashes(&self, file: &Path, mut variants: Vec<Variant>) -> Result<Vec<Variant>, EvalError> {
+        for v in variants.iter_mut().filter(|v| v.skipped.is_none()) {
+            let derived = self.derive(v).map_err(|e| EvalError::from_data_unlocated(file, e))?;
+            for h in derived.tasks {
+                if let Some(t) = v.tasks.iter_mut().find(|t| t.name == h.task) {
+                    t.basehash = Some(h.basehash);
+                }
+            }
+        }
+        Ok(variants)
     }
 
     /// Parse one recipe file into its variants.
     pub fn parse_file(&self, file: &Path) -> Result<Parsed, EvalError> {
         let (result, deps, messages) = self.parse_file_recorded(file);
         result.map(|v| (v, deps, messages))
+    }
+
+    /// The derivation of every task of a parsed variant.
+    pub fn derive(&self, v: &Variant) -> Result<crate::derive::RecipeDerivations, crate::datastore::DataError> {
+        let funcs = self.eval.module_funcs()?;
+        let mut seen = |p: &Path, exists: bool| self.eval.note_dependency(p, exists);
+        crate::derive::derive(&v.data, &funcs, &mut seen)
     }
 
     /// Summarise a parsed variant, reading `vars` from it.
@@ -154,6 +187,7 @@ impl Session {
             let value = if v.skipped.is_some() { None } else { get(&name) };
             values.push((var.clone(), value));
         }
+        let providers = crate::providers::ProviderInfo::read(d, pn.as_deref().unwrap_or_default(), v.skipped.is_some());
         RecipeInfo {
             target: v.virtual_name(file),
             file: file.to_path_buf(),
@@ -169,6 +203,7 @@ impl Session {
             inherits: crate::eval::inherit_cache(d).unwrap_or_default(),
             tasks: v.tasks.clone(),
             vars: values,
+            providers,
         }
     }
 
@@ -177,6 +212,10 @@ impl Session {
         let started = Instant::now();
         let mut report =
             ParseReport { files: self.files.recipes.len(), masked: self.files.masked, ..ParseReport::default() };
+        match crate::providers::ProviderConfig::read(self.data(), &self.collections) {
+            Ok(p) => report.providers = p,
+            Err(e) => report.warnings.push(format!("reading the provider configuration: {e}")),
+        }
         for (i, file) in self.files.recipes.iter().enumerate() {
             reporter.parsing(i, self.files.recipes.len(), file);
             match self.parse_file(file) {

@@ -95,6 +95,9 @@ pub struct Task {
     pub deps: Vec<String>,
     /// The expanded recorded flags that are set, in [`RECORDED_FLAGS`] order.
     pub flags: Vec<(String, String)>,
+    /// The basehash of the task's derivation (blake3), when computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basehash: Option<String>,
 }
 
 impl Task {
@@ -126,7 +129,7 @@ pub fn collect_tasks(d: &Rc<DataStore>) -> Result<Vec<Task>, DataError> {
             existing.deps = deps;
             existing.flags = recorded;
         } else {
-            out.push(Task { name: task, deps, flags: recorded });
+            out.push(Task { name: task, deps, flags: recorded, basehash: None });
         }
     }
     Ok(out)

@@ -39,11 +39,21 @@ pub fn parse_all(
     vars: &[String],
     jobs: Option<usize>,
 ) -> anyhow::Result<(rstore_importer::session::ParseReport, rstore_importer::catalog::CatalogStats)> {
+    parse_all_with(global, vars, jobs, &rstore_importer::catalog::Signatures::None)
+}
+
+/// [`parse_all`], also computing task signatures where `signatures` says.
+pub fn parse_all_with(
+    global: &GlobalArgs,
+    vars: &[String],
+    jobs: Option<usize>,
+    signatures: &rstore_importer::catalog::Signatures<'_>,
+) -> anyhow::Result<(rstore_importer::session::ParseReport, rstore_importer::catalog::CatalogStats)> {
     let dir = build_dir(global)?;
     let options = Options { env: std::env::vars().collect(), tracking: false };
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let progress = Progress::new(global.quiet);
-    let result = rstore_importer::catalog::parse_all(&dir, &options, vars, jobs, &progress)
+    let result = rstore_importer::catalog::parse_all_with(&dir, &options, vars, jobs, &progress, signatures)
         .with_context(|| format!("reading the configuration of {}", dir.display()));
     progress.finish();
     let (report, stats) = result?;

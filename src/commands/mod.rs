@@ -2,12 +2,14 @@
 
 pub mod env;
 pub mod getvar;
+pub mod graph;
 pub mod init;
 pub mod layers;
 pub mod metadata;
 pub mod parse;
 pub mod recipes;
 pub mod sandbox;
+pub mod show;
 pub mod store;
 
 use std::process::ExitCode;
@@ -31,6 +33,10 @@ pub enum MetadataCommand {
     Getvar(getvar::GetvarArgs),
     /// Show every variable of the configuration or of a recipe (like bitbake -e)
     Env(env::EnvArgs),
+    /// Compute the task graph of targets (like bitbake -g) and write it out
+    Graph(graph::GraphArgs),
+    /// Show the derivation of a task: its inputs with values, and its hashes
+    Show(show::ShowArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -42,6 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MetadataCommand::Parse(a) => parse::run(&cli.global, a),
             MetadataCommand::Getvar(a) => getvar::run(&cli.global, a),
             MetadataCommand::Env(a) => env::run(&cli.global, a),
+            MetadataCommand::Graph(a) => graph::run(&cli.global, a),
+            MetadataCommand::Show(a) => show::run(&cli.global, a),
         },
         Command::Store(cmd) => store::run(&cli.global, cmd),
         Command::Sandbox(cmd) => sandbox::run(&cli.global, cmd),

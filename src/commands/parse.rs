@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use rstore_importer::catalog::Signatures;
 use serde_json::json;
 
 use crate::GlobalArgs;
@@ -20,6 +21,10 @@ pub struct ParseArgs {
     /// Ignore the parse cache (parse everything again and refresh it)
     #[arg(long)]
     pub no_cache: bool,
+    /// Also compute every task's signature (its derivation's basehash), as BitBake does
+    /// while parsing; otherwise signatures are computed when a graph or build needs them
+    #[arg(long)]
+    pub signatures: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
@@ -30,7 +35,8 @@ pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
             std::fs::remove_file(&cache)?;
         }
     }
-    let (report, stats) = metadata::parse_all(global, &[], args.jobs)?;
+    let signatures = if args.signatures { Signatures::All } else { Signatures::None };
+    let (report, stats) = metadata::parse_all_with(global, &[], args.jobs, &signatures)?;
     let total = started.elapsed();
     let targets = report.recipes.len();
     let skipped = report.recipes.iter().filter(|r| r.skipped.is_some()).count();

@@ -15,10 +15,16 @@
 //! copies, which are then rebuilt from the compressed blobs.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use rayon::prelude::*;
 
@@ -54,13 +60,16 @@ pub struct MaterialiseOutcome {
     pub copied_files: u64,
 }
 
+/// One directory of a plan: what to create in it.
 struct PlanDir {
     rel: PathBuf,
     mode: u32,
+    files: Vec<PlanFile>,
+    links: Vec<PlanLink>,
 }
 
 struct PlanFile {
-    rel: PathBuf,
+    name: OsString,
     digest: Digest,
     size: u64,
     /// Mode in the tree.
@@ -68,50 +77,43 @@ struct PlanFile {
 }
 
 struct PlanLink {
-    rel: PathBuf,
+    name: OsString,
     target: PathBuf,
 }
 
-/// A tree flattened into lists, parents before children.
+/// A tree flattened into its directories, parents before children.
 struct Plan {
     attributes: Attributes,
     dirs: Vec<PlanDir>,
-    files: Vec<PlanFile>,
-    links: Vec<PlanLink>,
+}
+
+impl Plan {
+    fn counts(&self) -> (u64, u64) {
+        let files = self.dirs.iter().map(|d| d.files.len() as u64).sum();
+        let links = self.dirs.iter().map(|d| d.links.len() as u64).sum();
+        (files, links)
+    }
 }
 
 fn plan(layout: &Layout, root: &Digest) -> Result<Plan> {
     let top = objects::read_tree(layout, root)?;
-    let mut plan = Plan {
-        attributes: top.attributes(),
-        dirs: vec![PlanDir {
-            rel: PathBuf::new(),
-            mode: 0o755,
-        }],
-        files: Vec::new(),
-        links: Vec::new(),
-    };
+    let new_dir = |rel: PathBuf, mode: u32| PlanDir { rel, mode, files: Vec::new(), links: Vec::new() };
+    let mut plan = Plan { attributes: top.attributes(), dirs: vec![new_dir(PathBuf::new(), 0o755)] };
     let mut cache: HashMap<Digest, Tree> = HashMap::new();
-    let mut stack: Vec<(PathBuf, Tree)> = vec![(PathBuf::new(), top)];
-    while let Some((rel, tree)) = stack.pop() {
+    let mut stack: Vec<(usize, Tree)> = vec![(0, top)];
+    while let Some((index, tree)) = stack.pop() {
         for entry in tree.entries() {
-            let path = rel.join(entry.name.as_os_str());
+            let name = entry.name.as_os_str().to_owned();
             match &entry.node {
-                Node::File { digest, size } => plan.files.push(PlanFile {
-                    rel: path,
-                    digest: *digest,
-                    size: *size,
-                    mode: entry.mode,
-                }),
-                Node::Symlink { target } => plan.links.push(PlanLink {
-                    rel: path,
-                    target: PathBuf::from(target.as_os_str()),
-                }),
+                Node::File { digest, size } => {
+                    plan.dirs[index].files.push(PlanFile { name, digest: *digest, size: *size, mode: entry.mode })
+                }
+                Node::Symlink { target } => {
+                    plan.dirs[index].links.push(PlanLink { name, target: PathBuf::from(target.as_os_str()) })
+                }
                 Node::Directory { digest, .. } => {
-                    plan.dirs.push(PlanDir {
-                        rel: path.clone(),
-                        mode: entry.mode,
-                    });
+                    let rel = plan.dirs[index].rel.join(&name);
+                    plan.dirs.push(new_dir(rel, entry.mode));
                     let sub = match cache.get(digest) {
                         Some(t) => t.clone(),
                         None => {
@@ -120,13 +122,11 @@ fn plan(layout: &Layout, root: &Digest) -> Result<Plan> {
                             t
                         }
                     };
-                    stack.push((path, sub));
+                    stack.push((plan.dirs.len() - 1, sub));
                 }
             }
         }
     }
-    // Parents before children: sort directories by path depth-first order.
-    plan.dirs.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(plan)
 }
 
@@ -142,44 +142,39 @@ fn ensure_blobs(
     wanted: &[(Digest, u32, u64)],
     reporter: &dyn Reporter,
 ) -> Result<u64> {
-    let missing: Vec<&(Digest, u32, u64)> = wanted
-        .iter()
-        .filter(|(d, mode, _)| !layout.blob_checkout(d, *mode).exists())
-        .collect();
+    let missing: Vec<&(Digest, u32, u64)> =
+        wanted.iter().filter(|(d, mode, _)| !layout.blob_checkout(d, *mode).exists()).collect();
     if missing.is_empty() {
         return Ok(0);
     }
     let total: u64 = missing.iter().map(|(_, _, size)| size).sum();
     reporter.start(Phase::CheckingOut, Some(total));
-    missing
-        .par_iter()
-        .try_for_each(|(digest, mode, size)| -> Result<()> {
-            let target = layout.blob_checkout(digest, *mode);
-            let tmp = scratch.unique_path("checkout");
-            let mut out = File::create_new(&tmp).ctx("creating", &tmp)?;
-            let reader = objects::open_blob(layout, digest)?;
-            let copied = reader.copy_to(&mut out, &tmp);
-            drop(out);
-            if let Err(e) = copied {
+    missing.par_iter().try_for_each(|(digest, mode, size)| -> Result<()> {
+        let target = layout.blob_checkout(digest, *mode);
+        let tmp = scratch.unique_path("checkout");
+        let mut out = File::create_new(&tmp).ctx("creating", &tmp)?;
+        let reader = objects::open_blob(layout, digest)?;
+        let copied = reader.copy_to(&mut out, &tmp);
+        drop(out);
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(*mode)).ctx("setting permissions of", &tmp)?;
+        // link() never replaces an existing file: the first complete copy wins and
+        // files already hardlinked elsewhere keep their inode.
+        match crate::layout::place(&target, || fs::hard_link(&tmp, &target)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(e);
+                return Err(StoreError::io("adding to the checkout cache", target, e));
             }
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(*mode))
-                .ctx("setting permissions of", &tmp)?;
-            // link() never replaces an existing file: the first complete copy wins and
-            // files already hardlinked elsewhere keep their inode.
-            match crate::layout::place(&target, || fs::hard_link(&tmp, &target)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(StoreError::io("adding to the checkout cache", target, e));
-                }
-            }
-            fs::remove_file(&tmp).ctx("removing", &tmp)?;
-            reporter.advance(*size);
-            Ok(())
-        })?;
+        }
+        fs::remove_file(&tmp).ctx("removing", &tmp)?;
+        reporter.advance(*size);
+        Ok(())
+    })?;
     reporter.finish(Phase::CheckingOut);
     Ok(total)
 }
@@ -219,38 +214,17 @@ pub(crate) fn materialise(
     reporter: &dyn Reporter,
 ) -> Result<MaterialiseOutcome> {
     if fs::symlink_metadata(dest).is_ok() {
-        return Err(StoreError::DestinationExists {
-            path: dest.to_owned(),
-        });
+        return Err(StoreError::DestinationExists { path: dest.to_owned() });
     }
     let plan = plan(layout, root)?;
-    let mut wanted: Vec<(Digest, u32, u64)> = plan
-        .files
-        .iter()
-        .map(|f| (f.digest, checkout_mode(f.mode), f.size))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    wanted.sort();
-    let mut outcome = MaterialiseOutcome {
-        checked_out_bytes: ensure_blobs(layout, scratch, &wanted, reporter)?,
-        ..Default::default()
-    };
-
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let file_name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let building = parent.join(format!(
-        ".{file_name}.rstore-{}-{}",
-        std::process::id(),
-        scratch_suffix(scratch)
-    ));
-    let result = build(layout, &plan, &building, access, reporter, &mut outcome);
+    let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let building = parent.join(format!(".{file_name}.rstore-{}-{}", std::process::id(), scratch_suffix(scratch)));
+    let mut outcome = MaterialiseOutcome::default();
+    let result = build(layout, scratch, &plan, &building, access, reporter, &mut outcome);
     if let Err(e) = result {
         let _ = remove_tree_forcibly(&building);
         return Err(e);
@@ -258,9 +232,7 @@ pub(crate) fn materialise(
     if let Err(e) = fs::rename(&building, dest) {
         let _ = remove_tree_forcibly(&building);
         if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) {
-            return Err(StoreError::DestinationExists {
-                path: dest.to_owned(),
-            });
+            return Err(StoreError::DestinationExists { path: dest.to_owned() });
         }
         return Err(StoreError::io("moving into place", dest, e));
     }
@@ -268,15 +240,44 @@ pub(crate) fn materialise(
 }
 
 fn scratch_suffix(scratch: &Scratch) -> String {
-    scratch
-        .unique_path("m")
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    scratch.unique_path("m").file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Directory handles for the shards of the blob checkout cache, opened on first use.
+struct Shards {
+    parent: PathBuf,
+    fds: Vec<OnceLock<Option<OwnedFd>>>,
+}
+
+impl Shards {
+    fn new(parent: PathBuf) -> Self {
+        Self { parent, fds: (0..256).map(|_| OnceLock::new()).collect() }
+    }
+
+    /// The shard directory of `digest`, if it exists.
+    fn get(&self, digest: &Digest) -> Option<BorrowedFd<'_>> {
+        let shard = usize::from(digest.as_bytes()[0]);
+        self.fds[shard]
+            .get_or_init(|| {
+                let path = self.parent.join(format!("{shard:02x}"));
+                rustix::fs::open(&path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+            })
+            .as_ref()
+            .map(|fd| fd.as_fd())
+    }
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx("opening", path)
+}
+
+fn checkout_name(digest: &Digest, mode: u32) -> String {
+    format!("{digest}.{mode:04o}")
 }
 
 fn build(
     layout: &Layout,
+    scratch: &Scratch,
     plan: &Plan,
     top: &Path,
     access: Access,
@@ -284,45 +285,105 @@ fn build(
     outcome: &mut MaterialiseOutcome,
 ) -> Result<()> {
     let full = plan.attributes == Attributes::Full;
-    reporter.start(
-        Phase::Linking,
-        Some((plan.dirs.len() + plan.files.len() + plan.links.len()) as u64),
-    );
+    if access == Access::Writable {
+        // Copies need every source up front.
+        let mut wanted: Vec<(Digest, u32, u64)> = plan
+            .dirs
+            .iter()
+            .flat_map(|d| d.files.iter().map(|f| (f.digest, checkout_mode(f.mode), f.size)))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        wanted.sort();
+        outcome.checked_out_bytes = ensure_blobs(layout, scratch, &wanted, reporter)?;
+    }
+    let (files, links) = plan.counts();
+    reporter.start(Phase::Linking, Some(plan.dirs.len() as u64 + files + links));
     for dir in &plan.dirs {
         let path = top.join(&dir.rel);
         fs::create_dir(&path).ctx("creating directory", &path)?;
     }
-    outcome.directories = plan.dirs.len() as u64;
-    let copied = std::sync::atomic::AtomicU64::new(0);
-    plan.files.par_iter().try_for_each(|f| -> Result<()> {
-        let source = layout.blob_checkout(&f.digest, checkout_mode(f.mode));
-        let dest = top.join(&f.rel);
-        match access {
-            Access::ReadOnly => {
-                if link_or_copy(&source, &dest, checkout_mode(f.mode))? {
-                    copied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    reporter.advance(plan.dirs.len() as u64);
+    let shards = Shards::new(layout.blob_checkouts_dir());
+    let copied = AtomicU64::new(0);
+    let missing: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+    // One task per directory: link its files from the checkout cache (dirfd-relative,
+    // so each link costs one short lookup) and create its symlinks.
+    plan.dirs.par_iter().enumerate().try_for_each(|(index, dir)| -> Result<()> {
+        let dir_path = top.join(&dir.rel);
+        let dirfd = open_dir(&dir_path)?;
+        for (i, f) in dir.files.iter().enumerate() {
+            let mode = checkout_mode(f.mode);
+            let dest = || dir_path.join(&f.name);
+            match access {
+                Access::ReadOnly => {
+                    let linked = match shards.get(&f.digest) {
+                        Some(shard) => rustix::fs::linkat(
+                            shard,
+                            checkout_name(&f.digest, mode).as_str(),
+                            &dirfd,
+                            f.name.as_os_str(),
+                            AtFlags::empty(),
+                        ),
+                        None => Err(rustix::io::Errno::NOENT),
+                    };
+                    match linked {
+                        Ok(()) => {}
+                        Err(rustix::io::Errno::NOENT) => {
+                            missing.lock().unwrap_or_else(|p| p.into_inner()).push((index, i));
+                        }
+                        Err(rustix::io::Errno::MLINK) | Err(rustix::io::Errno::XDEV) => {
+                            clone_or_copy(&layout.blob_checkout(&f.digest, mode), &dest(), mode)?;
+                            copied.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => return Err(e).ctx("linking", dest()),
+                    }
+                }
+                Access::Writable => {
+                    let mode = if full { (f.mode & 0o1777) | 0o200 } else { f.mode };
+                    clone_or_copy(&layout.blob_checkout(&f.digest, checkout_mode(f.mode)), &dest(), mode)?;
+                    copied.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Access::Writable => {
-                let mode = if full {
-                    (f.mode & 0o1777) | 0o200
-                } else {
-                    f.mode
-                };
-                clone_or_copy(&source, &dest, mode)?;
-                copied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
         }
-        reporter.advance(1);
+        for link in &dir.links {
+            rustix::fs::symlinkat(&link.target, &dirfd, link.name.as_os_str())
+                .ctx("creating symlink", dir_path.join(&link.name))?;
+        }
+        reporter.advance((dir.files.len() + dir.links.len()) as u64);
         Ok(())
     })?;
-    outcome.files = plan.files.len() as u64;
-    outcome.copied_files = copied.into_inner();
-    for link in &plan.links {
-        let path = top.join(&link.rel);
-        std::os::unix::fs::symlink(&link.target, &path).ctx("creating symlink", &path)?;
+    reporter.finish(Phase::Linking);
+
+    // Files whose copy was not in the checkout cache yet: decompress, then link.
+    let missing = missing.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !missing.is_empty() {
+        let mut wanted: Vec<(Digest, u32, u64)> = missing
+            .iter()
+            .map(|&(d, i)| {
+                let f = &plan.dirs[d].files[i];
+                (f.digest, checkout_mode(f.mode), f.size)
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        wanted.sort();
+        outcome.checked_out_bytes += ensure_blobs(layout, scratch, &wanted, reporter)?;
+        missing.par_iter().try_for_each(|&(d, i)| -> Result<()> {
+            let f = &plan.dirs[d].files[i];
+            let mode = checkout_mode(f.mode);
+            let dest = top.join(&plan.dirs[d].rel).join(&f.name);
+            if link_or_copy(&layout.blob_checkout(&f.digest, mode), &dest, mode)? {
+                copied.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })?;
     }
-    outcome.symlinks = plan.links.len() as u64;
+    outcome.directories = plan.dirs.len() as u64;
+    outcome.files = files;
+    outcome.symlinks = links;
+    outcome.copied_files = copied.into_inner();
+
     // Directory modes last, deepest first, so the tree stays writable while it is built.
     for dir in plan.dirs.iter().rev() {
         let mode = match (access, full) {
@@ -332,10 +393,8 @@ fn build(
             (Access::Writable, true) => (dir.mode & 0o1777) | 0o700,
         };
         let path = top.join(&dir.rel);
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .ctx("setting permissions of", &path)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).ctx("setting permissions of", &path)?;
     }
-    reporter.finish(Phase::Linking);
     Ok(())
 }
 

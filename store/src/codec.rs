@@ -63,10 +63,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let remaining = self.bytes.len() - self.pos;
         if remaining < n {
-            return Err(DecodeError::Truncated {
-                offset: self.pos,
-                needed: n - remaining,
-            });
+            return Err(DecodeError::Truncated { offset: self.pos, needed: n - remaining });
         }
         let out = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
@@ -74,9 +71,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn magic(&mut self, magic: &'static str) -> Result<(), DecodeError> {
-        let got = self
-            .take(magic.len())
-            .map_err(|_| DecodeError::BadMagic { expected: magic })?;
+        let got = self.take(magic.len()).map_err(|_| DecodeError::BadMagic { expected: magic })?;
         if got != magic.as_bytes() {
             return Err(DecodeError::BadMagic { expected: magic });
         }
@@ -129,24 +124,11 @@ impl<'a> Reader<'a> {
     pub(crate) fn str16(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let offset = self.pos;
         let bytes = self.bytes16()?;
-        std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidField {
-            field,
-            offset,
-            reason: e.to_string(),
-        })
+        std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidField { field, offset, reason: e.to_string() })
     }
 
-    pub(crate) fn invalid(
-        &self,
-        field: &'static str,
-        offset: usize,
-        reason: impl Into<String>,
-    ) -> DecodeError {
-        DecodeError::InvalidField {
-            field,
-            offset,
-            reason: reason.into(),
-        }
+    pub(crate) fn invalid(&self, field: &'static str, offset: usize, reason: impl Into<String>) -> DecodeError {
+        DecodeError::InvalidField { field, offset, reason: reason.into() }
     }
 
     pub(crate) fn finish(self) -> Result<(), DecodeError> {

@@ -27,9 +27,8 @@ impl Digest {
 
     /// Reads a digest from a slice that must be exactly 32 bytes long.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ParseDigestError> {
-        let array: [u8; DIGEST_LEN] = bytes.try_into().map_err(|_| ParseDigestError::Length {
-            found: bytes.len() * 2,
-        })?;
+        let array: [u8; DIGEST_LEN] =
+            bytes.try_into().map_err(|_| ParseDigestError::Length { found: bytes.len() * 2 })?;
         Ok(Self(array))
     }
 
@@ -107,10 +106,7 @@ impl FromStr for Digest {
             match c {
                 b'0'..=b'9' => Ok(c - b'0'),
                 b'a'..=b'f' => Ok(c - b'a' + 10),
-                _ => Err(ParseDigestError::Character {
-                    found: char::from(c),
-                    position,
-                }),
+                _ => Err(ParseDigestError::Character { found: char::from(c), position }),
             }
         };
         let bytes = s.as_bytes();
@@ -143,27 +139,15 @@ mod tests {
     fn hex_round_trip() {
         let d = Digest::of_blob(b"hello");
         let hex = d.to_string();
-        assert_eq!(
-            hex,
-            "ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f"
-        );
+        assert_eq!(hex, "ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f");
         assert_eq!(hex.parse::<Digest>().unwrap(), d);
     }
 
     #[test]
     fn rejects_bad_strings() {
-        assert_eq!(
-            "abc".parse::<Digest>(),
-            Err(ParseDigestError::Length { found: 3 })
-        );
+        assert_eq!("abc".parse::<Digest>(), Err(ParseDigestError::Length { found: 3 }));
         let upper = "EA8F163DB38682925E4491C5E58D4BB3506EF8C14EB78A86E908C5624A67200F";
-        assert!(matches!(
-            upper.parse::<Digest>(),
-            Err(ParseDigestError::Character {
-                found: 'E',
-                position: 0
-            })
-        ));
+        assert!(matches!(upper.parse::<Digest>(), Err(ParseDigestError::Character { found: 'E', position: 0 })));
         let mut s = "0".repeat(63);
         s.push('é');
         assert!(s.parse::<Digest>().is_err());

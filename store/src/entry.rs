@@ -25,9 +25,7 @@ pub const ENTRY_MAGIC: &str = "RSENTRY";
 pub const ENTRY_VERSION: u8 = 1;
 
 /// A signature over an entry's [`Entry::signing_bytes`].
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Signature {
     /// Name of the signing key (for example `cache.example.org-1`).
     pub key_name: String,
@@ -74,11 +72,7 @@ impl Entry {
     /// Checks the limits of the encoding and sorts the signatures.
     pub fn validate(&mut self) -> Result<(), InvalidEntry> {
         let check = |field: &'static str, len: usize| {
-            if len > usize::from(u16::MAX) {
-                Err(InvalidEntry::TooLong { field, len })
-            } else {
-                Ok(())
-            }
+            if len > usize::from(u16::MAX) { Err(InvalidEntry::TooLong { field, len }) } else { Ok(()) }
         };
         check("host fingerprint", self.host_fingerprint.len())?;
         if self.signatures.len() > usize::from(u16::MAX) {
@@ -118,11 +112,7 @@ impl Entry {
         }
         out.extend_from_slice(&self.duration_ms.to_le_bytes());
         put_bytes16(&mut out, self.host_fingerprint.as_bytes());
-        let sigs: &[Signature] = if with_signatures {
-            &self.signatures
-        } else {
-            &[]
-        };
+        let sigs: &[Signature] = if with_signatures { &self.signatures } else { &[] };
         out.extend_from_slice(&(sigs.len() as u16).to_le_bytes());
         for s in sigs {
             put_bytes16(&mut out, s.key_name.as_bytes());
@@ -160,29 +150,16 @@ impl Entry {
             let at = r.offset();
             let key_name = r.str16("signature key name")?.to_owned();
             let signature = r.bytes16()?.to_vec();
-            let sig = Signature {
-                key_name,
-                signature,
-            };
+            let sig = Signature { key_name, signature };
             if let Some(prev) = signatures.last()
                 && prev.key_name >= sig.key_name
             {
-                return Err(r.invalid(
-                    "signature",
-                    at,
-                    "signatures are not sorted by distinct key names",
-                ));
+                return Err(r.invalid("signature", at, "signatures are not sorted by distinct key names"));
             }
             signatures.push(sig);
         }
         r.finish()?;
-        Ok(Self {
-            root,
-            log,
-            duration_ms,
-            host_fingerprint,
-            signatures,
-        })
+        Ok(Self { root, log, duration_ms, host_fingerprint, signatures })
     }
 }
 
@@ -215,14 +192,8 @@ mod tests {
             duration_ms: 1234,
             host_fingerprint: "host-tools-abc".into(),
             signatures: vec![
-                Signature {
-                    key_name: "z".into(),
-                    signature: vec![1, 2],
-                },
-                Signature {
-                    key_name: "a".into(),
-                    signature: vec![3],
-                },
+                Signature { key_name: "z".into(), signature: vec![1, 2] },
+                Signature { key_name: "a".into(), signature: vec![3] },
             ],
         }
     }

@@ -10,9 +10,7 @@ use crate::entry::InvalidEntry;
 use crate::tree::{InvalidName, InvalidTree};
 
 /// The two kinds of content-addressed objects.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectKind {
     /// File contents (stored zstd-compressed).
@@ -180,9 +178,7 @@ pub enum StoreError {
         supported: u32,
     },
     /// An index written by an incompatible version.
-    #[error(
-        "store index has schema version {found:?}; this rstore understands version {supported}"
-    )]
+    #[error("store index has schema version {found:?}; this rstore understands version {supported}")]
     IndexSchema {
         /// What the index says.
         found: String,
@@ -271,11 +267,7 @@ pub enum StoreError {
 impl StoreError {
     /// Shorthand for [`StoreError::Io`].
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        Self::Io { action, path: path.into(), source }
     }
 
     /// Shorthand for [`StoreError::Index`].

@@ -44,20 +44,13 @@ impl Read for CheckedReader<'_> {
     }
 }
 
-pub(crate) fn write_tar(
-    layout: &Layout,
-    root: &Digest,
-    out: &mut dyn Write,
-    options: &TarOptions,
-) -> Result<()> {
+pub(crate) fn write_tar(layout: &Layout, root: &Digest, out: &mut dyn Write, options: &TarOptions) -> Result<()> {
     let top = objects::read_tree(layout, root)?;
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
     let slot: RefCell<Option<StoreError>> = RefCell::new(None);
     let fail = |e: io::Error, slot: &RefCell<Option<StoreError>>| -> StoreError {
-        slot.borrow_mut()
-            .take()
-            .unwrap_or_else(|| StoreError::io("writing tar archive", "<output>", e))
+        slot.borrow_mut().take().unwrap_or_else(|| StoreError::io("writing tar archive", "<output>", e))
     };
     write_dir(layout, &mut builder, &top, Path::new(""), options, &slot).map_err(|e| match e {
         WalkError::Store(e) => e,
@@ -107,10 +100,7 @@ fn write_dir(
             Node::File { digest, size } => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(*size);
-                let reader = CheckedReader {
-                    inner: objects::open_blob(layout, digest)?,
-                    slot,
-                };
+                let reader = CheckedReader { inner: objects::open_blob(layout, digest)?, slot };
                 builder.append_data(&mut header, &path, reader)?;
                 if let Some(e) = slot.borrow_mut().take() {
                     return Err(WalkError::Store(e));

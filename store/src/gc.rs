@@ -67,10 +67,7 @@ struct Freed {
 
 impl Freed {
     fn add_file(&mut self, meta: &fs::Metadata) {
-        let e =
-            self.inodes
-                .entry((meta.dev(), meta.ino()))
-                .or_insert((0, meta.nlink(), meta.len()));
+        let e = self.inodes.entry((meta.dev(), meta.ino())).or_insert((0, meta.nlink(), meta.len()));
         e.0 += 1;
     }
 
@@ -90,11 +87,7 @@ impl Freed {
     }
 
     fn total(&self) -> u64 {
-        self.inodes
-            .values()
-            .filter(|(deleted, nlink, _)| deleted >= nlink)
-            .map(|(_, _, size)| size)
-            .sum()
+        self.inodes.values().filter(|(deleted, nlink, _)| deleted >= nlink).map(|(_, _, size)| size).sum()
     }
 }
 
@@ -185,9 +178,7 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
                 }
             }
             Err(StoreError::MissingObject { .. }) | Err(StoreError::CorruptObject { .. }) => {
-                tracing::warn!(
-                    "a GC root reaches tree {t}, which is missing or corrupt; run `rstore store verify`"
-                );
+                tracing::warn!("a GC root reaches tree {t}, which is missing or corrupt; run `rstore store verify`");
             }
             Err(e) => return Err(e),
         }
@@ -199,10 +190,7 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
     let mut freed = Freed::default();
     let mut files: Vec<PathBuf> = Vec::new();
     let mut dirs: Vec<PathBuf> = Vec::new();
-    for (kind, live) in [
-        (ObjectKind::Blob, &live_blobs),
-        (ObjectKind::Tree, &live_trees),
-    ] {
+    for (kind, live) in [(ObjectKind::Blob, &live_blobs), (ObjectKind::Tree, &live_trees)] {
         for path in layout::list_sharded(&layout.objects_dir(kind))? {
             let Some(d) = path.file_name().and_then(layout::digest_from_file_name) else {
                 continue;
@@ -234,10 +222,7 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
         }
     }
     for path in layout::list_sharded(&layout.tree_checkouts_dir())? {
-        let keep = path
-            .file_name()
-            .and_then(layout::digest_from_file_name)
-            .is_some_and(|d| live_trees.contains(&d));
+        let keep = path.file_name().and_then(layout::digest_from_file_name).is_some_and(|d| live_trees.contains(&d));
         if !keep {
             freed.add_tree(&path);
             report.removed_checkouts += 1;
@@ -245,22 +230,12 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
         }
     }
     report.bytes_freed = freed.total();
-    Ok((
-        report,
-        Plan {
-            records: delete_records,
-            files,
-            dirs,
-        },
-    ))
+    Ok((report, Plan { records: delete_records, files, dirs }))
 }
 
 /// Deletes the files and directories of a plan (after its records are gone).
 pub(crate) fn delete_files(plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
-    reporter.start(
-        Phase::Collecting,
-        Some((plan.files.len() + plan.dirs.len()) as u64),
-    );
+    reporter.start(Phase::Collecting, Some((plan.files.len() + plan.dirs.len()) as u64));
     for path in &plan.files {
         match fs::remove_file(path) {
             Ok(()) => {}

@@ -24,9 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions,
-};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
 
 use crate::codec::DecodeError;
 use crate::digest::{DIGEST_LEN, Digest};
@@ -58,14 +56,8 @@ pub enum Table {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 6] = [
-        Table::Meta,
-        Table::Taskhash,
-        Table::Entries,
-        Table::Outhash,
-        Table::Trees,
-        Table::Roots,
-    ];
+    pub const ALL: [Table; 6] =
+        [Table::Meta, Table::Taskhash, Table::Entries, Table::Outhash, Table::Trees, Table::Roots];
 
     /// The column family name.
     pub fn name(self) -> &'static str {
@@ -87,11 +79,7 @@ pub(crate) type Snapshot = Vec<(Table, Vec<(Vec<u8>, Vec<u8>)>)>;
 
 /// The records of `table` in a snapshot.
 pub(crate) fn records(snapshot: &Snapshot, table: Table) -> &[(Vec<u8>, Vec<u8>)] {
-    snapshot
-        .iter()
-        .find(|(t, _)| *t == table)
-        .map(|(_, r)| r.as_slice())
-        .unwrap_or(&[])
+    snapshot.iter().find(|(t, _)| *t == table).map(|(_, r)| r.as_slice()).unwrap_or(&[])
 }
 
 /// How long the index stays open after the last operation.
@@ -140,10 +128,7 @@ impl Index {
             .name("rstore-index-closer".into())
             .spawn(move || for_thread.close_when_idle())
             .map_err(|e| StoreError::io("starting the index closer thread", "<thread>", e))?;
-        Ok(Self {
-            shared,
-            closer: Some(closer),
-        })
+        Ok(Self { shared, closer: Some(closer) })
     }
 
     /// Runs `f` with the database open, opening it first if needed. The database
@@ -195,11 +180,7 @@ impl Shared {
                 state.open = None;
                 continue;
             }
-            state = self
-                .wake
-                .wait_timeout(state, CLOSER_TICK)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            state = self.wake.wait_timeout(state, CLOSER_TICK).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 
@@ -232,20 +213,13 @@ impl Shared {
         opts.set_skip_stats_update_on_db_open(true);
         opts.set_stats_dump_period_sec(0);
         opts.set_stats_persist_period_sec(0);
-        let cfs = Table::ALL
-            .iter()
-            .map(|t| ColumnFamilyDescriptor::new(t.name(), Options::default()));
-        let db = DB::open_cf_descriptors(&opts, &self.dir, cfs)
-            .map_err(|e| StoreError::index("opening", e))?;
+        let cfs = Table::ALL.iter().map(|t| ColumnFamilyDescriptor::new(t.name(), Options::default()));
+        let db = DB::open_cf_descriptors(&opts, &self.dir, cfs).map_err(|e| StoreError::index("opening", e))?;
         let handle = Db { db: &db };
         match handle.get(Table::Meta, SCHEMA_KEY)? {
             None => {
                 let mut batch = WriteBatch::default();
-                batch.put_cf(
-                    handle.cf(Table::Meta)?,
-                    SCHEMA_KEY,
-                    SCHEMA_VERSION.to_string(),
-                );
+                batch.put_cf(handle.cf(Table::Meta)?, SCHEMA_KEY, SCHEMA_VERSION.to_string());
                 handle.write(batch, "writing schema version")?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string().as_bytes() => {}
@@ -279,9 +253,7 @@ pub(crate) fn printable_key(table: Table, key: &[u8]) -> String {
             let (d, rest) = key.split_at(DIGEST_LEN);
             format!(
                 "{}:{}",
-                Digest::from_slice(d)
-                    .map(|d| d.to_hex())
-                    .unwrap_or_default(),
+                Digest::from_slice(d).map(|d| d.to_hex()).unwrap_or_default(),
                 String::from_utf8_lossy(rest)
             )
         }
@@ -303,25 +275,17 @@ fn digest_value(table: Table, key: &[u8], value: &[u8]) -> Result<Digest> {
 
 impl Db<'_> {
     pub(crate) fn cf(&self, table: Table) -> Result<&ColumnFamily> {
-        self.db
-            .cf_handle(table.name())
-            .ok_or(StoreError::MissingTable {
-                table: table.name(),
-            })
+        self.db.cf_handle(table.name()).ok_or(StoreError::MissingTable { table: table.name() })
     }
 
     pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db
-            .get_cf(self.cf(table)?, key)
-            .map_err(|e| StoreError::index("reading", e))
+        self.db.get_cf(self.cf(table)?, key).map_err(|e| StoreError::index("reading", e))
     }
 
     pub(crate) fn write(&self, batch: WriteBatch, action: &'static str) -> Result<()> {
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
-        self.db
-            .write_opt(batch, &opts)
-            .map_err(|e| StoreError::index(action, e))
+        self.db.write_opt(batch, &opts).map_err(|e| StoreError::index(action, e))
     }
 
     /// Every (key, value) of a table, in key order.
@@ -352,12 +316,7 @@ impl Db<'_> {
     }
 
     /// Hash equivalence: see [`crate::Store::report`] for the rules.
-    pub(crate) fn report(
-        &self,
-        identity: &str,
-        taskhash: &Digest,
-        outhash: &Digest,
-    ) -> Result<Digest> {
+    pub(crate) fn report(&self, identity: &str, taskhash: &Digest, outhash: &Digest) -> Result<Digest> {
         let mut out_key = outhash.as_bytes().to_vec();
         out_key.extend_from_slice(identity.as_bytes());
         let owner = match self.get(Table::Outhash, &out_key)? {
@@ -368,11 +327,7 @@ impl Db<'_> {
         let unihash = existing.or(owner).unwrap_or(*taskhash);
         let mut batch = WriteBatch::default();
         if existing.is_none() {
-            batch.put_cf(
-                self.cf(Table::Taskhash)?,
-                taskhash.as_bytes(),
-                unihash.as_bytes(),
-            );
+            batch.put_cf(self.cf(Table::Taskhash)?, taskhash.as_bytes(), unihash.as_bytes());
         }
         if owner.is_none() {
             batch.put_cf(self.cf(Table::Outhash)?, &out_key, unihash.as_bytes());
@@ -391,30 +346,22 @@ impl Db<'_> {
     pub(crate) fn entry(&self, unihash: &Digest) -> Result<Option<Entry>> {
         match self.get(Table::Entries, unihash.as_bytes())? {
             None => Ok(None),
-            Some(v) => {
-                Entry::decode(&v)
-                    .map(Some)
-                    .map_err(|source| StoreError::CorruptIndexValue {
-                        table: Table::Entries.name(),
-                        key: unihash.to_hex(),
-                        source,
-                    })
-            }
+            Some(v) => Entry::decode(&v).map(Some).map_err(|source| StoreError::CorruptIndexValue {
+                table: Table::Entries.name(),
+                key: unihash.to_hex(),
+                source,
+            }),
         }
     }
 
     pub(crate) fn tree_info(&self, root: &Digest) -> Result<Option<TreeInfo>> {
         match self.get(Table::Trees, root.as_bytes())? {
             None => Ok(None),
-            Some(v) => {
-                TreeInfo::decode(&v)
-                    .map(Some)
-                    .map_err(|source| StoreError::CorruptIndexValue {
-                        table: Table::Trees.name(),
-                        key: root.to_hex(),
-                        source,
-                    })
-            }
+            Some(v) => TreeInfo::decode(&v).map(Some).map_err(|source| StoreError::CorruptIndexValue {
+                table: Table::Trees.name(),
+                key: root.to_hex(),
+                source,
+            }),
         }
     }
 
@@ -426,11 +373,7 @@ impl Db<'_> {
 
     pub(crate) fn put_root(&self, root: &GcRoot) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(Table::Roots)?,
-            root.name.key(),
-            root.target.encode(),
-        );
+        batch.put_cf(self.cf(Table::Roots)?, root.name.key(), root.target.encode());
         self.write(batch, "adding a GC root")
     }
 
@@ -476,13 +419,7 @@ impl Db<'_> {
         self.write(batch, "writing")
     }
 
-    pub(crate) fn batch_put(
-        &self,
-        batch: &mut WriteBatch,
-        table: Table,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<()> {
+    pub(crate) fn batch_put(&self, batch: &mut WriteBatch, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
         batch.put_cf(self.cf(table)?, key, value);
         Ok(())
     }

@@ -38,10 +38,7 @@ pub struct IngestOptions {
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        Self {
-            attributes: Attributes::Plain,
-            compression_level: 3,
-        }
+        Self { attributes: Attributes::Plain, compression_level: 3 }
     }
 }
 
@@ -75,11 +72,7 @@ struct Attrs {
 
 impl Attrs {
     fn of(meta: &fs::Metadata) -> Self {
-        Self {
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-        }
+        Self { mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() }
     }
 }
 
@@ -109,10 +102,7 @@ struct Scan {
 impl Scan {
     fn dir(&mut self, path: &Path) -> Result<usize> {
         let index = self.dirs.len();
-        self.dirs.push(DirNode {
-            path: path.to_owned(),
-            children: Vec::new(),
-        });
+        self.dirs.push(DirNode { path: path.to_owned(), children: Vec::new() });
         let mut entries = Vec::new();
         for entry in fs::read_dir(path).ctx("reading directory", path)? {
             entries.push(entry.ctx("reading directory", path)?);
@@ -121,12 +111,10 @@ impl Scan {
         let mut children = Vec::with_capacity(entries.len());
         for entry in entries {
             let child_path = entry.path();
-            let name = Name::new(entry.file_name().as_bytes()).map_err(|source| {
-                StoreError::InvalidName {
-                    path: child_path.clone(),
-                    what: "file name",
-                    source,
-                }
+            let name = Name::new(entry.file_name().as_bytes()).map_err(|source| StoreError::InvalidName {
+                path: child_path.clone(),
+                what: "file name",
+                source,
             })?;
             let meta = fs::symlink_metadata(&child_path).ctx("reading metadata of", &child_path)?;
             let ft = meta.file_type();
@@ -139,14 +127,9 @@ impl Scan {
                 Child::File(self.files.len() - 1)
             } else if ft.is_symlink() {
                 let target = fs::read_link(&child_path).ctx("reading symlink", &child_path)?;
-                let target =
-                    SymlinkTarget::new(target.as_os_str().as_bytes()).map_err(|source| {
-                        StoreError::InvalidName {
-                            path: child_path.clone(),
-                            what: "symlink target",
-                            source,
-                        }
-                    })?;
+                let target = SymlinkTarget::new(target.as_os_str().as_bytes()).map_err(|source| {
+                    StoreError::InvalidName { path: child_path.clone(), what: "symlink target", source }
+                })?;
                 self.symlinks += 1;
                 Child::Symlink(target)
             } else {
@@ -161,10 +144,7 @@ impl Scan {
                 } else {
                     "special file"
                 };
-                return Err(StoreError::UnsupportedFileType {
-                    path: child_path,
-                    kind,
-                });
+                return Err(StoreError::UnsupportedFileType { path: child_path, kind });
             };
             children.push((name, child, attrs));
         }
@@ -182,9 +162,7 @@ pub(crate) fn ingest_tree(
 ) -> Result<IngestOutcome> {
     let meta = fs::metadata(path).ctx("reading metadata of", path)?;
     if !meta.is_dir() {
-        return Err(StoreError::NotADirectory {
-            path: path.to_owned(),
-        });
+        return Err(StoreError::NotADirectory { path: path.to_owned() });
     }
     reporter.start(Phase::Scanning, None);
     let mut scan = Scan::default();
@@ -223,31 +201,20 @@ pub(crate) fn ingest_tree(
                     };
                     Node::Directory { digest, size }
                 }
-                Child::Symlink(target) => Node::Symlink {
-                    target: target.clone(),
-                },
+                Child::Symlink(target) => Node::Symlink { target: target.clone() },
             };
             entries.push(match options.attributes {
                 Attributes::Plain => {
                     let exec = attrs.mode & 0o111 != 0;
                     TreeEntry::plain(name.clone(), node, exec)
                 }
-                Attributes::Full => TreeEntry::full(
-                    name.clone(),
-                    node,
-                    attrs.mode,
-                    Owner {
-                        uid: attrs.uid,
-                        gid: attrs.gid,
-                    },
-                ),
+                Attributes::Full => {
+                    TreeEntry::full(name.clone(), node, attrs.mode, Owner { uid: attrs.uid, gid: attrs.gid })
+                }
             });
         }
-        let tree =
-            Tree::new(options.attributes, entries).map_err(|source| StoreError::InvalidTree {
-                path: dir.path.clone(),
-                source,
-            })?;
+        let tree = Tree::new(options.attributes, entries)
+            .map_err(|source| StoreError::InvalidTree { path: dir.path.clone(), source })?;
         let bytes = tree.encode();
         let digest = crate::tree::digest_of_encoding(&bytes);
         if staging.claim(ObjectKind::Tree, &digest) {
@@ -255,9 +222,7 @@ pub(crate) fn ingest_tree(
         }
         done[index] = Some((digest, tree.logical_size()));
     }
-    let Some((root, logical_bytes)) = done[0] else {
-        unreachable!("the top directory is always encoded")
-    };
+    let Some((root, logical_bytes)) = done[0] else { unreachable!("the top directory is always encoded") };
     Ok(IngestOutcome {
         root,
         files: scan.files.len() as u64,
@@ -289,11 +254,7 @@ fn compress_small(level: i32, data: &[u8]) -> io::Result<Vec<u8>> {
 }
 
 fn open_nofollow(path: &Path) -> Result<File> {
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .ctx("opening", path)
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path).ctx("opening", path)
 }
 
 /// Hashes one file and stages it if the store lacks it. Returns (digest, size).
@@ -307,9 +268,7 @@ fn ingest_file(staging: &Staging<'_>, path: &Path, level: i32) -> Result<(Digest
             buf.reserve(size as usize + 1);
             file.read_to_end(&mut buf).ctx("reading", path)?;
             if buf.len() as u64 != size {
-                return Err(StoreError::ChangedDuringIngest {
-                    path: path.to_owned(),
-                });
+                return Err(StoreError::ChangedDuringIngest { path: path.to_owned() });
             }
             let digest = Digest::from(blake3::hash(&buf));
             if staging.claim(ObjectKind::Blob, &digest) {
@@ -325,18 +284,14 @@ fn ingest_file(staging: &Staging<'_>, path: &Path, level: i32) -> Result<(Digest
     }
     let (digest, read) = hash_stream(&mut file, path)?;
     if read != size {
-        return Err(StoreError::ChangedDuringIngest {
-            path: path.to_owned(),
-        });
+        return Err(StoreError::ChangedDuringIngest { path: path.to_owned() });
     }
     if staging.claim(ObjectKind::Blob, &digest) {
         file.rewind().ctx("reading", path)?;
         let staged = staging.path(ObjectKind::Blob, &digest);
         let (again, read) = compress_stream(&mut file, path, &staged, size, level)?;
         if again != digest || read != size {
-            return Err(StoreError::ChangedDuringIngest {
-                path: path.to_owned(),
-            });
+            return Err(StoreError::ChangedDuringIngest { path: path.to_owned() });
         }
         staging.written(ObjectKind::Blob, digest);
     }
@@ -371,27 +326,16 @@ fn hash_stream(file: &mut File, path: &Path) -> Result<(Digest, u64)> {
     Ok((hasher.finalize().into(), total))
 }
 
-fn compress_stream(
-    file: &mut File,
-    path: &Path,
-    staged: &Path,
-    size: u64,
-    level: i32,
-) -> Result<(Digest, u64)> {
+fn compress_stream(file: &mut File, path: &Path, staged: &Path, size: u64, level: i32) -> Result<(Digest, u64)> {
     let out = File::create_new(staged).ctx("creating", staged)?;
-    let mut encoder =
-        zstd::stream::write::Encoder::new(io::BufWriter::with_capacity(1 << 20, out), level)
-            .ctx("compressing", path)?;
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1);
+    let mut encoder = zstd::stream::write::Encoder::new(io::BufWriter::with_capacity(1 << 20, out), level)
+        .ctx("compressing", path)?;
+    let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
     if workers > 1 {
         encoder.multithread(workers).ctx("compressing", path)?;
     }
     encoder.include_contentsize(true).ctx("compressing", path)?;
-    encoder
-        .set_pledged_src_size(Some(size))
-        .ctx("compressing", path)?;
+    encoder.set_pledged_src_size(Some(size)).ctx("compressing", path)?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
@@ -402,17 +346,13 @@ fn compress_stream(
         }
         total += n as u64;
         if total > size {
-            return Err(StoreError::ChangedDuringIngest {
-                path: path.to_owned(),
-            });
+            return Err(StoreError::ChangedDuringIngest { path: path.to_owned() });
         }
         hasher.update(&buf[..n]);
         encoder.write_all(&buf[..n]).ctx("writing", staged)?;
     }
     if total != size {
-        return Err(StoreError::ChangedDuringIngest {
-            path: path.to_owned(),
-        });
+        return Err(StoreError::ChangedDuringIngest { path: path.to_owned() });
     }
     let mut writer = encoder.finish().ctx("writing", staged)?;
     writer.flush().ctx("writing", staged)?;
@@ -423,18 +363,13 @@ fn compress_stream(
 pub(crate) fn stage_blob(staging: &Staging<'_>, data: &[u8], level: i32) -> Result<Digest> {
     let digest = Digest::of_blob(data);
     if staging.claim(ObjectKind::Blob, &digest) {
-        let compressed = compress_small(level, data)
-            .map_err(|e| StoreError::io("compressing", "<memory>", e))?;
+        let compressed = compress_small(level, data).map_err(|e| StoreError::io("compressing", "<memory>", e))?;
         staging.write_bytes(ObjectKind::Blob, digest, &compressed)?;
     }
     Ok(digest)
 }
 
 /// Stages a single file's contents; returns its digest and size.
-pub(crate) fn stage_blob_file(
-    staging: &Staging<'_>,
-    path: &Path,
-    level: i32,
-) -> Result<(Digest, u64)> {
+pub(crate) fn stage_blob_file(staging: &Staging<'_>, path: &Path, level: i32) -> Result<(Digest, u64)> {
     ingest_file(staging, path, level)
 }

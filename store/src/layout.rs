@@ -126,8 +126,7 @@ impl Layout {
         // Written last and atomically: a store with a VERSION file is complete.
         let staged = self.root.join(format!(".VERSION.{}", std::process::id()));
         let mut f = fs::File::create(&staged).ctx("creating", &staged)?;
-        f.write_all(format!("{LAYOUT_VERSION}\n").as_bytes())
-            .ctx("writing", &staged)?;
+        f.write_all(format!("{LAYOUT_VERSION}\n").as_bytes()).ctx("writing", &staged)?;
         f.sync_all().ctx("syncing", &staged)?;
         fs::rename(&staged, self.version_file()).ctx("creating", self.version_file())?;
         Ok(())
@@ -136,10 +135,7 @@ impl Layout {
 
 /// Runs a rename or link into `target`, creating `target`'s shard directory when
 /// it does not exist yet.
-pub(crate) fn place(
-    target: &Path,
-    mut op: impl FnMut() -> std::io::Result<()>,
-) -> std::io::Result<()> {
+pub(crate) fn place(target: &Path, mut op: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
     match op() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             match target.parent() {

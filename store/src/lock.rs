@@ -24,10 +24,7 @@ impl LockFile {
             .truncate(false)
             .open(path)
             .ctx("opening lock file", path)?;
-        Ok(Self {
-            file,
-            path: path.to_owned(),
-        })
+        Ok(Self { file, path: path.to_owned() })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -80,10 +77,8 @@ pub(crate) struct Scratch {
 impl Scratch {
     pub(crate) fn create(tmp: &Path) -> Result<Self> {
         let n = SCRATCH_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let name = format!("{}-{nanos:08x}-{n}", std::process::id());
         // The lock file is created and locked under a name the cleaner ignores unless it
         // is unlocked, then renamed into place: a `<name>.lock` file is always locked
@@ -96,11 +91,7 @@ impl Scratch {
         lock.path = final_lock;
         let dir = tmp.join(&name);
         fs::create_dir(&dir).ctx("creating directory", &dir)?;
-        Ok(Self {
-            dir,
-            lock,
-            counter: AtomicU64::new(0),
-        })
+        Ok(Self { dir, lock, counter: AtomicU64::new(0) })
     }
 
     /// A fresh, unique path inside the scratch directory (not created).
@@ -153,9 +144,7 @@ impl Scratch {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let is_dir = fs::symlink_metadata(path)
-                .map(|m| m.is_dir())
-                .unwrap_or(false);
+            let is_dir = fs::symlink_metadata(path).map(|m| m.is_dir()).unwrap_or(false);
             if !is_dir {
                 continue;
             }

@@ -24,19 +24,12 @@ pub(crate) fn read_tree(layout: &Layout, digest: &Digest) -> Result<Tree> {
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(StoreError::MissingObject {
-                kind: ObjectKind::Tree,
-                digest: *digest,
-            });
+            return Err(StoreError::MissingObject { kind: ObjectKind::Tree, digest: *digest });
         }
         Err(e) => return Err(StoreError::io("reading", path, e)),
     };
-    let corrupt = |source| StoreError::CorruptObject {
-        kind: ObjectKind::Tree,
-        digest: *digest,
-        path: path.clone(),
-        source,
-    };
+    let corrupt =
+        |source| StoreError::CorruptObject { kind: ObjectKind::Tree, digest: *digest, path: path.clone(), source };
     let actual = tree::digest_of_encoding(&bytes);
     if actual != *digest {
         return Err(corrupt(Corruption::HashMismatch { actual }));
@@ -51,33 +44,16 @@ pub(crate) fn open_blob(layout: &Layout, digest: &Digest) -> Result<BlobReader> 
     let file = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(StoreError::MissingObject {
-                kind: ObjectKind::Blob,
-                digest: *digest,
-            });
+            return Err(StoreError::MissingObject { kind: ObjectKind::Blob, digest: *digest });
         }
         Err(e) => return Err(StoreError::io("opening", path, e)),
     };
     if file.metadata().ctx("reading", &path)?.len() == 0 {
-        let source = Corruption::Decompress(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "empty blob file",
-        ));
-        return Err(StoreError::CorruptObject {
-            kind: ObjectKind::Blob,
-            digest: *digest,
-            path,
-            source,
-        });
+        let source = Corruption::Decompress(io::Error::new(io::ErrorKind::UnexpectedEof, "empty blob file"));
+        return Err(StoreError::CorruptObject { kind: ObjectKind::Blob, digest: *digest, path, source });
     }
     let decoder = zstd::stream::read::Decoder::new(file).ctx("opening", &path)?;
-    Ok(BlobReader {
-        inner: decoder,
-        hasher: blake3::Hasher::new(),
-        expected: *digest,
-        path,
-        done: false,
-    })
+    Ok(BlobReader { inner: decoder, hasher: blake3::Hasher::new(), expected: *digest, path, done: false })
 }
 
 /// Streams a blob's uncompressed contents, checking the digest at the end.
@@ -91,10 +67,7 @@ pub struct BlobReader {
 
 impl std::fmt::Debug for BlobReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobReader")
-            .field("digest", &self.expected)
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("BlobReader").field("digest", &self.expected).field("path", &self.path).finish()
     }
 }
 
@@ -130,28 +103,17 @@ impl BlobReader {
 
     /// Classifies a read error: damage becomes [`StoreError::CorruptObject`].
     pub(crate) fn error(&self, e: io::Error) -> StoreError {
-        let source = match e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<HashMismatch>())
-        {
+        let source = match e.get_ref().and_then(|inner| inner.downcast_ref::<HashMismatch>()) {
             Some(m) => Corruption::HashMismatch { actual: m.0 },
             None if is_damage(&e) => Corruption::Decompress(e),
             None => return StoreError::io("reading", self.path.clone(), e),
         };
-        StoreError::CorruptObject {
-            kind: ObjectKind::Blob,
-            digest: self.expected,
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::CorruptObject { kind: ObjectKind::Blob, digest: self.expected, path: self.path.clone(), source }
     }
 }
 
 fn is_damage(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other
-    )
+    matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other)
 }
 
 #[derive(Debug)]
@@ -175,10 +137,7 @@ impl Read for BlobReader {
             self.done = true;
             let actual: Digest = self.hasher.finalize().into();
             if actual != self.expected {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    HashMismatch(actual),
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidData, HashMismatch(actual)));
             }
             return Ok(0);
         }
@@ -193,10 +152,7 @@ pub(crate) fn hash_blob_file(path: &Path) -> std::result::Result<(Digest, u64), 
     // Blobs are always one complete zstd frame; an empty file is a truncated blob
     // (the streaming decoder would read it as empty contents).
     if file.metadata().map_err(Corruption::Decompress)?.len() == 0 {
-        return Err(Corruption::Decompress(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "empty blob file",
-        )));
+        return Err(Corruption::Decompress(io::Error::new(io::ErrorKind::UnexpectedEof, "empty blob file")));
     }
     let mut decoder = zstd::stream::read::Decoder::new(file).map_err(Corruption::Decompress)?;
     let mut hasher = blake3::Hasher::new();
@@ -228,9 +184,7 @@ pub(crate) fn blob_content_size(path: &Path) -> Option<u64> {
             Err(_) => return None,
         }
     }
-    zstd::zstd_safe::get_frame_content_size(&header[..filled])
-        .ok()
-        .flatten()
+    zstd::zstd_safe::get_frame_content_size(&header[..filled]).ok().flatten()
 }
 
 /// New objects written by one operation, not yet visible in the store.
@@ -250,11 +204,7 @@ struct StagingState {
 impl<'a> Staging<'a> {
     pub(crate) fn new(layout: &'a Layout, dir: PathBuf) -> Result<Self> {
         fs::create_dir(&dir).ctx("creating directory", &dir)?;
-        Ok(Self {
-            layout,
-            dir,
-            state: Mutex::new(StagingState::default()),
-        })
+        Ok(Self { layout, dir, state: Mutex::new(StagingState::default()) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StagingState> {
@@ -271,10 +221,7 @@ impl<'a> Staging<'a> {
 
     /// Where a claimed object is written before commit.
     pub(crate) fn path(&self, kind: ObjectKind, digest: &Digest) -> PathBuf {
-        self.dir.join(format!(
-            "{}-{digest}",
-            if kind == ObjectKind::Blob { 'b' } else { 't' }
-        ))
+        self.dir.join(format!("{}-{digest}", if kind == ObjectKind::Blob { 'b' } else { 't' }))
     }
 
     /// Records a claimed object as completely written.
@@ -316,8 +263,7 @@ impl<'a> Staging<'a> {
                 } else {
                     stats.trees += 1;
                 }
-                crate::layout::place(&to, || fs::rename(&from, &to))
-                    .ctx("moving object into place", &to)?;
+                crate::layout::place(&to, || fs::rename(&from, &to)).ctx("moving object into place", &to)?;
             }
         }
         rustix::fs::syncfs(&sync_fd).ctx("syncing", self.layout.root())?;

@@ -37,12 +37,7 @@ impl TreeInfo {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = TREE_INFO_MAGIC.as_bytes().to_vec();
         out.push(1);
-        for v in [
-            self.logical_bytes,
-            self.files,
-            self.directories,
-            self.symlinks,
-        ] {
+        for v in [self.logical_bytes, self.files, self.directories, self.symlinks] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
@@ -52,12 +47,7 @@ impl TreeInfo {
         let mut r = Reader::new(bytes);
         r.magic(TREE_INFO_MAGIC)?;
         r.version(1)?;
-        let info = Self {
-            logical_bytes: r.u64()?,
-            files: r.u64()?,
-            directories: r.u64()?,
-            symlinks: r.u64()?,
-        };
+        let info = Self { logical_bytes: r.u64()?, files: r.u64()?, directories: r.u64()?, symlinks: r.u64()? };
         r.finish()?;
         Ok(info)
     }
@@ -104,11 +94,7 @@ impl RootTarget {
         match kind {
             1 => Ok(RootTarget::Entry(digest)),
             2 => Ok(RootTarget::Tree(digest)),
-            other => Err(DecodeError::InvalidField {
-                field: "root kind",
-                offset: at,
-                reason: format!("{other}"),
-            }),
+            other => Err(DecodeError::InvalidField { field: "root kind", offset: at, reason: format!("{other}") }),
         }
     }
 }
@@ -135,10 +121,7 @@ pub enum RootName {
 impl RootName {
     /// A pin name: 1..=255 bytes of UTF-8 without control characters.
     pub fn pin(name: &str) -> Result<Self, StoreError> {
-        let bad = |reason| StoreError::InvalidRootName {
-            name: name.to_owned(),
-            reason,
-        };
+        let bad = |reason| StoreError::InvalidRootName { name: name.to_owned(), reason };
         if name.is_empty() {
             return Err(bad("empty"));
         }
@@ -192,12 +175,7 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let info = TreeInfo {
-            logical_bytes: 1,
-            files: 2,
-            directories: 3,
-            symlinks: 4,
-        };
+        let info = TreeInfo { logical_bytes: 1, files: 2, directories: 3, symlinks: 4 };
         assert_eq!(TreeInfo::decode(&info.encode()).unwrap(), info);
         let t = RootTarget::Tree(Digest::of_blob(b"x"));
         assert_eq!(RootTarget::decode(&t.encode()).unwrap(), t);

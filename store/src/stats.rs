@@ -71,11 +71,7 @@ pub(crate) fn compute(layout: &Layout, db: &Db<'_>) -> Result<StoreStats> {
         })
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     s.unique_bytes = unique;
-    s.stored_bytes = stored
-        + trees
-            .iter()
-            .map(|p| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0))
-            .sum::<u64>();
+    s.stored_bytes = stored + trees.iter().map(|p| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0)).sum::<u64>();
     s.checkout_bytes = layout::list_sharded(&layout.blob_checkouts_dir())?
         .iter()
         .map(|p| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0))

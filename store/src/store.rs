@@ -39,9 +39,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("dir", &self.layout.root())
-            .finish()
+        f.debug_struct("Store").field("dir", &self.layout.root()).finish()
     }
 }
 
@@ -53,18 +51,13 @@ impl Store {
         let dir = if dir.is_absolute() {
             dir.to_owned()
         } else {
-            std::env::current_dir()
-                .ctx("reading current directory", ".")?
-                .join(dir)
+            std::env::current_dir().ctx("reading current directory", ".")?.join(dir)
         };
         let layout = Layout::new(dir);
         layout.create_or_check()?;
         let lock = LockFile::open(&layout.lock_file())?;
         if !lock.try_lock_shared()? {
-            tracing::info!(
-                "waiting for another process to finish collecting garbage in {}",
-                layout.root().display()
-            );
+            tracing::info!("waiting for another process to finish collecting garbage in {}", layout.root().display());
             lock.lock_shared()?;
         }
         let removed = Scratch::remove_stale(&layout.tmp_dir())?;
@@ -72,20 +65,9 @@ impl Store {
             tracing::debug!("removed {removed} scratch directories left by dead processes");
         }
         let scratch = Scratch::create(&layout.tmp_dir())?;
-        let index = Index::new(
-            layout.index_dir(),
-            layout.index_lock_file(),
-            &layout.index_want_file(),
-        )?;
+        let index = Index::new(layout.index_dir(), layout.index_lock_file(), &layout.index_want_file())?;
         let sync_dir = File::open(layout.root()).ctx("opening", layout.root())?;
-        Ok(Self {
-            layout,
-            lock,
-            ops: RwLock::new(()),
-            scratch,
-            index,
-            sync_dir,
-        })
+        Ok(Self { layout, lock, ops: RwLock::new(()), scratch, index, sync_dir })
     }
 
     /// The store directory.
@@ -106,10 +88,7 @@ impl Store {
         let _ops: RwLockWriteGuard<'_, ()> = self.ops.write().unwrap_or_else(|p| p.into_inner());
         if !self.lock.try_lock_exclusive()? {
             reporter.start(Phase::WaitingForLock, None);
-            tracing::info!(
-                "waiting for other processes using {} to finish",
-                self.dir().display()
-            );
+            tracing::info!("waiting for other processes using {} to finish", self.dir().display());
             self.lock.lock_exclusive()?;
             reporter.finish(Phase::WaitingForLock);
         }
@@ -123,12 +102,7 @@ impl Store {
     /// Ingests the directory `path` and returns its root tree and counts. When this
     /// returns, every object is durable and the tree is recorded as complete.
     #[tracing::instrument(skip_all, err, fields(path = %path.display()))]
-    pub fn ingest(
-        &self,
-        path: &Path,
-        options: &IngestOptions,
-        reporter: &dyn Reporter,
-    ) -> Result<IngestOutcome> {
+    pub fn ingest(&self, path: &Path, options: &IngestOptions, reporter: &dyn Reporter) -> Result<IngestOutcome> {
         let _op = self.shared_op();
         let staging = self.staging()?;
         let mut outcome = ingest::ingest_tree(&staging, path, options, reporter)?;
@@ -144,8 +118,7 @@ impl Store {
             directories: outcome.directories,
             symlinks: outcome.symlinks,
         };
-        self.index
-            .with(|db| db.put_tree_info(&outcome.root, &info))?;
+        self.index.with(|db| db.put_tree_info(&outcome.root, &info))?;
         Ok(outcome)
     }
 
@@ -197,10 +170,7 @@ impl Store {
                 let raw = match fs::read(&path) {
                     Ok(b) => b,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(StoreError::MissingObject {
-                            kind,
-                            digest: *digest,
-                        });
+                        return Err(StoreError::MissingObject { kind, digest: *digest });
                     }
                     Err(e) => return Err(StoreError::io("reading", path, e)),
                 };
@@ -220,11 +190,7 @@ impl Store {
     /// is durable on return. Trees may arrive before what they name; call
     /// [`Store::commit_tree`] once everything has arrived.
     pub fn import_raw_object(&self, kind: ObjectKind, digest: &Digest, raw: &[u8]) -> Result<()> {
-        let rejected = |source| StoreError::ImportRejected {
-            kind,
-            expected: *digest,
-            source,
-        };
+        let rejected = |source| StoreError::ImportRejected { kind, expected: *digest, source };
         match kind {
             ObjectKind::Tree => {
                 let actual = tree::digest_of_encoding(raw);
@@ -286,25 +252,15 @@ impl Store {
     /// What `path` (slash-separated, relative) names inside tree `root`, with its
     /// mode. The empty path names the root itself. Symlinks are not followed.
     pub fn resolve(&self, root: &Digest, path: &str) -> Result<(Node, u32)> {
-        let not_found = || StoreError::PathNotFound {
-            root: *root,
-            path: path.to_owned(),
-        };
+        let not_found = || StoreError::PathNotFound { root: *root, path: path.to_owned() };
         let top = objects::read_tree(&self.layout, root)?;
-        let mut node = Node::Directory {
-            digest: *root,
-            size: top.logical_size(),
-        };
+        let mut node = Node::Directory { digest: *root, size: top.logical_size() };
         let mut mode = 0o755;
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
             let Node::Directory { digest, .. } = &node else {
                 return Err(not_found());
             };
-            let tree = if digest == root {
-                top.clone()
-            } else {
-                objects::read_tree(&self.layout, digest)?
-            };
+            let tree = if digest == root { top.clone() } else { objects::read_tree(&self.layout, digest)? };
             let entry = tree.get(part.as_bytes()).ok_or_else(not_found)?;
             node = entry.node.clone();
             mode = entry.mode;
@@ -316,11 +272,7 @@ impl Store {
     pub fn open_file(&self, root: &Digest, path: &str) -> Result<BlobReader> {
         match self.resolve(root, path)? {
             (Node::File { digest, .. }, _) => self.open_blob(&digest),
-            (other, _) => Err(StoreError::NotAFile {
-                root: *root,
-                path: path.to_owned(),
-                kind: other.kind_name(),
-            }),
+            (other, _) => Err(StoreError::NotAFile { root: *root, path: path.to_owned(), kind: other.kind_name() }),
         }
     }
 
@@ -345,12 +297,7 @@ impl Store {
     }
 
     /// Writes tree `root` as a deterministic tar archive (see [`crate::export`]).
-    pub fn export_tar(
-        &self,
-        root: &Digest,
-        out: &mut dyn Write,
-        options: &TarOptions,
-    ) -> Result<()> {
+    pub fn export_tar(&self, root: &Digest, out: &mut dyn Write, options: &TarOptions) -> Result<()> {
         let _op = self.shared_op();
         export::write_tar(&self.layout, root, out, options)
     }
@@ -383,33 +330,19 @@ impl Store {
     /// present. Entries are written once: if one exists already it is kept and
     /// returned; otherwise `entry` is stored and returned.
     pub fn put_entry(&self, unihash: &Digest, mut entry: Entry) -> Result<Entry> {
-        entry
-            .validate()
-            .map_err(|source| StoreError::InvalidEntry {
-                unihash: *unihash,
-                source,
-            })?;
-        let encoded = entry.encode().map_err(|source| StoreError::InvalidEntry {
-            unihash: *unihash,
-            source,
-        })?;
+        entry.validate().map_err(|source| StoreError::InvalidEntry { unihash: *unihash, source })?;
+        let encoded = entry.encode().map_err(|source| StoreError::InvalidEntry { unihash: *unihash, source })?;
         if let Some(log) = entry.log
             && !self.has_object(ObjectKind::Blob, &log)
         {
-            return Err(StoreError::EntryLogMissing {
-                unihash: *unihash,
-                log,
-            });
+            return Err(StoreError::EntryLogMissing { unihash: *unihash, log });
         }
         self.index.with(|db| {
             if let Some(existing) = db.entry(unihash)? {
                 return Ok(existing);
             }
             if db.tree_info(&entry.root)?.is_none() {
-                return Err(StoreError::EntryTreeMissing {
-                    unihash: *unihash,
-                    root: entry.root,
-                });
+                return Err(StoreError::EntryTreeMissing { unihash: *unihash, root: entry.root });
             }
             let mut batch = rocksdb::WriteBatch::default();
             db.batch_put(&mut batch, Table::Entries, unihash.as_bytes(), &encoded)?;
@@ -427,10 +360,7 @@ impl Store {
 
     /// Adds (or replaces) the pin `name`.
     pub fn pin(&self, name: &str, target: RootTarget) -> Result<()> {
-        let root = GcRoot {
-            name: RootName::pin(name)?,
-            target,
-        };
+        let root = GcRoot { name: RootName::pin(name)?, target };
         self.index.with(|db| db.put_root(&root))
     }
 
@@ -438,9 +368,7 @@ impl Store {
     pub fn unpin(&self, name: &str) -> Result<()> {
         let root = RootName::pin(name)?;
         if !self.index.with(|db| db.delete_root(&root))? {
-            return Err(StoreError::NoSuchRoot {
-                name: name.to_owned(),
-            });
+            return Err(StoreError::NoSuchRoot { name: name.to_owned() });
         }
         Ok(())
     }
@@ -449,10 +377,7 @@ impl Store {
     /// `link` (typically a symlink a build created to a materialised output).
     pub fn register_result_link(&self, link: &Path, target: RootTarget) -> Result<()> {
         let link = absolute_link_path(link)?;
-        let root = GcRoot {
-            name: RootName::Link(link),
-            target,
-        };
+        let root = GcRoot { name: RootName::Link(link), target };
         self.index.with(|db| db.put_root(&root))
     }
 
@@ -461,9 +386,7 @@ impl Store {
         let link = absolute_link_path(link)?;
         let name = RootName::Link(link.clone());
         if !self.index.with(|db| db.delete_root(&name))? {
-            return Err(StoreError::NoSuchRoot {
-                name: link.display().to_string(),
-            });
+            return Err(StoreError::NoSuchRoot { name: link.display().to_string() });
         }
         Ok(())
     }
@@ -483,18 +406,13 @@ impl Store {
         let run = || -> Result<VerifyReport> {
             // Records first, objects second: an ingest that finishes in between adds
             // objects before records, so the snapshot never names an unseen object.
-            let snapshot = self.index.with(|db| {
-                Table::ALL
-                    .iter()
-                    .map(|t| Ok((*t, db.scan(*t)?)))
-                    .collect::<Result<Vec<_>>>()
-            })?;
+            let snapshot =
+                self.index.with(|db| Table::ALL.iter().map(|t| Ok((*t, db.scan(*t)?))).collect::<Result<Vec<_>>>())?;
             let mut findings = verify::scan(&self.layout, &snapshot, options, reporter)?;
             if options.repair {
                 let records = std::mem::take(&mut findings.delete_records);
                 findings.report.removed_records = records.len() as u64;
-                self.index
-                    .with(|db| db.delete_all(&records, "removing broken records"))?;
+                self.index.with(|db| db.delete_all(&records, "removing broken records"))?;
                 for path in &findings.delete_paths {
                     crate::lock::remove_tree_forcibly(path)?;
                     findings.report.removed_files += 1;
@@ -523,14 +441,10 @@ impl Store {
             })?;
             let (report, plan) = gc::plan(&self.layout, &snapshot)?;
             if !options.dry_run {
-                self.index
-                    .with(|db| db.delete_all(&plan.records, "deleting unreachable records"))?;
+                self.index.with(|db| db.delete_all(&plan.records, "deleting unreachable records"))?;
                 gc::delete_files(&plan, reporter)?;
             }
-            Ok(GcReport {
-                dry_run: options.dry_run,
-                ..report
-            })
+            Ok(GcReport { dry_run: options.dry_run, ..report })
         };
         if options.dry_run {
             let _op = self.shared_op();
@@ -562,20 +476,13 @@ impl Store {
 
 fn incomplete(root: &Digest, e: StoreError) -> StoreError {
     match e {
-        StoreError::MissingObject { kind, digest } => StoreError::IncompleteTree {
-            root: *root,
-            kind,
-            missing: digest,
-        },
+        StoreError::MissingObject { kind, digest } => StoreError::IncompleteTree { root: *root, kind, missing: digest },
         other => other,
     }
 }
 
 fn check_identity(identity: &str) -> Result<()> {
-    let bad = |reason| StoreError::InvalidTaskIdentity {
-        identity: identity.to_owned(),
-        reason,
-    };
+    let bad = |reason| StoreError::InvalidTaskIdentity { identity: identity.to_owned(), reason };
     if identity.is_empty() {
         return Err(bad("empty"));
     }
@@ -587,10 +494,7 @@ fn check_identity(identity: &str) -> Result<()> {
 
 fn check_raw_blob(digest: &Digest, raw: &[u8]) -> std::result::Result<(), Corruption> {
     if raw.is_empty() {
-        return Err(Corruption::Decompress(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "empty blob",
-        )));
+        return Err(Corruption::Decompress(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "empty blob")));
     }
     let mut decoder = zstd::stream::read::Decoder::new(raw).map_err(Corruption::Decompress)?;
     let mut hasher = blake3::Hasher::new();
@@ -615,9 +519,7 @@ fn absolute_link_path(link: &Path) -> Result<PathBuf> {
     let link = if link.is_absolute() {
         link.to_owned()
     } else {
-        std::env::current_dir()
-            .ctx("reading current directory", ".")?
-            .join(link)
+        std::env::current_dir().ctx("reading current directory", ".")?.join(link)
     };
     // Canonicalise the parent only: the link itself may be a symlink (or not exist yet).
     match (link.parent(), link.file_name()) {

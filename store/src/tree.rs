@@ -91,10 +91,7 @@ impl Name {
             return Err(InvalidName::Empty);
         }
         if bytes.len() > MAX_NAME_LEN {
-            return Err(InvalidName::TooLong {
-                len: bytes.len(),
-                max: MAX_NAME_LEN,
-            });
+            return Err(InvalidName::TooLong { len: bytes.len(), max: MAX_NAME_LEN });
         }
         if let Some(&b) = bytes.iter().find(|&&b| b == b'/' || b == 0) {
             return Err(InvalidName::BadByte(char::from(b)));
@@ -140,10 +137,7 @@ impl SymlinkTarget {
             return Err(InvalidName::Empty);
         }
         if bytes.len() > MAX_TARGET_LEN {
-            return Err(InvalidName::TooLong {
-                len: bytes.len(),
-                max: MAX_TARGET_LEN,
-            });
+            return Err(InvalidName::TooLong { len: bytes.len(), max: MAX_TARGET_LEN });
         }
         if bytes.contains(&0) {
             return Err(InvalidName::BadByte('\0'));
@@ -241,27 +235,13 @@ impl TreeEntry {
             Node::Directory { .. } => 0o755,
             Node::Symlink { .. } => 0o777,
         };
-        Self {
-            name,
-            node,
-            mode,
-            owner: None,
-        }
+        Self { name, node, mode, owner: None }
     }
 
     /// An entry of a full tree. Symlink modes are always recorded as 0o777.
     pub fn full(name: Name, node: Node, mode: u32, owner: Owner) -> Self {
-        let mode = if matches!(node, Node::Symlink { .. }) {
-            0o777
-        } else {
-            mode & 0o7777
-        };
-        Self {
-            name,
-            node,
-            mode,
-            owner: Some(owner),
-        }
+        let mode = if matches!(node, Node::Symlink { .. }) { 0o777 } else { mode & 0o7777 };
+        Self { name, node, mode, owner: Some(owner) }
     }
 
     /// Whether this is a regular file with an execute bit set.
@@ -309,23 +289,15 @@ impl Tree {
             }
         }
         for entry in &entries {
-            check_attributes(attributes, entry).map_err(|reason| InvalidTree::BadAttributes {
-                name: entry.name.clone(),
-                reason,
-            })?;
+            check_attributes(attributes, entry)
+                .map_err(|reason| InvalidTree::BadAttributes { name: entry.name.clone(), reason })?;
         }
-        Ok(Self {
-            attributes,
-            entries,
-        })
+        Ok(Self { attributes, entries })
     }
 
     /// An empty tree.
     pub fn empty(attributes: Attributes) -> Self {
-        Self {
-            attributes,
-            entries: Vec::new(),
-        }
+        Self { attributes, entries: Vec::new() }
     }
 
     /// Which attributes this tree records.
@@ -340,10 +312,7 @@ impl Tree {
 
     /// The entry called `name`.
     pub fn get(&self, name: &[u8]) -> Option<&TreeEntry> {
-        self.entries
-            .binary_search_by(|e| e.name.as_bytes().cmp(name))
-            .ok()
-            .map(|i| &self.entries[i])
+        self.entries.binary_search_by(|e| e.name.as_bytes().cmp(name)).ok().map(|i| &self.entries[i])
     }
 
     /// Total size of the regular files in this tree and below.
@@ -423,8 +392,7 @@ impl Tree {
         for _ in 0..count {
             let at = r.offset();
             let name_len = usize::from(r.u8()?);
-            let name =
-                Name::new(r.take(name_len)?).map_err(|e| r.invalid("name", at, e.to_string()))?;
+            let name = Name::new(r.take(name_len)?).map_err(|e| r.invalid("name", at, e.to_string()))?;
             if let Some(prev) = entries.last().map(|e: &TreeEntry| &e.name)
                 && *prev >= name
             {
@@ -442,11 +410,7 @@ impl Tree {
                         0 => (0o644, None),
                         1 => (0o755, None),
                         other => {
-                            return Err(r.invalid(
-                                "executable flag",
-                                at,
-                                format!("{other} is not 0 or 1"),
-                            ));
+                            return Err(r.invalid("executable flag", at, format!("{other} is not 0 or 1")));
                         }
                     },
                     2 => (0o755, None),
@@ -454,10 +418,7 @@ impl Tree {
                 },
                 Attributes::Full => {
                     let mode = u32::from(r.u16()?);
-                    let owner = Owner {
-                        uid: r.u32()?,
-                        gid: r.u32()?,
-                    };
+                    let owner = Owner { uid: r.u32()?, gid: r.u32()? };
                     if mode > 0o7777 || (kind == 3 && mode != 0o777) {
                         return Err(r.invalid("mode", at, format!("{mode:o} is not valid here")));
                     }
@@ -466,32 +427,18 @@ impl Tree {
             };
             let at = r.offset();
             let node = match kind {
-                1 => Node::File {
-                    size: r.u64()?,
-                    digest: r.digest()?,
-                },
-                2 => Node::Directory {
-                    size: r.u64()?,
-                    digest: r.digest()?,
-                },
+                1 => Node::File { size: r.u64()?, digest: r.digest()? },
+                2 => Node::Directory { size: r.u64()?, digest: r.digest()? },
                 _ => {
-                    let target = SymlinkTarget::new(r.bytes16()?)
-                        .map_err(|e| r.invalid("symlink target", at, e.to_string()))?;
+                    let target =
+                        SymlinkTarget::new(r.bytes16()?).map_err(|e| r.invalid("symlink target", at, e.to_string()))?;
                     Node::Symlink { target }
                 }
             };
-            entries.push(TreeEntry {
-                name,
-                node,
-                mode,
-                owner,
-            });
+            entries.push(TreeEntry { name, node, mode, owner });
         }
         r.finish()?;
-        Ok(Self {
-            attributes,
-            entries,
-        })
+        Ok(Self { attributes, entries })
     }
 }
 
@@ -514,9 +461,7 @@ fn check_attributes(attributes: Attributes, entry: &TreeEntry) -> Result<(), &'s
                 Node::Symlink { .. } => entry.mode == 0o777,
             };
             if !ok {
-                return Err(
-                    "plain trees record files as 0644 or 0755, directories as 0755, symlinks as 0777",
-                );
+                return Err("plain trees record files as 0644 or 0755, directories as 0755, symlinks as 0777");
             }
         }
         Attributes::Full => {
@@ -541,10 +486,7 @@ mod tests {
     fn file(name: &str, content: &[u8], exec: bool) -> TreeEntry {
         TreeEntry::plain(
             Name::new(name).unwrap(),
-            Node::File {
-                digest: Digest::of_blob(content),
-                size: content.len() as u64,
-            },
+            Node::File { digest: Digest::of_blob(content), size: content.len() as u64 },
             exec,
         )
     }
@@ -553,16 +495,10 @@ mod tests {
     fn sorted_and_round_trips() {
         let link = TreeEntry::plain(
             Name::new("l").unwrap(),
-            Node::Symlink {
-                target: SymlinkTarget::new("../x").unwrap(),
-            },
+            Node::Symlink { target: SymlinkTarget::new("../x").unwrap() },
             false,
         );
-        let tree = Tree::new(
-            Attributes::Plain,
-            vec![file("b", b"2", true), link, file("a", b"1", false)],
-        )
-        .unwrap();
+        let tree = Tree::new(Attributes::Plain, vec![file("b", b"2", true), link, file("a", b"1", false)]).unwrap();
         let names: Vec<_> = tree.entries().iter().map(|e| e.name.to_string()).collect();
         assert_eq!(names, ["a", "b", "l"]);
         let bytes = tree.encode();
@@ -574,10 +510,7 @@ mod tests {
     #[test]
     fn rejects_duplicates_and_bad_names() {
         assert!(matches!(
-            Tree::new(
-                Attributes::Plain,
-                vec![file("a", b"1", false), file("a", b"2", false)]
-            ),
+            Tree::new(Attributes::Plain, vec![file("a", b"1", false), file("a", b"2", false)]),
             Err(InvalidTree::Duplicate(_))
         ));
         assert_eq!(Name::new(""), Err(InvalidName::Empty));
@@ -589,11 +522,7 @@ mod tests {
 
     #[test]
     fn decode_rejects_non_canonical() {
-        let tree = Tree::new(
-            Attributes::Plain,
-            vec![file("a", b"1", false), file("b", b"2", false)],
-        )
-        .unwrap();
+        let tree = Tree::new(Attributes::Plain, vec![file("a", b"1", false), file("b", b"2", false)]).unwrap();
         let mut bytes = tree.encode();
         // Swap the two names: no longer sorted.
         let a = bytes.iter().position(|&b| b == b'a').unwrap();
@@ -602,15 +531,9 @@ mod tests {
         assert!(Tree::decode(&bytes).is_err());
         let mut long = tree.encode();
         long.push(0);
-        assert_eq!(
-            Tree::decode(&long),
-            Err(DecodeError::TrailingBytes { count: 1 })
-        );
+        assert_eq!(Tree::decode(&long), Err(DecodeError::TrailingBytes { count: 1 }));
         let short = &tree.encode()[..20];
-        assert!(matches!(
-            Tree::decode(short),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(Tree::decode(short), Err(DecodeError::Truncated { .. })));
         let mut flag = tree.encode();
         // executable flag of the first entry (after header 12, name_len 1, name 1, kind 1)
         flag[15] = 2;
@@ -628,10 +551,7 @@ mod tests {
     fn full_trees_keep_owner_and_mode() {
         let e = TreeEntry::full(
             Name::new("f").unwrap(),
-            Node::File {
-                digest: Digest::of_blob(b""),
-                size: 0,
-            },
+            Node::File { digest: Digest::of_blob(b""), size: 0 },
             0o4711,
             Owner { uid: 5, gid: 6 },
         );
@@ -640,9 +560,6 @@ mod tests {
         assert_eq!(back.entries()[0], e);
         let mut other = e;
         other.owner = Some(Owner { uid: 5, gid: 7 });
-        assert_ne!(
-            Tree::new(Attributes::Full, vec![other]).unwrap().digest(),
-            tree.digest()
-        );
+        assert_ne!(Tree::new(Attributes::Full, vec![other]).unwrap().digest(), tree.digest());
     }
 }

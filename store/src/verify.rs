@@ -30,10 +30,7 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        Self {
-            repair: false,
-            checkouts: true,
-        }
+        Self { repair: false, checkouts: true }
     }
 }
 
@@ -139,22 +136,14 @@ fn check_object(kind: ObjectKind, path: &Path) -> ObjectCheck {
     let Some(digest) = path.file_name().and_then(layout::digest_from_file_name) else {
         return ObjectCheck::Stray;
     };
-    let shard_ok = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .and_then(|n| n.to_str())
-        == Some(&digest.to_hex()[..2]);
+    let shard_ok = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()) == Some(&digest.to_hex()[..2]);
     if !shard_ok {
         return ObjectCheck::Stray;
     }
     match kind {
         ObjectKind::Blob => match objects::hash_blob_file(path) {
             Ok((actual, _)) if actual == digest => ObjectCheck::Blob(digest),
-            Ok((actual, _)) => ObjectCheck::Corrupt(
-                kind,
-                digest,
-                Corruption::HashMismatch { actual }.to_string(),
-            ),
+            Ok((actual, _)) => ObjectCheck::Corrupt(kind, digest, Corruption::HashMismatch { actual }.to_string()),
             Err(e) => ObjectCheck::Corrupt(kind, digest, error_chain(&e)),
         },
         ObjectKind::Tree => {
@@ -164,11 +153,7 @@ fn check_object(kind: ObjectKind, path: &Path) -> ObjectCheck {
             };
             let actual = tree::digest_of_encoding(&bytes);
             if actual != digest {
-                return ObjectCheck::Corrupt(
-                    kind,
-                    digest,
-                    Corruption::HashMismatch { actual }.to_string(),
-                );
+                return ObjectCheck::Corrupt(kind, digest, Corruption::HashMismatch { actual }.to_string());
             }
             match Tree::decode(&bytes) {
                 Ok(t) => ObjectCheck::Tree(digest, children(&t)),
@@ -298,17 +283,11 @@ pub(crate) fn scan(
             }
             ObjectCheck::Corrupt(kind, digest, reason) => {
                 inv.corrupt.insert((kind, digest));
-                report.problems.push(Problem::CorruptObject {
-                    kind,
-                    digest,
-                    reason,
-                });
+                report.problems.push(Problem::CorruptObject { kind, digest, reason });
                 delete_paths.push(path);
             }
             ObjectCheck::Stray => {
-                report
-                    .problems
-                    .push(Problem::StrayFile { path: path.clone() });
+                report.problems.push(Problem::StrayFile { path: path.clone() });
                 delete_paths.push(path);
             }
         }
@@ -318,11 +297,8 @@ pub(crate) fn scan(
     for table in Table::ALL {
         for (key, value) in records(snapshot, table).iter().cloned() {
             report.records += 1;
-            let corrupt = |reason: String| Problem::CorruptIndexValue {
-                table,
-                key: printable_key(table, &key),
-                reason,
-            };
+            let corrupt =
+                |reason: String| Problem::CorruptIndexValue { table, key: printable_key(table, &key), reason };
             let problem = match table {
                 Table::Meta => None,
                 Table::Taskhash => check_lengths(&key, &value, false),
@@ -334,11 +310,7 @@ pub(crate) fn scan(
                             broken = broken.or(inv.broken_object(ObjectKind::Blob, log));
                         }
                         if let Some((_, b)) = broken {
-                            report.dangling.push(DanglingRecord {
-                                table,
-                                key: unihash,
-                                broken: b,
-                            });
+                            report.dangling.push(DanglingRecord { table, key: unihash, broken: b });
                             delete_records.push((table, key.clone()));
                         }
                         None
@@ -349,11 +321,7 @@ pub(crate) fn scan(
                 Table::Trees => match (Digest::from_slice(&key), TreeInfo::decode(&value)) {
                     (Ok(root), Ok(_)) => {
                         if let Some((_, b)) = inv.broken_object(ObjectKind::Tree, root) {
-                            report.dangling.push(DanglingRecord {
-                                table,
-                                key: root,
-                                broken: b,
-                            });
+                            report.dangling.push(DanglingRecord { table, key: root, broken: b });
                             delete_records.push((table, key.clone()));
                         }
                         None
@@ -374,9 +342,7 @@ pub(crate) fn scan(
         }
     }
     for (kind, digest) in inv.missing.iter().copied() {
-        report
-            .problems
-            .push(Problem::MissingObject { kind, digest });
+        report.problems.push(Problem::MissingObject { kind, digest });
     }
 
     // 3. Checkout cache.
@@ -389,11 +355,7 @@ pub(crate) fn scan(
 
     report.problems.sort();
     report.dangling.sort();
-    Ok(Findings {
-        report,
-        delete_paths,
-        delete_records,
-    })
+    Ok(Findings { report, delete_paths, delete_records })
 }
 
 fn check_lengths(key: &[u8], value: &[u8], identity_suffix: bool) -> Option<String> {
@@ -437,36 +399,19 @@ fn check_checkouts(layout: &Layout, inv: &Inventory) -> Result<CheckoutFindings>
     let results: Vec<BlobCheckoutCheck> = blob_files
         .par_iter()
         .map(|path| {
-            let Some((digest, mode)) = path
-                .file_name()
-                .and_then(layout::blob_checkout_from_file_name)
-            else {
-                return (
-                    path.clone(),
-                    Some("name is not <digest>.<mode>".to_owned()),
-                    None,
-                );
+            let Some((digest, mode)) = path.file_name().and_then(layout::blob_checkout_from_file_name) else {
+                return (path.clone(), Some("name is not <digest>.<mode>".to_owned()), None);
             };
             let meta = match fs::symlink_metadata(path) {
                 Ok(m) => m,
                 Err(e) => return (path.clone(), Some(format!("unreadable: {e}")), None),
             };
             if !meta.is_file() || meta.permissions().mode() & 0o7777 != mode {
-                return (
-                    path.clone(),
-                    Some("wrong file type or permissions".to_owned()),
-                    None,
-                );
+                return (path.clone(), Some("wrong file type or permissions".to_owned()), None);
             }
             match hash_file(path) {
-                Ok(actual) if actual == digest => {
-                    (path.clone(), None, Some(((meta.dev(), meta.ino()), digest)))
-                }
-                Ok(actual) => (
-                    path.clone(),
-                    Some(format!("contents hash to {actual}")),
-                    None,
-                ),
+                Ok(actual) if actual == digest => (path.clone(), None, Some(((meta.dev(), meta.ino()), digest))),
+                Ok(actual) => (path.clone(), Some(format!("contents hash to {actual}")), None),
                 Err(e) => (path.clone(), Some(format!("unreadable: {e}")), None),
             }
         })
@@ -475,10 +420,7 @@ fn check_checkouts(layout: &Layout, inv: &Inventory) -> Result<CheckoutFindings>
     let mut files = blob_files.len() as u64;
     for (path, problem, inode) in results {
         if let Some(reason) = problem {
-            problems.push(Problem::CorruptCheckout {
-                path: path.clone(),
-                reason,
-            });
+            problems.push(Problem::CorruptCheckout { path: path.clone(), reason });
             paths.push(path);
         } else if let Some((inode, digest)) = inode {
             good_inodes.insert(inode, digest);
@@ -487,21 +429,13 @@ fn check_checkouts(layout: &Layout, inv: &Inventory) -> Result<CheckoutFindings>
     // Tree checkouts: structure against the tree objects; contents by inode or hash.
     for dir in layout::list_sharded(&layout.tree_checkouts_dir())? {
         let Some(digest) = dir.file_name().and_then(layout::digest_from_file_name) else {
-            problems.push(Problem::CorruptCheckout {
-                path: dir.clone(),
-                reason: "name is not a digest".to_owned(),
-            });
+            problems.push(Problem::CorruptCheckout { path: dir.clone(), reason: "name is not a digest".to_owned() });
             paths.push(dir);
             continue;
         };
         let mut checked = 0u64;
-        if let Err(reason) =
-            check_tree_checkout(layout, inv, &digest, &dir, &good_inodes, &mut checked)
-        {
-            problems.push(Problem::CorruptCheckout {
-                path: dir.clone(),
-                reason,
-            });
+        if let Err(reason) = check_tree_checkout(layout, inv, &digest, &dir, &good_inodes, &mut checked) {
+            problems.push(Problem::CorruptCheckout { path: dir.clone(), reason });
             paths.push(dir);
         }
         files += checked;
@@ -527,17 +461,11 @@ fn check_tree_checkout(
         names.insert(entry.file_name());
     }
     if names.len() != tree.entries().len() {
-        return Err(format!(
-            "{} has {} entries, the tree has {}",
-            dir.display(),
-            names.len(),
-            tree.entries().len()
-        ));
+        return Err(format!("{} has {} entries, the tree has {}", dir.display(), names.len(), tree.entries().len()));
     }
     for entry in tree.entries() {
         let path = dir.join(entry.name.as_os_str());
-        let meta =
-            fs::symlink_metadata(&path).map_err(|_| format!("{} is missing", path.display()))?;
+        let meta = fs::symlink_metadata(&path).map_err(|_| format!("{} is missing", path.display()))?;
         match &entry.node {
             Node::Directory { digest, .. } => {
                 if !meta.is_dir() {
@@ -546,8 +474,7 @@ fn check_tree_checkout(
                 check_tree_checkout(layout, inv, digest, &path, good_inodes, checked)?;
             }
             Node::Symlink { target } => {
-                let actual = fs::read_link(&path)
-                    .map_err(|_| format!("{} is not a symlink", path.display()))?;
+                let actual = fs::read_link(&path).map_err(|_| format!("{} is not a symlink", path.display()))?;
                 if actual.as_os_str() != target.as_os_str() {
                     return Err(format!("{} points elsewhere", path.display()));
                 }
@@ -558,8 +485,7 @@ fn check_tree_checkout(
                     return Err(format!("{} is not a regular file", path.display()));
                 }
                 if good_inodes.get(&(meta.dev(), meta.ino())) != Some(digest) {
-                    let actual =
-                        hash_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    let actual = hash_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                     if actual != *digest {
                         return Err(format!("{} has the wrong contents", path.display()));
                     }

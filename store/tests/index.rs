@@ -6,8 +6,7 @@ use std::fs;
 
 use common::{Fixture, Spec, make_tree};
 use rstore_store::{
-    Access, Digest, Entry, GcOptions, NoReporter, ObjectKind, RootName, RootTarget, Signature,
-    Store, StoreError,
+    Access, Digest, Entry, GcOptions, NoReporter, ObjectKind, RootName, RootTarget, Signature, Store, StoreError,
 };
 
 fn h(s: &str) -> Digest {
@@ -34,15 +33,8 @@ fn hash_equivalence_follows_the_first_taskhash() {
     // t2 was first to produce o9, so o9 belongs to t2's unihash from now on.
     assert_eq!(s.report(task, &h("t4"), &h("o9")).unwrap(), h("t1"));
     // The same outhash for another task is not equivalent.
-    assert_eq!(
-        s.report("recipes/zlib/zlib_1.3.bb:do_install", &h("t5"), &h("o1"))
-            .unwrap(),
-        h("t5")
-    );
-    assert!(matches!(
-        s.report("", &h("t6"), &h("o1")),
-        Err(StoreError::InvalidTaskIdentity { .. })
-    ));
+    assert_eq!(s.report("recipes/zlib/zlib_1.3.bb:do_install", &h("t5"), &h("o1")).unwrap(), h("t5"));
+    assert!(matches!(s.report("", &h("t6"), &h("o1")), Err(StoreError::InvalidTaskIdentity { .. })));
 
     // Persistent: a new handle reopens the database.
     drop(s);
@@ -58,10 +50,7 @@ fn concurrent_reports_agree_on_one_unihash() {
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 let s = &f.store;
-                scope.spawn(move || {
-                    s.report("r:do_x", &h(&format!("t{i}")), &h("same"))
-                        .unwrap()
-                })
+                scope.spawn(move || s.report("r:do_x", &h(&format!("t{i}")), &h("same")).unwrap())
             })
             .collect();
         handles.into_iter().map(|j| j.join().unwrap()).collect()
@@ -71,13 +60,7 @@ fn concurrent_reports_agree_on_one_unihash() {
 
 fn output(f: &Fixture, name: &str, content: &[u8]) -> Digest {
     let dir = f.path(name);
-    make_tree(
-        &dir,
-        &[
-            ("out/file", Spec::File(content)),
-            ("out/bin/x", Spec::Exec(name.as_bytes())),
-        ],
-    );
+    make_tree(&dir, &[("out/file", Spec::File(content)), ("out/bin/x", Spec::Exec(name.as_bytes()))]);
     f.ingest(&dir).root
 }
 
@@ -93,39 +76,20 @@ fn entries_need_durable_objects_and_are_written_once() {
         log: Some(log),
         duration_ms: 1500,
         host_fingerprint: "tools-1".into(),
-        signatures: vec![Signature {
-            key_name: "k".into(),
-            signature: vec![9; 64],
-        }],
+        signatures: vec![Signature { key_name: "k".into(), signature: vec![9; 64] }],
     };
     let u = h("unihash-a");
     assert_eq!(s.put_entry(&u, entry.clone()).unwrap(), entry);
     // A second write under the same unihash keeps the first.
-    let other = Entry {
-        duration_ms: 1,
-        ..entry.clone()
-    };
+    let other = Entry { duration_ms: 1, ..entry.clone() };
     assert_eq!(s.put_entry(&u, other).unwrap(), entry);
     assert_eq!(s.entry(&u).unwrap(), Some(entry.clone()));
     assert_eq!(s.entry(&h("nothing")).unwrap(), None);
 
-    let missing_tree = Entry {
-        root: h("no such tree"),
-        log: None,
-        ..entry.clone()
-    };
-    assert!(matches!(
-        s.put_entry(&h("u2"), missing_tree),
-        Err(StoreError::EntryTreeMissing { .. })
-    ));
-    let missing_log = Entry {
-        log: Some(h("no such log")),
-        ..entry.clone()
-    };
-    assert!(matches!(
-        s.put_entry(&h("u3"), missing_log),
-        Err(StoreError::EntryLogMissing { .. })
-    ));
+    let missing_tree = Entry { root: h("no such tree"), log: None, ..entry.clone() };
+    assert!(matches!(s.put_entry(&h("u2"), missing_tree), Err(StoreError::EntryTreeMissing { .. })));
+    let missing_log = Entry { log: Some(h("no such log")), ..entry.clone() };
+    assert!(matches!(s.put_entry(&h("u3"), missing_log), Err(StoreError::EntryLogMissing { .. })));
     assert_eq!(s.entry(&h("u2")).unwrap(), None);
 }
 
@@ -139,43 +103,26 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
     let log = s.add_blob(b"log of pinned").unwrap();
     s.put_entry(
         &h("u-pinned"),
-        Entry {
-            root: pinned,
-            log: Some(log),
-            duration_ms: 1,
-            host_fingerprint: String::new(),
-            signatures: vec![],
-        },
+        Entry { root: pinned, log: Some(log), duration_ms: 1, host_fingerprint: String::new(), signatures: vec![] },
     )
     .unwrap();
     s.put_entry(
         &h("u-loose"),
-        Entry {
-            root: loose,
-            log: None,
-            duration_ms: 1,
-            host_fingerprint: String::new(),
-            signatures: vec![],
-        },
+        Entry { root: loose, log: None, duration_ms: 1, host_fingerprint: String::new(), signatures: vec![] },
     )
     .unwrap();
     s.report("t:do_a", &h("t-loose"), &loose).unwrap();
     s.pin("release", RootTarget::Entry(h("u-pinned"))).unwrap();
     let result = f.path("result");
-    s.materialise(&linked, &result, Access::ReadOnly, &NoReporter)
-        .unwrap();
-    s.register_result_link(&result, RootTarget::Tree(linked))
-        .unwrap();
+    s.materialise(&linked, &result, Access::ReadOnly, &NoReporter).unwrap();
+    s.register_result_link(&result, RootTarget::Tree(linked)).unwrap();
     let loose_checkout = s.checkout(&loose, &NoReporter).unwrap();
 
     let dry = s.gc(&GcOptions { dry_run: true }, &NoReporter).unwrap();
     assert!(dry.dry_run);
     assert_eq!(dry.removed_entries, 1);
     assert!(dry.bytes_freed > 0);
-    assert!(
-        s.entry(&h("u-loose")).unwrap().is_some(),
-        "a dry run deletes nothing"
-    );
+    assert!(s.entry(&h("u-loose")).unwrap().is_some(), "a dry run deletes nothing");
 
     let report = s.gc(&GcOptions::default(), &NoReporter).unwrap();
     assert_eq!(report.roots, 2);
@@ -183,10 +130,7 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
     assert_eq!(report.removed_entries, 1);
     assert_eq!(report.bytes_freed, dry.bytes_freed);
     assert!(report.removed_blobs >= 1);
-    assert!(
-        report.bytes_freed >= 100_000,
-        "the checkout copy of the loose file is freed: {report:?}"
-    );
+    assert!(report.bytes_freed >= 100_000, "the checkout copy of the loose file is freed: {report:?}");
     assert!(!loose_checkout.exists());
     assert_eq!(s.entry(&h("u-loose")).unwrap(), None);
     assert!(!s.has_object(ObjectKind::Tree, &loose));
@@ -197,8 +141,7 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
     let check = s.verify(&Default::default(), &NoReporter).unwrap();
     assert!(check.is_clean(), "{check:?}");
     let again = f.path("again");
-    s.materialise(&pinned, &again, Access::ReadOnly, &NoReporter)
-        .unwrap();
+    s.materialise(&pinned, &again, Access::ReadOnly, &NoReporter).unwrap();
     assert_eq!(fs::read(again.join("out/file")).unwrap(), b"P");
 
     // Removing the result link makes its tree garbage at the next collection.
@@ -208,17 +151,11 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
     assert!(!s.has_object(ObjectKind::Tree, &linked));
     assert_eq!(s.roots().unwrap().len(), 1);
     s.unpin("release").unwrap();
-    assert!(matches!(
-        s.unpin("release"),
-        Err(StoreError::NoSuchRoot { .. })
-    ));
+    assert!(matches!(s.unpin("release"), Err(StoreError::NoSuchRoot { .. })));
     s.gc(&GcOptions::default(), &NoReporter).unwrap();
     let stats = s.stats().unwrap();
     assert_eq!((stats.entries, stats.blobs, stats.trees), (0, 0, 0));
-    assert!(matches!(
-        RootName::pin(""),
-        Err(StoreError::InvalidRootName { .. })
-    ));
+    assert!(matches!(RootName::pin(""), Err(StoreError::InvalidRootName { .. })));
 }
 
 #[test]
@@ -240,23 +177,14 @@ fn objects_move_between_stores_verified() {
             }
         }
     }
-    assert!(matches!(
-        other.commit_tree(&root),
-        Err(StoreError::IncompleteTree {
-            kind: ObjectKind::Blob,
-            ..
-        })
-    ));
+    assert!(matches!(other.commit_tree(&root), Err(StoreError::IncompleteTree { kind: ObjectKind::Blob, .. })));
     for b in &all {
         let raw = f.store.read_raw_object(ObjectKind::Blob, b).unwrap();
         // Tampered or mislabelled objects are refused.
         let mut bad = raw.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0x40;
-        assert!(matches!(
-            other.import_raw_object(ObjectKind::Blob, b, &bad),
-            Err(StoreError::ImportRejected { .. })
-        ));
+        assert!(matches!(other.import_raw_object(ObjectKind::Blob, b, &bad), Err(StoreError::ImportRejected { .. })));
         assert!(matches!(
             other.import_raw_object(ObjectKind::Blob, &h("wrong"), &raw),
             Err(StoreError::ImportRejected { .. })
@@ -268,19 +196,8 @@ fn objects_move_between_stores_verified() {
     other
         .put_entry(
             &h("u"),
-            Entry {
-                root,
-                log: None,
-                duration_ms: 0,
-                host_fingerprint: String::new(),
-                signatures: vec![],
-            },
+            Entry { root, log: None, duration_ms: 0, host_fingerprint: String::new(), signatures: vec![] },
         )
         .unwrap();
-    assert!(
-        other
-            .verify(&Default::default(), &NoReporter)
-            .unwrap()
-            .is_clean()
-    );
+    assert!(other.verify(&Default::default(), &NoReporter).unwrap().is_clean());
 }

@@ -7,9 +7,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::{Fixture, Spec, make_tree};
-use rstore_store::{
-    Access, Attributes, IngestOptions, NoReporter, Node, ObjectKind, StoreError, TarOptions,
-};
+use rstore_store::{Access, Attributes, IngestOptions, NoReporter, Node, ObjectKind, StoreError, TarOptions};
 
 fn sample(f: &Fixture) -> std::path::PathBuf {
     let src = f.path("src");
@@ -50,30 +48,15 @@ fn ingest_reads_back_every_kind() {
         other => panic!("expected a symlink, got {other:?}"),
     }
     let (empty, _) = f.store.resolve(&out.root, "empty").unwrap();
-    let Node::Directory { digest, .. } = empty else {
-        panic!("empty is a directory")
-    };
+    let Node::Directory { digest, .. } = empty else { panic!("empty is a directory") };
     assert!(f.store.read_tree(&digest).unwrap().entries().is_empty());
 
     let mut data = Vec::new();
-    f.store
-        .open_file(&out.root, "lib/libx.so.1")
-        .unwrap()
-        .read_to_end(&mut data)
-        .unwrap();
+    f.store.open_file(&out.root, "lib/libx.so.1").unwrap().read_to_end(&mut data).unwrap();
     assert_eq!(data, [0u8, 1, 2, 3, 255]);
-    assert!(matches!(
-        f.store.open_file(&out.root, "bin"),
-        Err(StoreError::NotAFile { .. })
-    ));
-    assert!(matches!(
-        f.store.open_file(&out.root, "nope"),
-        Err(StoreError::PathNotFound { .. })
-    ));
-    assert!(matches!(
-        f.store.resolve(&out.root, "a.txt/x"),
-        Err(StoreError::PathNotFound { .. })
-    ));
+    assert!(matches!(f.store.open_file(&out.root, "bin"), Err(StoreError::NotAFile { .. })));
+    assert!(matches!(f.store.open_file(&out.root, "nope"), Err(StoreError::PathNotFound { .. })));
+    assert!(matches!(f.store.resolve(&out.root, "a.txt/x"), Err(StoreError::PathNotFound { .. })));
     let info = f.store.tree_info(&out.root).unwrap().unwrap();
     assert_eq!(info.files, 5);
 }
@@ -84,12 +67,7 @@ fn timestamps_owners_and_other_mode_bits_do_not_matter_in_plain_trees() {
     let src = sample(&f);
     let before = f.ingest(&src).root;
     let file = src.join("a.txt");
-    fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(std::time::UNIX_EPOCH)
-        .unwrap();
+    fs::File::options().write(true).open(&file).unwrap().set_modified(std::time::UNIX_EPOCH).unwrap();
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(f.ingest(&src).root, before);
     fs::set_permissions(&file, fs::Permissions::from_mode(0o700)).unwrap();
@@ -102,56 +80,26 @@ fn materialise_read_only_hardlinks_and_reingests_to_the_same_root() {
     let src = sample(&f);
     let root = f.ingest(&src).root;
     let dest = f.path("out");
-    let first = f
-        .store
-        .materialise(&root, &dest, Access::ReadOnly, &NoReporter)
-        .unwrap();
+    let first = f.store.materialise(&root, &dest, Access::ReadOnly, &NoReporter).unwrap();
     assert_eq!(first.files, 5);
     assert!(first.checked_out_bytes > 0);
     assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"hello\n");
-    assert_eq!(
-        fs::read_link(dest.join("lib/libx.so")).unwrap().to_str(),
-        Some("libx.so.1")
-    );
+    assert_eq!(fs::read_link(dest.join("lib/libx.so")).unwrap().to_str(), Some("libx.so.1"));
     assert!(dest.join("empty").is_dir());
     let tool = fs::metadata(dest.join("bin/tool")).unwrap();
     assert_eq!(tool.permissions().mode() & 0o7777, 0o555);
-    assert_eq!(
-        fs::metadata(dest.join("a.txt"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777,
-        0o444
-    );
-    assert_eq!(
-        fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
-        0o555
-    );
+    assert_eq!(fs::metadata(dest.join("a.txt")).unwrap().permissions().mode() & 0o7777, 0o444);
+    assert_eq!(fs::metadata(&dest).unwrap().permissions().mode() & 0o7777, 0o555);
     // Hardlinked from the checkout cache: the same inode serves both copies.
     let again = f.path("again");
-    let second = f
-        .store
-        .materialise(&root, &again, Access::ReadOnly, &NoReporter)
-        .unwrap();
-    assert_eq!(
-        second.checked_out_bytes, 0,
-        "second materialisation decompresses nothing"
-    );
+    let second = f.store.materialise(&root, &again, Access::ReadOnly, &NoReporter).unwrap();
+    assert_eq!(second.checked_out_bytes, 0, "second materialisation decompresses nothing");
     assert_eq!(second.copied_files, 0);
-    assert_eq!(
-        fs::metadata(again.join("bin/tool")).unwrap().ino(),
-        tool.ino()
-    );
-    assert_eq!(
-        fs::metadata(dest.join("bin/tool")).unwrap().nlink(),
-        3,
-        "checkout cache + two trees"
-    );
+    assert_eq!(fs::metadata(again.join("bin/tool")).unwrap().ino(), tool.ino());
+    assert_eq!(fs::metadata(dest.join("bin/tool")).unwrap().nlink(), 3, "checkout cache + two trees");
     assert_eq!(f.ingest(&dest).root, root);
     assert!(matches!(
-        f.store
-            .materialise(&root, &dest, Access::ReadOnly, &NoReporter),
+        f.store.materialise(&root, &dest, Access::ReadOnly, &NoReporter),
         Err(StoreError::DestinationExists { .. })
     ));
 }
@@ -162,25 +110,11 @@ fn materialise_writable_gives_independent_files() {
     let src = sample(&f);
     let root = f.ingest(&src).root;
     let ro = f.path("ro");
-    f.store
-        .materialise(&root, &ro, Access::ReadOnly, &NoReporter)
-        .unwrap();
+    f.store.materialise(&root, &ro, Access::ReadOnly, &NoReporter).unwrap();
     let rw = f.path("rw");
-    f.store
-        .materialise(&root, &rw, Access::Writable, &NoReporter)
-        .unwrap();
-    assert_ne!(
-        fs::metadata(rw.join("a.txt")).unwrap().ino(),
-        fs::metadata(ro.join("a.txt")).unwrap().ino()
-    );
-    assert_eq!(
-        fs::metadata(rw.join("bin/tool"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o755
-    );
+    f.store.materialise(&root, &rw, Access::Writable, &NoReporter).unwrap();
+    assert_ne!(fs::metadata(rw.join("a.txt")).unwrap().ino(), fs::metadata(ro.join("a.txt")).unwrap().ino());
+    assert_eq!(fs::metadata(rw.join("bin/tool")).unwrap().permissions().mode() & 0o777, 0o755);
     fs::write(rw.join("a.txt"), b"changed").unwrap();
     fs::write(rw.join("new"), b"new").unwrap();
     assert_eq!(fs::read(ro.join("a.txt")).unwrap(), b"hello\n");
@@ -208,10 +142,7 @@ fn special_files_are_rejected_with_their_path() {
     let src = f.path("special");
     make_tree(&src, &[("ok", Spec::File(b"x"))]);
     let fifo = src.join("pipe");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(status.success());
     match f.store.ingest(&src, &IngestOptions::default(), &NoReporter) {
         Err(StoreError::UnsupportedFileType { path, kind }) => {
@@ -222,23 +153,14 @@ fn special_files_are_rejected_with_their_path() {
     }
     fs::remove_file(&fifo).unwrap();
     let _socket = std::os::unix::net::UnixListener::bind(src.join("sock")).unwrap();
-    let err = f
-        .store
-        .ingest(&src, &IngestOptions::default(), &NoReporter)
-        .unwrap_err();
+    let err = f.store.ingest(&src, &IngestOptions::default(), &NoReporter).unwrap_err();
     assert!(err.to_string().contains("socket"), "{err}");
     assert!(matches!(
-        f.store
-            .ingest(&src.join("ok"), &IngestOptions::default(), &NoReporter),
+        f.store.ingest(&src.join("ok"), &IngestOptions::default(), &NoReporter),
         Err(StoreError::NotADirectory { .. })
     ));
     // Nothing was recorded and nothing half-written is visible.
-    assert!(
-        f.store
-            .verify(&Default::default(), &NoReporter)
-            .unwrap()
-            .is_clean()
-    );
+    assert!(f.store.verify(&Default::default(), &NoReporter).unwrap().is_clean());
 }
 
 #[test]
@@ -248,10 +170,7 @@ fn fakeroot_trees_record_mode_and_owner() {
     make_tree(&src, &[("etc/shadow", Spec::File(b"root:*:"))]);
     let shadow = src.join("etc/shadow");
     fs::set_permissions(&shadow, fs::Permissions::from_mode(0o640)).unwrap();
-    let full = IngestOptions {
-        attributes: Attributes::Full,
-        ..Default::default()
-    };
+    let full = IngestOptions { attributes: Attributes::Full, ..Default::default() };
     let plain_root = f.ingest(&src).root;
     let a = f.store.ingest(&src, &full, &NoReporter).unwrap().root;
     assert_ne!(a, plain_root);
@@ -260,11 +179,7 @@ fn fakeroot_trees_record_mode_and_owner() {
     fs::set_permissions(&shadow, fs::Permissions::from_mode(0o600)).unwrap();
     let b = f.store.ingest(&src, &full, &NoReporter).unwrap().root;
     assert_ne!(a, b, "full trees record every permission bit");
-    assert_eq!(
-        f.ingest(&src).root,
-        plain_root,
-        "plain trees ignore non-exec bits"
-    );
+    assert_eq!(f.ingest(&src).root, plain_root, "plain trees ignore non-exec bits");
 
     let tree = f.store.read_tree(&b).unwrap();
     assert_eq!(tree.attributes(), Attributes::Full);
@@ -276,20 +191,11 @@ fn fakeroot_trees_record_mode_and_owner() {
         let c = f.store.ingest(&src, &full, &NoReporter).unwrap().root;
         assert_ne!(b, c, "owners are part of full trees");
         let mut tar = Vec::new();
-        f.store
-            .export_tar(&c, &mut tar, &TarOptions::default())
-            .unwrap();
+        f.store.export_tar(&c, &mut tar, &TarOptions::default()).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
-        let entry = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap())
-            .find(|e| e.path().unwrap().ends_with("shadow"))
-            .unwrap();
-        assert_eq!(
-            (entry.header().uid().unwrap(), entry.header().gid().unwrap()),
-            (4321, 42)
-        );
+        let entry =
+            archive.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap().ends_with("shadow")).unwrap();
+        assert_eq!((entry.header().uid().unwrap(), entry.header().gid().unwrap()), (4321, 42));
         assert_eq!(entry.header().mode().unwrap(), 0o600);
     }
 }
@@ -300,25 +206,14 @@ fn tar_export_is_deterministic_and_complete() {
     let src = sample(&f);
     let root = f.ingest(&src).root;
     let mut one = Vec::new();
-    f.store
-        .export_tar(&root, &mut one, &TarOptions::default())
-        .unwrap();
+    f.store.export_tar(&root, &mut one, &TarOptions::default()).unwrap();
     // A copy with other mtimes, made later, exports to the same bytes.
     let copy = f.path("copy");
-    f.store
-        .materialise(&root, &copy, Access::Writable, &NoReporter)
-        .unwrap();
-    fs::File::options()
-        .write(true)
-        .open(copy.join("a.txt"))
-        .unwrap()
-        .set_modified(std::time::UNIX_EPOCH)
-        .unwrap();
+    f.store.materialise(&root, &copy, Access::Writable, &NoReporter).unwrap();
+    fs::File::options().write(true).open(copy.join("a.txt")).unwrap().set_modified(std::time::UNIX_EPOCH).unwrap();
     let copy_root = f.ingest(&copy).root;
     let mut two = Vec::new();
-    f.store
-        .export_tar(&copy_root, &mut two, &TarOptions::default())
-        .unwrap();
+    f.store.export_tar(&copy_root, &mut two, &TarOptions::default()).unwrap();
     assert_eq!(one, two);
 
     let mut archive = tar::Archive::new(one.as_slice());
@@ -355,15 +250,7 @@ fn tar_export_is_deterministic_and_complete() {
         ]
     );
     let mut later = Vec::new();
-    f.store
-        .export_tar(
-            &root,
-            &mut later,
-            &TarOptions {
-                mtime: 1_700_000_000,
-            },
-        )
-        .unwrap();
+    f.store.export_tar(&root, &mut later, &TarOptions { mtime: 1_700_000_000 }).unwrap();
     assert_ne!(later, one);
 }
 
@@ -372,30 +259,12 @@ fn tar_export_stops_at_a_corrupt_blob() {
     let f = Fixture::new();
     let src = sample(&f);
     let root = f.ingest(&src).root;
-    let Node::File { digest, .. } = f.store.resolve(&root, "bin/tool").unwrap().0 else {
-        unreachable!()
-    };
+    let Node::File { digest, .. } = f.store.resolve(&root, "bin/tool").unwrap().0 else { unreachable!() };
     let path = f.store.debug_object_path(ObjectKind::Blob, &digest);
     // Replace the blob with a valid zstd frame of other contents.
-    fs::write(
-        &path,
-        zstd::bulk::compress(b"#!/bin/sh\necho HI\n", 3).unwrap(),
-    )
-    .unwrap();
-    let err = f
-        .store
-        .export_tar(&root, &mut Vec::new(), &TarOptions::default())
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::CorruptObject {
-                kind: ObjectKind::Blob,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    fs::write(&path, zstd::bulk::compress(b"#!/bin/sh\necho HI\n", 3).unwrap()).unwrap();
+    let err = f.store.export_tar(&root, &mut Vec::new(), &TarOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::CorruptObject { kind: ObjectKind::Blob, .. }), "{err:?}");
 }
 
 #[test]
@@ -410,11 +279,28 @@ fn large_files_take_the_streaming_path() {
     let out = f.ingest(&src);
     assert_eq!(out.logical_bytes, data.len() as u64);
     assert!(out.stored_bytes < data.len() as u64 / 4, "compressed");
-    let Node::File { digest, .. } = f.store.resolve(&out.root, "blob.bin").unwrap().0 else {
-        unreachable!()
-    };
+    let Node::File { digest, .. } = f.store.resolve(&out.root, "blob.bin").unwrap().0 else { unreachable!() };
     assert_eq!(digest, rstore_store::Digest::of_blob(&data));
     assert_eq!(f.store.read_blob(&digest).unwrap(), data);
     let raw = f.store.read_raw_object(ObjectKind::Blob, &digest).unwrap();
     assert_eq!(zstd::bulk::decompress(&raw, data.len()).unwrap(), data);
+}
+
+#[test]
+fn materialise_onto_another_filesystem_copies() {
+    let shm = std::path::Path::new("/dev/shm");
+    let f = Fixture::new();
+    let same_fs = fs::metadata(shm).map(|m| m.dev() == fs::metadata(f.dir.path()).unwrap().dev()).unwrap_or(true);
+    if same_fs {
+        return; // no second filesystem to try
+    }
+    let src = sample(&f);
+    let root = f.ingest(&src).root;
+    let other = tempfile::tempdir_in(shm).unwrap();
+    let dest = other.path().join("out");
+    let out = f.store.materialise(&root, &dest, Access::ReadOnly, &NoReporter).unwrap();
+    assert_eq!(out.copied_files, out.files, "hardlinks cannot cross filesystems");
+    assert_eq!(fs::metadata(dest.join("bin/tool")).unwrap().permissions().mode() & 0o777, 0o555);
+    assert_eq!(f.ingest(&dest).root, root);
+    rstore_store::remove_tree_forcibly(&dest).unwrap();
 }

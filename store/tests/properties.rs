@@ -24,9 +24,7 @@ enum M {
 }
 
 fn arb_name() -> impl Strategy<Value = Vec<u8>> {
-    "[a-z0-9._-]{1,8}"
-        .prop_filter("not . or ..", |s| s != "." && s != "..")
-        .prop_map(String::into_bytes)
+    "[a-z0-9._-]{1,8}".prop_filter("not . or ..", |s| s != "." && s != "..").prop_map(String::into_bytes)
 }
 
 fn arb_dir() -> impl Strategy<Value = BTreeMap<Vec<u8>, M>> {
@@ -34,9 +32,7 @@ fn arb_dir() -> impl Strategy<Value = BTreeMap<Vec<u8>, M>> {
         (vec(any::<u8>(), 0..48), any::<bool>()).prop_map(|(c, x)| M::File(c, x)),
         "[a-z./]{1,12}".prop_map(|t| M::Link(t.into_bytes())),
     ];
-    let node = leaf.prop_recursive(3, 32, 5, |inner| {
-        btree_map(arb_name(), inner, 0..5).prop_map(M::Dir)
-    });
+    let node = leaf.prop_recursive(3, 32, 5, |inner| btree_map(arb_name(), inner, 0..5).prop_map(M::Dir));
     btree_map(arb_name(), node, 0..6)
 }
 
@@ -47,15 +43,9 @@ fn write(dir: &Path, tree: &BTreeMap<Vec<u8>, M>) {
         match node {
             M::File(content, exec) => {
                 fs::write(&path, content).unwrap();
-                fs::set_permissions(
-                    &path,
-                    fs::Permissions::from_mode(if *exec { 0o755 } else { 0o644 }),
-                )
-                .unwrap();
+                fs::set_permissions(&path, fs::Permissions::from_mode(if *exec { 0o755 } else { 0o644 })).unwrap();
             }
-            M::Link(target) => {
-                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &path).unwrap()
-            }
+            M::Link(target) => std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &path).unwrap(),
             M::Dir(sub) => write(&path, sub),
         }
     }
@@ -70,11 +60,7 @@ enum Site {
     Name,
 }
 
-fn sites(
-    tree: &BTreeMap<Vec<u8>, M>,
-    prefix: &mut Vec<Vec<u8>>,
-    out: &mut Vec<(Vec<Vec<u8>>, Site)>,
-) {
+fn sites(tree: &BTreeMap<Vec<u8>, M>, prefix: &mut Vec<Vec<u8>>, out: &mut Vec<(Vec<Vec<u8>>, Site)>) {
     for (name, node) in tree {
         prefix.push(name.clone());
         out.push((prefix.clone(), Site::Name));
@@ -101,9 +87,7 @@ fn valid_name(n: &[u8]) -> bool {
 fn mutate(tree: &mut BTreeMap<Vec<u8>, M>, path: &[Vec<u8>], site: Site, pick: u64) -> bool {
     let (name, rest) = path.split_first().unwrap();
     if !rest.is_empty() {
-        let Some(M::Dir(sub)) = tree.get_mut(name) else {
-            unreachable!()
-        };
+        let Some(M::Dir(sub)) = tree.get_mut(name) else { unreachable!() };
         return mutate(sub, rest, site, pick);
     }
     let flip = |bytes: &mut Vec<u8>, ok: &dyn Fn(&[u8]) -> bool| -> bool {
@@ -123,9 +107,7 @@ fn mutate(tree: &mut BTreeMap<Vec<u8>, M>, path: &[Vec<u8>], site: Site, pick: u
         Site::Name => {
             let mut new_name = name.clone();
             let taken: Vec<Vec<u8>> = tree.keys().cloned().collect();
-            if !flip(&mut new_name, &|c| {
-                valid_name(c) && !taken.iter().any(|t| t == c)
-            }) {
+            if !flip(&mut new_name, &|c| valid_name(c) && !taken.iter().any(|t| t == c)) {
                 return false;
             }
             let node = tree.remove(name).unwrap();
@@ -154,10 +136,7 @@ fn mutate(tree: &mut BTreeMap<Vec<u8>, M>, path: &[Vec<u8>], site: Site, pick: u
 fn ingest_materialise_ingest_is_stable() {
     let f = Fixture::new();
     let counter = std::cell::Cell::new(0u32);
-    let mut runner = TestRunner::new(Config {
-        cases: 48,
-        ..Config::default()
-    });
+    let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
     runner
         .run(&arb_dir(), |tree| {
             counter.set(counter.get() + 1);
@@ -166,14 +145,10 @@ fn ingest_materialise_ingest_is_stable() {
             write(&src, &tree);
             let root = f.ingest(&src).root;
             let ro = f.path(&format!("p{n}-ro"));
-            f.store
-                .materialise(&root, &ro, Access::ReadOnly, &NoReporter)
-                .unwrap();
+            f.store.materialise(&root, &ro, Access::ReadOnly, &NoReporter).unwrap();
             prop_assert_eq!(f.ingest(&ro).root, root);
             let rw = f.path(&format!("p{n}-rw"));
-            f.store
-                .materialise(&root, &rw, Access::Writable, &NoReporter)
-                .unwrap();
+            f.store.materialise(&root, &rw, Access::Writable, &NoReporter).unwrap();
             prop_assert_eq!(f.ingest(&rw).root, root);
             Ok(())
         })
@@ -184,15 +159,8 @@ fn ingest_materialise_ingest_is_stable() {
 fn any_single_bit_change_changes_the_root() {
     let f = Fixture::new();
     let counter = std::cell::Cell::new(0u32);
-    let mut runner = TestRunner::new(Config {
-        cases: 96,
-        ..Config::default()
-    });
-    let strategy = (
-        arb_dir().prop_filter("needs an entry", |t| !t.is_empty()),
-        any::<u64>(),
-        any::<u64>(),
-    );
+    let mut runner = TestRunner::new(Config { cases: 96, ..Config::default() });
+    let strategy = (arb_dir().prop_filter("needs an entry", |t| !t.is_empty()), any::<u64>(), any::<u64>());
     runner
         .run(&strategy, |(tree, which, pick)| {
             let mut all = Vec::new();

@@ -18,7 +18,6 @@ import hashlib
 import inspect
 import logging
 import re
-import textwrap
 
 logger = logging.getLogger("BitBake.CodeParser")
 
@@ -129,7 +128,8 @@ class PythonParser:
             lineno = max(lineno - 1, 0)
         if not node or not node.strip():
             return
-        source = "\n" * int(lineno) + textwrap.dedent(str(node))
+        padded = "\n" * int(lineno) + str(node)
+        source = "\n" * int(lineno) + _wrap_indented(str(node))
         tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST)
         for item in ast.walk(tree):
             if isinstance(item, ast.Call):
@@ -139,7 +139,21 @@ class PythonParser:
             self.references -= getattr(func, "bb_vardepsexclude", set())
         self.execs |= self.var_execs
         if fixedhash:
-            self.extra = hashlib.sha256(source.encode("utf-8")).hexdigest()
+            self.extra = hashlib.sha256(padded.encode("utf-8")).hexdigest()
+
+
+def _wrap_indented(code):
+    """Indented code (a function body) is made valid by nesting it under ``if 1:``,
+    which keeps every line where it was, whatever mix of indentation it uses."""
+    stripped = code.lstrip("\n\t ")
+    if stripped == code:
+        return code
+    leading = code[: len(code) - len(stripped)]
+    if leading.endswith(("\t", " ")):
+        if code.startswith("\n"):
+            code = code[1:]
+        return "if 1:\n" + code
+    return code
 
 
 def python_calls(source):
@@ -169,7 +183,7 @@ def add_module_functions(fn, functions, namespace):
             continue
         name = "%s.%s" % (namespace, fname)
         parser = PythonParser(name)
-        parser.parse_python("".join(lines), filename=fn, lineno=max(lineno - 1, 0),
+        parser.parse_python("".join(lines), filename=fn, lineno=lineno,
                             fixedhash=name, func=function)
         execs = set()
         for called in parser.execs:

@@ -112,6 +112,16 @@ pub fn from_py(obj: &Bound<'_, PyAny>) -> Value {
     Value::Py(Rc::new(obj.clone().unbind()))
 }
 
+/// A boolean argument accepting any Python value by truthiness (`d.getVar(x, 1)`).
+pub struct Truthy(bool);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Truthy {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Truthy(obj.is_truthy()?))
+    }
+}
+
 fn opt_bool(kwargs: Option<&Bound<'_, PyDict>>, key: &str) -> bool {
     kwargs.and_then(|k| k.get_item(key).ok().flatten()).is_some_and(|v| v.is_truthy().unwrap_or(false))
 }
@@ -128,19 +138,17 @@ impl DataSmart {
         Ok(DataSmart { inner: DataStore::new(Some(hooks)) })
     }
 
-    #[pyo3(signature = (var, expand = true, noweakdefault = false, parsing = false))]
+    #[pyo3(signature = (var, expand = Truthy(true), noweakdefault = Truthy(false), parsing = Truthy(false)))]
     fn getVar<'py>(
         &self,
         py: Python<'py>,
         var: &str,
-        expand: bool,
-        noweakdefault: bool,
-        parsing: bool,
+        expand: Truthy,
+        noweakdefault: Truthy,
+        parsing: Truthy,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let v = self
-            .inner
-            .get_var_flag(var, "_content", Read { expand, noweakdefault, parsing })
-            .map_err(|e| err(py, e))?;
+        let read = Read { expand: expand.0, noweakdefault: noweakdefault.0, parsing: parsing.0 };
+        let v = self.inner.get_var_flag(var, "_content", read).map_err(|e| err(py, e))?;
         match v {
             Some(v) => to_py(py, &v),
             None => Ok(py.None().into_bound(py)),
@@ -160,22 +168,23 @@ impl DataSmart {
     }
 
     #[allow(clippy::too_many_arguments)] // BitBake's signature
-    #[pyo3(signature = (var, flag, expand = true, noweakdefault = false, parsing = false, retparser = false))]
+    #[pyo3(signature = (var, flag, expand = Truthy(true), noweakdefault = Truthy(false), parsing = Truthy(false), retparser = Truthy(false)))]
     fn getVarFlag<'py>(
         &self,
         py: Python<'py>,
         var: &str,
         flag: &str,
-        expand: bool,
-        noweakdefault: bool,
-        parsing: bool,
-        retparser: bool,
+        expand: Truthy,
+        noweakdefault: Truthy,
+        parsing: Truthy,
+        retparser: Truthy,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = retparser;
         if flag.is_empty() {
             return Ok(py.None().into_bound(py));
         }
-        let v = self.inner.get_var_flag(var, flag, Read { expand, noweakdefault, parsing }).map_err(|e| err(py, e))?;
+        let read = Read { expand: expand.0, noweakdefault: noweakdefault.0, parsing: parsing.0 };
+        let v = self.inner.get_var_flag(var, flag, read).map_err(|e| err(py, e))?;
         match v {
             Some(v) => to_py(py, &v),
             None => Ok(py.None().into_bound(py)),
@@ -195,13 +204,13 @@ impl DataSmart {
         self.inner.set_var_flag(var, flag, from_py(value), None, "set").map_err(|e| err(py, e))
     }
 
-    #[pyo3(signature = (var, expand = None, internalflags = false))]
+    #[pyo3(signature = (var, expand = None, internalflags = Truthy(false)))]
     fn getVarFlags<'py>(
         &self,
         py: Python<'py>,
         var: &str,
         expand: Option<&Bound<'py, PyAny>>,
-        internalflags: bool,
+        internalflags: Truthy,
     ) -> PyResult<Bound<'py, PyAny>> {
         let names: Vec<String> = match expand {
             None => Vec::new(),
@@ -215,7 +224,7 @@ impl DataSmart {
             Some(e) => e.try_iter()?.map(|i| i.and_then(|i| py_str(&i))).collect::<PyResult<_>>()?,
         };
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        match self.inner.get_var_flags(var, &refs, internalflags).map_err(|e| err(py, e))? {
+        match self.inner.get_var_flags(var, &refs, internalflags.0).map_err(|e| err(py, e))? {
             None => Ok(py.None().into_bound(py)),
             Some(flags) => {
                 let dict = PyDict::new(py);
@@ -400,8 +409,8 @@ impl DataSmart {
         self.inner.set_var_filter(var, filter);
     }
 
-    #[pyo3(signature = (variable, parents = false))]
-    fn expandVarref(&self, py: Python<'_>, variable: &str, parents: bool) -> PyResult<()> {
+    #[pyo3(signature = (variable, parents = Truthy(false)))]
+    fn expandVarref(&self, py: Python<'_>, variable: &str, parents: Truthy) -> PyResult<()> {
         let _ = parents;
         self.inner.expand_varref(variable).map_err(|e| err(py, e))
     }

@@ -18,7 +18,7 @@ pub mod datasmart;
 mod host;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use pyo3::exceptions::PySyntaxError;
@@ -27,7 +27,8 @@ use pyo3::types::{PyDict, PyList, PyModule, PyString, PyTuple};
 
 pub use host::{Host, HostGuard, LogLevel, set_host, with_host};
 
-use crate::datastore::{DataError, DataStore, ExpansionError, Hooks, InlineResult};
+use crate::datastore::{DataError, DataStore, ExpansionError, Hooks, InlineResult, PythonDeps};
+use crate::value::Str;
 use crate::value::Value;
 
 /// (module name, is package, source, file name) for every embedded Python file.
@@ -68,6 +69,8 @@ pub struct PyRuntime {
     handled: Py<PyAny>,
     expansion_error: Py<PyAny>,
     inline_cache: RefCell<HashMap<String, Py<PyAny>>>,
+    python_parser: Py<PyAny>,
+    deps_cache: RefCell<HashMap<String, Rc<PythonDeps>>>,
 }
 
 thread_local! {
@@ -140,6 +143,8 @@ impl PyRuntime {
             handled: bb.getattr("BBHandledException")?.unbind(),
             expansion_error: data_smart.getattr("ExpansionError")?.unbind(),
             inline_cache: RefCell::default(),
+            python_parser: py.import("bb.codeparser")?.getattr("PythonParser")?.unbind(),
+            deps_cache: RefCell::default(),
         })
     }
 
@@ -178,6 +183,12 @@ impl PyRuntime {
                 .map(|e| format!("{}: {}", e.get_type().name().map(|n| n.to_string()).unwrap_or_default(), e))
                 .unwrap_or_else(|_| value.to_string());
             return DataError::Expansion(Box::new(ExpansionError { chain, expression, cause }));
+        }
+        // The traceback may be held by the error rather than by the exception object.
+        if let Some(tb) = err.traceback(py)
+            && value.getattr("__traceback__").is_ok_and(|t| t.is_none())
+        {
+            let _ = value.setattr("__traceback__", tb);
         }
         let message = self
             .format_exception
@@ -313,11 +324,31 @@ impl PyRuntime {
                 let ctx = self.context(py);
                 let module = import.call1((namespace,))?;
                 ctx.set_item(namespace, &module)?;
+                let codeparser = py.import("bb.codeparser")?;
                 if let Ok(list) = module.getattr("BBIMPORTS") {
                     for item in list.try_iter()? {
                         let item: String = item?.extract()?;
                         let top = import.call1((format!("{namespace}.{item}"),))?;
-                        ctx.set_item(namespace, top)?;
+                        ctx.set_item(namespace, &top)?;
+                        // Record what the module's functions read, for task signatures.
+                        let module = top.getattr(item.as_str())?;
+                        let file = module.getattr("__file__")?;
+                        let funcs = PyDict::new(py);
+                        for name in module.dir()?.iter() {
+                            let name: String = name.extract()?;
+                            if name.starts_with('_') {
+                                continue;
+                            }
+                            let f = module.getattr(name.as_str())?;
+                            if f.is_callable() {
+                                funcs.set_item(name, f)?;
+                            }
+                        }
+                        codeparser.getattr("add_module_functions")?.call1((
+                            file,
+                            funcs,
+                            format!("{namespace}.{item}"),
+                        ))?;
                     }
                 }
                 Ok(())
@@ -369,6 +400,48 @@ impl PyRuntime {
                 let handlers = snapshot.handlers.bind(py).call_method0("copy")?;
                 self.event_module.bind(py).getattr("set_class_handlers")?.call1((handlers,))?;
                 Ok(())
+            };
+            run().map_err(|e| self.error_from_py(py, e))
+        })
+    }
+
+    /// Apply the configuration's `[vardepsexclude]` flags to module functions
+    /// (`bb.codeparser.update_module_dependencies`).
+    pub fn update_module_dependencies(&self, d: &Rc<DataStore>) -> Result<(), DataError> {
+        Python::attach(|py| {
+            let run = || -> PyResult<()> {
+                py.import("bb.codeparser")?
+                    .getattr("update_module_dependencies")?
+                    .call1((datasmart::wrap(py, d.clone())?,))?;
+                Ok(())
+            };
+            run().map_err(|e| self.error_from_py(py, e))
+        })
+    }
+
+    /// What each layer-library function reads and calls (`bb.codeparser.modulecode_deps`).
+    pub fn module_funcs(&self) -> Result<HashMap<String, crate::vardeps::ModuleFunc>, DataError> {
+        Python::attach(|py| {
+            let run = || -> PyResult<HashMap<String, crate::vardeps::ModuleFunc>> {
+                let deps = py.import("bb.codeparser")?.getattr("modulecode_deps")?.cast_into::<PyDict>()?;
+                let mut out = HashMap::new();
+                for (name, entry) in deps.iter() {
+                    let name: String = name.extract()?;
+                    let mut contains = BTreeMap::new();
+                    for (k, v) in entry.get_item(3)?.cast_into::<PyDict>()?.iter() {
+                        contains.insert(k.extract::<String>()?, v.extract::<BTreeSet<String>>()?);
+                    }
+                    out.insert(
+                        name,
+                        crate::vardeps::ModuleFunc {
+                            references: entry.get_item(0)?.extract()?,
+                            execs: entry.get_item(1)?.extract()?,
+                            contains,
+                            extra: entry.get_item(4)?.extract()?,
+                        },
+                    );
+                }
+                Ok(out)
             };
             run().map_err(|e| self.error_from_py(py, e))
         })
@@ -428,6 +501,32 @@ impl Hooks for PyRuntime {
             };
             run().map(InlineResult::Value).map_err(|e| self.error_from_py(py, e))
         })
+    }
+
+    fn python_deps(&self, code: &str, name: &str) -> Result<Rc<PythonDeps>, DataError> {
+        if let Some(hit) = self.deps_cache.borrow().get(code) {
+            return Ok(hit.clone());
+        }
+        let deps = Python::attach(|py| {
+            let run = || -> PyResult<PythonDeps> {
+                let parser = self.python_parser.bind(py).call1((name,))?;
+                parser.call_method1("parse_python", (code,))?;
+                let strs = |attr: &str| -> PyResult<BTreeSet<Str>> {
+                    let v: BTreeSet<String> = parser.getattr(attr)?.extract()?;
+                    Ok(v.into_iter().map(Str::from).collect())
+                };
+                let mut contains = BTreeMap::new();
+                for (k, v) in parser.getattr("contains")?.cast_into::<PyDict>()?.iter() {
+                    let items: BTreeSet<String> = v.extract()?;
+                    contains.insert(Str::from(k.extract::<String>()?), items.into_iter().map(Str::from).collect());
+                }
+                Ok(PythonDeps { references: strs("references")?, execs: strs("execs")?, contains })
+            };
+            run().map_err(|e| self.error_from_py(py, e))
+        })?;
+        let deps = Rc::new(deps);
+        self.deps_cache.borrow_mut().insert(code.to_owned(), deps.clone());
+        Ok(deps)
     }
 
     fn apply_filter(&self, value: &str, expression: &str) -> Result<String, DataError> {

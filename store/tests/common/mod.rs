@@ -25,9 +25,7 @@ impl Fixture {
     }
 
     pub fn ingest(&self, path: &Path) -> IngestOutcome {
-        self.store
-            .ingest(path, &IngestOptions::default(), &NoReporter)
-            .unwrap()
+        self.store.ingest(path, &IngestOptions::default(), &NoReporter).unwrap()
     }
 }
 

@@ -1,0 +1,142 @@
+//! Task-graph benchmark: `rstore graph TARGET` from a warm parse cache on
+//! openembedded-core (or the bundled layers), beside `bitbake -g TARGET` from a warm
+//! BitBake cache on the same checkout and configuration when a BitBake checkout is given.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+use crate::parse::{measure, median, rstore_binary, write_build_dir};
+use crate::report::Row;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// openembedded-core checkout [default: the bundled layers]
+    #[arg(long, env = "RSTORE_OE_CORE_DIR")]
+    oe_core: Option<PathBuf>,
+    /// BitBake checkout, to time `bitbake -g` in the same run
+    #[arg(long, env = "RSTORE_BITBAKE_DIR")]
+    bitbake: Option<PathBuf>,
+    /// Run BitBake as this user (BitBake refuses to run as root)
+    #[arg(long, env = "RSTORE_BENCH_BITBAKE_USER")]
+    bitbake_user: Option<String>,
+    /// Target [default: core-image-minimal, or rstore-image-minimal for the bundled layers]
+    #[arg(long)]
+    target: Option<String>,
+    /// Repetitions of each measurement (the median is reported)
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rstore = rstore_binary()?;
+    let oe = match &args.oe_core {
+        Some(p) => Some(p.canonicalize().with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let target = args.target.clone().unwrap_or_else(|| {
+        if oe.is_some() { "core-image-minimal".to_owned() } else { "rstore-image-minimal".to_owned() }
+    });
+    let tmp = tempfile::tempdir()?;
+    let build = tmp.path().join("build");
+    let what = write_build_dir(&build, oe.as_deref())?;
+    println!("graph benchmark: {target} on {what}, {} run(s) each, median, warm caches", args.runs);
+    let rstore_cmd = |sub: &[&str]| {
+        let mut c = Command::new(&rstore);
+        c.arg("-q").arg("-C").arg(&build).args(sub).stdout(Stdio::null());
+        c
+    };
+    // Fill the parse cache; the graph runs then read it.
+    measure(&mut rstore_cmd(&["parse"]))?;
+    let out = build.join("graph-out");
+    let graph_args = ["graph", target.as_str(), "-o", out.to_str().context("temporary path is not UTF-8")?];
+    let mut ours = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let m = measure(&mut rstore_cmd(&graph_args))?;
+        ours.push(m.seconds);
+        rss.push(m.max_rss_mib);
+    }
+    let tasks = std::fs::read_to_string(out.join("task-depends.dot"))
+        .map(|d| d.matches("[label=").count())
+        .unwrap_or_default();
+    println!("{tasks} tasks in the graph");
+    let peer = match (&args.bitbake, &oe) {
+        (Some(bitbake), Some(oe)) => match bitbake_graph_time(bitbake, oe, args.bitbake_user.as_deref(), &target, args.runs) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                println!("BitBake not measured: {e:#}");
+                None
+            }
+        },
+        _ => {
+            println!(
+                "BitBake not measured (give --bitbake DIR and --oe-core DIR). Reference on this machine kind \
+                 (2 vCPU, same checkout): bitbake -g core-image-minimal warm 7.2 s."
+            );
+            None
+        }
+    };
+    Row {
+        what: "task graph from a warm parse cache",
+        ours: median(ours),
+        peer_name: "bitbake -g (warm)",
+        peer,
+        unit: "s",
+        higher_is_better: false,
+    }
+    .print();
+    Row { what: "peak RSS of rstore graph", ours: median(rss), peer_name: "", peer: None, unit: "MiB", higher_is_better: false }
+        .print();
+    Ok(())
+}
+
+/// Warm `bitbake -g TARGET` on a copy of the build directory owned by `user`.
+fn bitbake_graph_time(bitbake: &Path, oe: &Path, user: Option<&str>, target: &str, runs: usize) -> anyhow::Result<f64> {
+    // SAFETY: getuid has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    if root && user.is_none() {
+        bail!("BitBake refuses to run as root: pass --bitbake-user USER (an unprivileged user)");
+    }
+    let tmp = tempfile::Builder::new().prefix("rstore-bench-bitbake").tempdir_in("/tmp")?;
+    let build = tmp.path().join("build");
+    write_build_dir(&build, Some(oe))?;
+    if let (true, Some(user)) = (root, user) {
+        let ok = Command::new("chown").arg("-R").arg(user).arg(tmp.path()).status()?.success();
+        if !ok {
+            bail!("chown to {user} failed");
+        }
+    }
+    let script = format!(
+        "cd {} && export PATH={}:$PATH LANG=en_US.UTF-8 && exec python3 {} -g {target}",
+        build.display(),
+        bitbake.join("bin").display(),
+        bitbake.join("bin/bitbake").display()
+    );
+    let command = || {
+        let mut c = match (root, user) {
+            (true, Some(u)) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--", "sh", "-c", &script]);
+                c
+            }
+            _ => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &script]);
+                c
+            }
+        };
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    // The first run parses everything, the second parses again after it (see the
+    // parse benchmark); the runs after those are warm.
+    measure(&mut command())?;
+    measure(&mut command())?;
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        times.push(measure(&mut command())?.seconds);
+    }
+    Ok(median(times))
+}

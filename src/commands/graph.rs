@@ -1,0 +1,218 @@
+//! `rstore graph`: the task graph of targets, as `bitbake -g` computes it, written as
+//! BitBake's `task-depends.dot` and `pn-buildlist` and as JSON.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use rstore_importer::taskgraph::{self, GraphError, Request, TaskGraph};
+
+use crate::GlobalArgs;
+use crate::commands::metadata;
+
+/// Output files `rstore graph` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `task-depends.dot`, BitBake's format (with `pn-buildlist`)
+    Dot,
+    /// `task-depends.json`: recipes, tasks (with flags and priority) and edges
+    Json,
+}
+
+/// Compute the task graph of TARGETs the way `bitbake -g` does and write it out
+///
+/// Providers are chosen as BitBake chooses them (PREFERRED_PROVIDER, PREFERRED_VERSION,
+/// DEFAULT_PREFERENCE, layer priority, ASSUME_PROVIDED, RPROVIDES, PACKAGES_DYNAMIC) and
+/// the edges come from addtask ordering, [depends], [rdepends], [deptask], [rdeptask],
+/// [recrdeptask] and [recideptask]. DIR receives task-depends.dot and pn-buildlist in
+/// BitBake's formats, and task-depends.json. A name nothing provides, several recipes
+/// due to be built for one name, and a dependency cycle are errors that name the chain
+/// of recipes that led there.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// What to build: a recipe or provided name (busybox, virtual/kernel, zstd-native),
+    /// optionally with a task (zstd-native:do_install), or `world`
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Task for targets given without one [default: BB_DEFAULT_TASK, else build]
+    #[arg(short = 'c', long = "cmd", value_name = "TASK")]
+    pub task: Option<String>,
+    /// Files to write (comma separated); pn-buildlist is always written
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "dot,json")]
+    pub format: Vec<Format>,
+    /// Directory for the output files [default: current directory]
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Print the summary (or the errors) as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Parse with this many processes [default: number of CPUs]
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+}
+
+/// Warnings on stderr, notes in the debug log.
+struct Reporter;
+
+impl taskgraph::Reporter for Reporter {
+    fn warning(&self, message: &str) {
+        tracing::warn!("{message}");
+    }
+    fn note(&self, message: &str) {
+        tracing::info!("{message}");
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: GraphArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (report, _) = metadata::parse_all(global, &[], args.jobs)?;
+    if !report.failures.is_empty() {
+        for f in &report.failures {
+            eprintln!("error: {}", f.error);
+        }
+        bail!("{} of {} recipe files failed to parse", report.failures.len(), report.files);
+    }
+    let parsed = started.elapsed().as_secs_f64();
+    let progress = !global.quiet && std::io::stderr().is_terminal();
+    if progress {
+        eprint!("Resolving providers and tasks…");
+    }
+    let request = Request { targets: args.targets.clone(), task: args.task.clone() };
+    let result = taskgraph::build(&report.recipes, &report.providers, &request, &Reporter);
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let graph = match result {
+        Ok(g) => g,
+        Err(e) => return Ok(fail(&e, args.json)),
+    };
+    let resolved = started.elapsed().as_secs_f64() - parsed;
+    let dir = match &args.output {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    let pns = pn_buildlist(&graph);
+    if !pns.is_empty() {
+        written.push(write_atomic(&dir, "pn-buildlist", &pns)?);
+    }
+    if args.format.contains(&Format::Dot) {
+        written.push(write_atomic(&dir, "task-depends.dot", &dot(&graph))?);
+    }
+    if args.format.contains(&Format::Json) {
+        let text = serde_json::to_string_pretty(&graph_json(&graph, &request))? + "\n";
+        written.push(write_atomic(&dir, "task-depends.json", &text)?);
+    }
+    let (recipes, tasks, edges) = (graph.recipes.len(), graph.graph.len(), graph.graph.edge_count());
+    if args.json {
+        let out = json!({
+            "ok": true,
+            "targets": args.targets,
+            "recipes": recipes,
+            "tasks": tasks,
+            "edges": edges,
+            "files": written,
+            "parse_seconds": parsed,
+            "graph_seconds": resolved,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}: {recipes} recipes, {tasks} tasks, {edges} edges", args.targets.join(" "));
+        for f in &written {
+            println!("wrote {}", f.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print the errors (each problem on its own `error:` line) and fail.
+fn fail(e: &GraphError, json: bool) -> ExitCode {
+    let messages: Vec<String> = match e {
+        GraphError::Unresolved(problems) => problems.iter().map(ToString::to_string).collect(),
+        other => vec![other.to_string()],
+    };
+    if json {
+        let out = json!({ "ok": false, "errors": messages });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    }
+    for m in &messages {
+        eprintln!("error: {m}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Write `name` in `dir` through a temporary file renamed into place.
+fn write_atomic(dir: &Path, name: &str, text: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// `pn-buildlist`: every PN of the graph, sorted, one per line.
+fn pn_buildlist(g: &TaskGraph) -> String {
+    let mut pns: Vec<&str> = g.recipes.iter().map(|r| r.pn.as_str()).collect();
+    pns.sort_unstable();
+    pns.dedup();
+    if pns.is_empty() { String::new() } else { pns.join("\n") + "\n" }
+}
+
+/// `task-depends.dot` exactly as BitBake writes it: nodes `"pn.do_task"` sorted, each
+/// with its label `pn do_task\n:PV-PR\nFILE` and its sorted dependencies.
+fn dot(g: &TaskGraph) -> String {
+    let name = |id: usize| {
+        let n = g.graph.node(id);
+        format!("{}.{}", g.recipes[n.recipe].pn, n.task)
+    };
+    let mut nodes: Vec<(String, usize)> = g.graph.nodes().map(|(id, _)| (name(id), id)).collect();
+    nodes.sort();
+    let mut out = String::from("digraph depends {\n");
+    for (node, id) in &nodes {
+        let n = g.graph.node(*id);
+        let r = &g.recipes[n.recipe];
+        let _ = writeln!(out, "\"{node}\" [label=\"{} {}\\n{}\\n{}\"]", r.pn, n.task, r.version, r.target);
+        let mut deps: Vec<String> = g.graph.deps(*id).map(name).collect();
+        deps.sort();
+        for d in deps {
+            let _ = writeln!(out, "\"{node}\" -> \"{d}\"");
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `task-depends.json`: targets, recipes, tasks and edges (`pn:do_task` ids).
+fn graph_json(g: &TaskGraph, request: &Request) -> Value {
+    let weights = g.graph.weights().unwrap_or_default();
+    let tasks: Vec<Value> = g
+        .graph
+        .nodes()
+        .map(|(id, n)| {
+            json!({
+                "id": g.task_id(id),
+                "recipe": g.recipes[n.recipe].pn,
+                "task": n.task,
+                "noexec": n.noexec,
+                "nostamp": n.nostamp,
+                "fakeroot": n.fakeroot,
+                "priority": weights.get(id),
+            })
+        })
+        .collect();
+    let edges: Vec<Value> = g.graph.edges().map(|(a, b)| json!([g.task_id(a), g.task_id(b)])).collect();
+    json!({
+        "request": request.targets,
+        "targets": g.targets.iter().map(|&t| g.task_id(t)).collect::<Vec<_>>(),
+        "recipes": g.recipes,
+        "providers": g.providers,
+        "tasks": tasks,
+        "edges": edges,
+    })
+}

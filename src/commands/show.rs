@@ -1,0 +1,111 @@
+//! `rstore show`: the derivation of a task — inputs, referenced variables with values,
+//! script, flags and hashes.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::GlobalArgs;
+use crate::commands::metadata;
+
+/// Show the derivation of a task: what it reads, with values, and its hashes
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  rstore show zlib:do_compile\n  rstore show busybox            (the default task, do_build)\n  rstore show zlib-native:do_install --json")]
+pub struct ShowArgs {
+    /// RECIPE[:TASK] (RECIPE is a PN, e.g. zlib or zlib-native; TASK defaults to do_build)
+    pub target: String,
+    /// Print the derivation as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Only list the names of the variables and functions the task reads
+    #[arg(long)]
+    pub names: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let (recipe, task) = match args.target.rsplit_once(':') {
+        Some((r, t)) if !r.starts_with("virtual") || t.starts_with("do_") => (r.to_owned(), t.to_owned()),
+        _ => (args.target.clone(), "do_build".to_owned()),
+    };
+    let task = if task.starts_with("do_") { task } else { format!("do_{task}") };
+    let session = metadata::open(global, false)?;
+    let (file, variant) = metadata::find_recipe(&session, &recipe)?;
+    let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let v = variants.into_iter().find(|v| v.name == variant).with_context(|| format!("{} has no variant {variant:?}", file.display()))?;
+    if let Some(reason) = &v.skipped {
+        bail!("{recipe} is skipped: {reason}");
+    }
+    let derived = session.derive(&v).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(drv) = derived.derivation(&task) else {
+        bail!("{recipe} has no task {task} (tasks: {})", derived.deps.tasks.join(" "));
+    };
+    let basehash = drv.basehash();
+    if args.json {
+        let out = json!({
+            "recipe": drv.id.recipe,
+            "task": drv.id.task,
+            "file": file,
+            "variant": variant,
+            "kind": drv.kind,
+            "basehash": basehash,
+            "inputs": drv.inputs,
+            "files": drv.files,
+            "flags": drv.flags,
+            "fixed_output": drv.fixed_output,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.names {
+        for k in drv.inputs.keys() {
+            println!("{k}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("task:       {}", drv.id);
+    println!("recipe:     {}", file.display());
+    println!("kind:       {:?}", drv.kind);
+    println!("basehash:   {basehash}");
+    if !drv.flags.is_empty() {
+        println!("flags:");
+        for (k, v) in &drv.flags {
+            println!("    {k} = {v:?}");
+        }
+    }
+    if !drv.fixed_output.is_empty() {
+        println!("fixed output:");
+        for (k, v) in &drv.fixed_output {
+            println!("    {k} = {v}");
+        }
+    }
+    if !drv.files.is_empty() {
+        println!("files:");
+        for (k, v) in &drv.files {
+            println!("    {k} {v}");
+        }
+    }
+    println!("script ({}):", drv.id.task);
+    if let Some(Some(body)) = drv.inputs.get(&drv.id.task) {
+        for line in body.lines() {
+            println!("    {line}");
+        }
+    }
+    println!("inputs ({}):", drv.inputs.len() - 1);
+    for (k, v) in &drv.inputs {
+        if *k == drv.id.task {
+            continue;
+        }
+        match v {
+            Some(v) if v.contains('\n') => {
+                println!("    {k} =");
+                for line in v.lines() {
+                    println!("        {line}");
+                }
+            }
+            Some(v) => println!("    {k} = {v:?}"),
+            None => println!("    {k} (unset)"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

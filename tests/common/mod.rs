@@ -1,0 +1,194 @@
+//! Helpers shared by the end-to-end tests of the metadata commands: a private copy of
+//! the test layers (`tests/layers`) with a build directory over it, the `rstore`
+//! binary run in it, and filters that make output comparable (paths replaced by
+//! `${TOPDIR}` and `${LAYERSDIR}`, durations by `[TIME]`).
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `rstore` binary, with no environment that changes where it looks.
+pub fn rstore() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rstore"));
+    cmd.env_remove("RUST_LOG").env_remove("RSTORE_LAYERS_DIR").env_remove("RSTORE_STORE");
+    cmd
+}
+
+/// Fail the test if rstore panicked or was killed, whatever else it did.
+pub fn assert_no_crash(out: &Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code().is_some(), "{what}: killed by a signal ({:?})\n{stderr}", out.status);
+    assert_ne!(out.status.code(), Some(101), "{what}: panicked\n{stderr}");
+    assert!(!stderr.contains("panicked at"), "{what}: panicked\n{stderr}");
+}
+
+/// Copy a directory tree (regular files and directories).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let mut entries: Vec<_> = std::fs::read_dir(from).unwrap().map(|e| e.unwrap()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        if entry.file_name() == "__pycache__" {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The layers of the okay fixtures.
+pub const OKAY_LAYERS: [&str; 2] = ["meta-itest", "meta-itest-extra"];
+/// The okay layers and the one whose recipes all fail.
+pub const FAIL_LAYERS: [&str; 3] = ["meta-itest", "meta-itest-extra", "meta-itest-fail"];
+
+/// A copy of the test layers and a build directory using some of them.
+pub struct Build {
+    pub tmp: tempfile::TempDir,
+    /// The copy of `tests/layers`.
+    pub layers: PathBuf,
+    /// The build directory (`conf/bblayers.conf`, `conf/local.conf`).
+    pub dir: PathBuf,
+}
+
+impl Build {
+    pub fn new(layers: &[&str]) -> Build {
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join("layers");
+        copy_tree(&repo_root().join("tests/layers"), &copy);
+        let dir = tmp.path().join("build");
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        let list: Vec<String> = layers.iter().map(|l| copy.join(l).display().to_string()).collect();
+        std::fs::write(
+            dir.join("conf/bblayers.conf"),
+            format!("BBPATH = \"${{TOPDIR}}\"\nBBFILES ?= \"\"\nBBLAYERS = \"{}\"\n", list.join(" ")),
+        )
+        .unwrap();
+        std::fs::copy(copy.join("templates/local.conf.sample"), dir.join("conf/local.conf")).unwrap();
+        Build { tmp, layers: copy, dir }
+    }
+
+    /// A path inside the copy of the layers.
+    pub fn layer_file(&self, rel: &str) -> PathBuf {
+        self.layers.join(rel)
+    }
+
+    /// Run `rstore -C <build dir> ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = rstore().arg("-C").arg(&self.dir).args(args).output().unwrap();
+        assert_no_crash(&out, &format!("rstore {args:?}"));
+        out
+    }
+
+    /// Run and require success; the filtered stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "rstore {args:?} failed ({:?}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.filter(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Run and require failure; the filtered stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "rstore {args:?} should fail with status 1:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.filter(&String::from_utf8_lossy(&out.stderr))
+    }
+
+    /// Run, require success and parse stdout as one JSON document.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let text = self.ok(args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("rstore {args:?}: not JSON ({e}):\n{text}"))
+    }
+
+    /// Run, require success and parse stdout as one JSON document per line.
+    pub fn json_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        self.ok(args).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    }
+
+    /// Replace the build directory and the layers by placeholders.
+    pub fn filter(&self, text: &str) -> String {
+        text.replace(&self.dir.display().to_string(), "${TOPDIR}")
+            .replace(&self.layers.display().to_string(), "${LAYERSDIR}")
+    }
+
+    /// Replace a file's text.
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.layer_file(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Append a line to a file of the layers.
+    pub fn append(&self, rel: &str, line: &str) {
+        let path = self.layer_file(rel);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Collapse every run of spaces (column padding) to one space.
+pub fn squeeze(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Replace `in 0.12s`-style durations by `in [TIME]`.
+pub fn filter_time(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        match line.rfind(" in ") {
+            Some(at) if line.ends_with('s') && line[at + 4..line.len() - 1].parse::<f64>().is_ok() => {
+                out.push_str(&line[..at]);
+                out.push_str(" in [TIME]");
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// The text of a fail fixture's `.expected` file (comment lines left out).
+pub fn expected_error(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap().lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
+}
+
+/// Every `fail-*.bb` of the test layers (in `layers`), sorted.
+pub fn fail_fixtures(layers: &Path) -> Vec<PathBuf> {
+    let dir = layers.join("meta-itest-fail/recipes-fail");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("fail-") && name.ends_with(".bb")
+        })
+        .collect();
+    out.sort();
+    out
+}

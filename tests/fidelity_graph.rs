@@ -1,0 +1,122 @@
+//! Fidelity of the task graph against the real BitBake: `rstore graph
+//! core-image-minimal` on openembedded-core, compared with what `bitbake -g
+//! core-image-minimal` wrote for the same checkout and configuration
+//! (`tests/fidelity/oe-core/task-depends.dot.zst` and `pn-buildlist`): the same
+//! recipes, the same task nodes with the same labels, the same edges.
+//!
+//! Runs when `RSTORE_OE_CORE_DIR` names an openembedded-core checkout at the reference
+//! commit; otherwise it says so and passes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const OE_CORE_COMMIT: &str = "35a2c6ed7987763dadbe45ad86095e1aee1c7314";
+
+fn oe_core() -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
+        eprintln!(
+            "skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to compare task graphs"
+        );
+        return None;
+    };
+    let head = Command::new("git").arg("-C").arg(&dir).args(["rev-parse", "HEAD"]).output().ok()?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    if head != OE_CORE_COMMIT {
+        eprintln!("skipping: {} is at {head}, the reference graph is for {OE_CORE_COMMIT}", dir.display());
+        return None;
+    }
+    dir.canonicalize().ok()
+}
+
+/// A build directory configured like the reference one.
+fn build_dir(oe: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let templates = oe.join("meta/conf/templates/default");
+    let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample")).unwrap();
+    std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string())).unwrap();
+    let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();
+    local.push_str(
+        "MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n",
+    );
+    std::fs::write(conf.join("local.conf"), local).unwrap();
+    dir
+}
+
+/// A `task-depends.dot`: node → label, and the edges.
+#[derive(Default)]
+struct Dot {
+    labels: BTreeMap<String, String>,
+    edges: BTreeSet<(String, String)>,
+}
+
+fn parse_dot(text: &str) -> Dot {
+    let mut dot = Dot::default();
+    for line in text.lines() {
+        if let Some((node, label)) = line.split_once(" [label=") {
+            dot.labels.insert(node.trim_matches('"').to_owned(), label.trim_end_matches(']').to_owned());
+        } else if let Some((a, b)) = line.split_once(" -> ") {
+            dot.edges.insert((a.trim_matches('"').to_owned(), b.trim_matches('"').to_owned()));
+        }
+    }
+    dot
+}
+
+/// Share of `want` found in `got`, in percent, with the first few missing and extra.
+fn agreement<T: Ord + Clone + std::fmt::Debug>(what: &str, want: &BTreeSet<T>, got: &BTreeSet<T>) -> f64 {
+    let common = want.intersection(got).count();
+    let missing: Vec<&T> = want.difference(got).take(5).collect();
+    let extra: Vec<&T> = got.difference(want).take(5).collect();
+    let pct = if want.is_empty() { 100.0 } else { 100.0 * common as f64 / want.len() as f64 };
+    eprintln!(
+        "{what}: {common} of {} BitBake's agree ({pct:.2}%), {} extra in rstore{}{}",
+        want.len(),
+        got.difference(want).count(),
+        if missing.is_empty() { String::new() } else { format!("; missing e.g. {missing:?}") },
+        if extra.is_empty() { String::new() } else { format!("; extra e.g. {extra:?}") },
+    );
+    pct
+}
+
+#[test]
+fn core_image_minimal_graph_matches_bitbake() {
+    let Some(oe) = oe_core() else { return };
+    let build = build_dir(&oe);
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/oe-core");
+    let out = Command::new(env!("CARGO_BIN_EXE_rstore"))
+        .arg("-C")
+        .arg(build.path())
+        .args(["graph", "core-image-minimal", "--format", "dot", "-o"])
+        .arg(build.path())
+        .output()
+        .expect("run rstore graph");
+    assert!(out.status.success(), "rstore graph failed:\n{}", String::from_utf8_lossy(&out.stderr));
+
+    let ours = std::fs::read_to_string(build.path().join("task-depends.dot")).unwrap();
+    let ours = ours.replace(&format!("{}/", oe.display()), "");
+    let theirs = zstd::decode_all(std::fs::File::open(reference.join("task-depends.dot.zst")).unwrap()).unwrap();
+    let theirs = String::from_utf8(theirs).unwrap();
+    let (o, t) = (parse_dot(&ours), parse_dot(&theirs));
+
+    let pn = |path: &Path| -> BTreeSet<String> {
+        std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+    };
+    let recipes = agreement("recipes (pn-buildlist)", &pn(&reference.join("pn-buildlist")), &pn(&build.path().join("pn-buildlist")));
+    let nodes = agreement(
+        "task nodes",
+        &t.labels.keys().cloned().collect(),
+        &o.labels.keys().cloned().collect(),
+    );
+    let labels = agreement(
+        "node labels (PN, task, version, file)",
+        &t.labels.iter().collect(),
+        &o.labels.iter().collect(),
+    );
+    let edges = agreement("edges", &t.edges, &o.edges);
+    let identical = ours == theirs;
+    eprintln!("task-depends.dot byte-identical to BitBake's: {identical}");
+    assert_eq!((recipes, nodes, labels, edges), (100.0, 100.0, 100.0, 100.0));
+    assert!(identical, "the same graph, but not written the same way");
+}

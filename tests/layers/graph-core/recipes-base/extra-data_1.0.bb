@@ -1,0 +1,1 @@
+SUMMARY = "Data an image needs at build time only"

@@ -1,0 +1,2 @@
+SUMMARY = "Tools images are assembled with"
+BBCLASSEXTEND = "native"

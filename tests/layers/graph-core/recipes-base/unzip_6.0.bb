@@ -1,0 +1,2 @@
+SUMMARY = "A tool other recipes unpack with"
+BBCLASSEXTEND = "native"

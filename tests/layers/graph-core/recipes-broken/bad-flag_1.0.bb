@@ -1,0 +1,2 @@
+SUMMARY = "An [rdepends] entry without its task"
+do_compile[rdepends] = "zlib"

@@ -1,0 +1,2 @@
+SUMMARY = "Builds with something no recipe provides"
+DEPENDS = "does-not-exist"

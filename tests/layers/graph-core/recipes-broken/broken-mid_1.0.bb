@@ -1,0 +1,2 @@
+SUMMARY = "Builds with broken-leaf"
+DEPENDS = "broken-leaf"

@@ -1,0 +1,2 @@
+SUMMARY = "Needs a package no recipe makes"
+RDEPENDS:${PN} = "no-such-package"

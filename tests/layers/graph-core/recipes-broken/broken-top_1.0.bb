@@ -1,0 +1,2 @@
+SUMMARY = "Needs broken-mid at run time"
+RDEPENDS:${PN} = "broken-mid"

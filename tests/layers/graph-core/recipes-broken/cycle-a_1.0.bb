@@ -1,0 +1,2 @@
+SUMMARY = "Builds with cycle-b, which builds with this"
+DEPENDS = "cycle-b"

@@ -1,0 +1,2 @@
+SUMMARY = "Builds with cycle-a, which builds with this"
+DEPENDS = "cycle-a"

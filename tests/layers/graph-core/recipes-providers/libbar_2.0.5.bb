@@ -1,0 +1,1 @@
+SUMMARY = "A library in several versions"

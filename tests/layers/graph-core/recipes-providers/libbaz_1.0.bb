@@ -1,0 +1,1 @@
+SUMMARY = "A library that a layer of higher priority also has (older)"

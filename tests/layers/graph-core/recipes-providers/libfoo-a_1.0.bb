@@ -1,0 +1,2 @@
+SUMMARY = "One implementation of virtual/libfoo"
+PROVIDES = "virtual/libfoo"

@@ -1,0 +1,2 @@
+SUMMARY = "Another implementation of virtual/libfoo"
+PROVIDES = "virtual/libfoo"

@@ -1,0 +1,2 @@
+SUMMARY = "Provides runtime-helper at run time only"
+RPROVIDES:${PN} = "runtime-helper"

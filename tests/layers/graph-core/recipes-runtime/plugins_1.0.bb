@@ -1,0 +1,2 @@
+SUMMARY = "Packages made while packaging: app-plugin-<name>"
+PACKAGES_DYNAMIC = "^app-plugin-.*"

@@ -1,0 +1,2 @@
+SUMMARY = "A shell"
+RPROVIDES:${PN} = "virtual-shell"

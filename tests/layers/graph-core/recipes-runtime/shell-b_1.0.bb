@@ -1,0 +1,2 @@
+SUMMARY = "Another shell"
+RPROVIDES:${PN} = "virtual-shell"

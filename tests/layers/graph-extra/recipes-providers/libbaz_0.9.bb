@@ -1,0 +1,1 @@
+SUMMARY = "An older libbaz, chosen for this layer's priority"

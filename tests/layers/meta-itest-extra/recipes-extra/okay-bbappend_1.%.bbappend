@@ -1,0 +1,1 @@
+APPEND_ORDER += "extra-1.x"

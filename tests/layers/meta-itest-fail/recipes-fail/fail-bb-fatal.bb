@@ -1,0 +1,6 @@
+# bb.fatal in an anonymous Python function.
+LICENSE = "MIT"
+
+python () {
+    bb.fatal("fail-bb-fatal: stopped on purpose")
+}

@@ -1,0 +1,5 @@
+# A comment inside a multi-line value.
+LICENSE = "MIT"
+FOO = "a \
+# comment
+  b"

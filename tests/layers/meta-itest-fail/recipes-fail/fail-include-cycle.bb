@@ -1,0 +1,3 @@
+# Two include files include each other.
+LICENSE = "MIT"
+include fail-include-cycle-a.inc

@@ -1,0 +1,3 @@
+# Statements start at the first column.
+LICENSE = "MIT"
+  FOO = "indented"

@@ -1,0 +1,4 @@
+# A variable that references itself.
+LICENSE = "MIT"
+FOO = "x ${FOO}"
+BAR := "${FOO}"

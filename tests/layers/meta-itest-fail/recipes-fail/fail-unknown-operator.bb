@@ -1,0 +1,3 @@
+# != is not an assignment operator.
+LICENSE = "MIT"
+FOO != "bar"

@@ -1,0 +1,3 @@
+# A value without quotes.
+LICENSE = "MIT"
+FOO = bar

@@ -1,0 +1,3 @@
+# The file ends inside a line continuation.
+LICENSE = "MIT"
+FOO = "a \

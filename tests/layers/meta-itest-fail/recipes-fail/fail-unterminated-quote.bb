@@ -1,0 +1,4 @@
+# The closing quote is missing.
+LICENSE = "MIT"
+SUMMARY = "no closing quote
+DESCRIPTION = "fine"

@@ -1,0 +1,2 @@
+INNER_CLASS = "inner"
+INNER_COUNT .= "x"

@@ -1,0 +1,5 @@
+"""Imported into the metadata context through BBIMPORTS."""
+
+
+def shout(text):
+    return text.upper() + "!"

@@ -1,0 +1,1 @@
+APPEND_ORDER += "itest-exact"

@@ -1,0 +1,80 @@
+# Override-qualified names, :append/:prepend/:remove with and without
+# overrides (in both orders), OVERRIDES built from MACHINEOVERRIDES and
+# DISTROOVERRIDES, pn-${PN} and the class overrides of BBCLASSEXTEND variants.
+LICENSE = "MIT"
+BBCLASSEXTEND = "native nativesdk"
+DEPENDS = "libfoo"
+
+# The active override that comes last in OVERRIDES wins.
+OV = "plain"
+OV:itestos = "os"
+OV:itestarch = "arch"
+OV:inactive = "never"
+OV_MACHINE = "plain"
+OV_MACHINE:itest-machine = "machine"
+OV_DISTRO = "plain"
+OV_DISTRO:itest-distro = "distro"
+OV_DISTRO:itestfamily = "family"
+OV_PN = "plain"
+OV_PN:pn-okay-overrides = "pn"
+OV_CLASS = "plain"
+OV_CLASS:class-target = "target"
+OV_CLASS:class-native = "native"
+OV_CLASS:class-nativesdk = "nativesdk"
+OV_FORCE = "plain"
+OV_FORCE:forcevariable = "forced"
+OV_FORCE:itest-machine = "machine"
+# Every override of a multi-override name must be active.
+OV_MULTI = "plain"
+OV_MULTI:itestos:itestarch = "both"
+OV_MULTI_PART = "plain"
+OV_MULTI_PART:itestos:class-native = "os and native"
+OV_ONLY:itestos = "only an override is set"
+OV_WEAK ??= "weak"
+OV_WEAK:itestos = "os"
+
+# :append and friends, plain and conditional.
+AP = "base"
+AP:append = " appended"
+AP:prepend = "prepended "
+AP:append:itest-machine = " machine"
+AP:append:class-native = " native"
+AP:append:inactive = " never"
+AP:prepend:itestos = "os "
+AP:append:itestos:itestarch = " os+arch"
+
+# VAR:o:append changes the value of VAR:o (used when o is active);
+# VAR:append:o appends to VAR when o is active.
+OA = "plain"
+OA:itest-machine = "machine"
+OA:itest-machine:append = " appended-to-machine-value"
+OA:append:itest-machine = " appended-when-machine"
+OA:append = " always"
+OA:class-native:append = " native-value-append"
+OA:inactive:append = " never"
+
+RM = "a b c d a e"
+RM:remove = "a"
+RM:remove:itestos = "c"
+RM:remove:class-native = "d"
+RM:remove = "${RM_LATER}"
+RM_LATER = "e"
+RM_OV = "plain"
+RM_OV:itestos = "os x y"
+RM_OV:itestos:remove = "x"
+RM_APPENDED = "keep"
+RM_APPENDED:append = " gone kept"
+RM_APPENDED:remove = "gone"
+
+ORDER = "1"
+ORDER:append = " 3"
+ORDER += "2"
+
+PKG_DEPS:${PN} = "pkg-a"
+PKG_DEPS:${PN}:append = " pkg-b"
+RDEPENDS:${PN} = "rdep-a"
+RDEPENDS:${PN}:append:class-target = " rdep-target"
+RDEPENDS:${PN}-dev = "${PN} (= ${PV})"
+
+FEATURE = "${@bb.utils.contains('MACHINE_FEATURES', 'm1', 'machine-has-m1', 'no-m1', d)}"
+DISTRO_FEATURE = "${@bb.utils.filter('DISTRO_FEATURES', 'd2 d3', d)}"
