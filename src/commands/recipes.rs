@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value, json};
 
+use rstore_importer::catalog::Signatures;
 use rstore_importer::session::RecipeInfo;
 
 use crate::GlobalArgs;
@@ -24,6 +25,9 @@ pub struct RecipesArgs {
     /// Also show the inherited classes
     #[arg(long)]
     pub inherits: bool,
+    /// Also compute each task's signature and show its basehash (implies --tasks)
+    #[arg(long)]
+    pub signatures: bool,
     /// Parse with this many processes [default: number of CPUs]
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
@@ -38,6 +42,9 @@ pub fn task_json(t: &rstore_importer::tasks::Task) -> Value {
     m.insert("deps".into(), json!(t.deps));
     for (k, v) in &t.flags {
         m.insert(k.clone(), json!(v));
+    }
+    if let Some(h) = &t.basehash {
+        m.insert("basehash".into(), json!(h));
     }
     Value::Object(m)
 }
@@ -69,7 +76,9 @@ pub fn recipe_json(r: &RecipeInfo, tasks: bool, inherits: bool) -> Value {
 }
 
 pub fn run(global: &GlobalArgs, args: RecipesArgs) -> anyhow::Result<ExitCode> {
-    let (report, _) = metadata::parse_all(global, &args.vars, args.jobs)?;
+    let signatures = if args.signatures { Signatures::All } else { Signatures::None };
+    let (report, _) = metadata::parse_all_with(global, &args.vars, args.jobs, &signatures)?;
+    let args = RecipesArgs { tasks: args.tasks || args.signatures, ..args };
     let keep = |r: &RecipeInfo| args.only.is_empty() || r.pn.as_ref().is_some_and(|pn| args.only.contains(pn));
     for r in report.recipes.iter().filter(|r| keep(r)) {
         if args.json {
