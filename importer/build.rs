@@ -20,7 +20,41 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A hash of the Rust sources that decide what parsing produces (this crate and the
+/// evaluator's derivation code), so the parse cache is not reused across rebuilds
+/// that change them.
+fn source_hash(dirs: &[PathBuf]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut files = Vec::new();
+    for dir in dirs {
+        collect_rs(dir, &mut files);
+    }
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        f.file_name().hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_rs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
 fn main() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = source_hash(&[manifest.join("src"), manifest.join("../evaluator/src")]);
+    println!("cargo:rustc-env=RSTORE_IMPORTER_SOURCES={sources}");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();

@@ -103,17 +103,14 @@ fn core_image_minimal_graph_matches_bitbake() {
     let pn = |path: &Path| -> BTreeSet<String> {
         std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
     };
-    let recipes = agreement("recipes (pn-buildlist)", &pn(&reference.join("pn-buildlist")), &pn(&build.path().join("pn-buildlist")));
-    let nodes = agreement(
-        "task nodes",
-        &t.labels.keys().cloned().collect(),
-        &o.labels.keys().cloned().collect(),
+    let recipes = agreement(
+        "recipes (pn-buildlist)",
+        &pn(&reference.join("pn-buildlist")),
+        &pn(&build.path().join("pn-buildlist")),
     );
-    let labels = agreement(
-        "node labels (PN, task, version, file)",
-        &t.labels.iter().collect(),
-        &o.labels.iter().collect(),
-    );
+    let nodes = agreement("task nodes", &t.labels.keys().cloned().collect(), &o.labels.keys().cloned().collect());
+    let labels =
+        agreement("node labels (PN, task, version, file)", &t.labels.iter().collect(), &o.labels.iter().collect());
     let edges = agreement("edges", &t.edges, &o.edges);
     let identical = ours == theirs;
     eprintln!("task-depends.dot byte-identical to BitBake's: {identical}");

@@ -17,7 +17,9 @@ const RECIPES: [&str; 5] = ["zlib", "busybox", "glibc", "base-files", "core-imag
 
 fn oe_core() -> Option<PathBuf> {
     let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
-        eprintln!("skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to run the signature fidelity check");
+        eprintln!(
+            "skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to run the signature fidelity check"
+        );
         return None;
     };
     let head = Command::new("git").arg("-C").arg(&dir).args(["rev-parse", "HEAD"]).output().ok()?;
@@ -36,7 +38,9 @@ fn build_dir(oe: &Path) -> tempfile::TempDir {
     let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample")).unwrap();
     std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string())).unwrap();
     let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();
-    local.push_str("MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n");
+    local.push_str(
+        "MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n",
+    );
     std::fs::write(conf.join("local.conf"), local).unwrap();
     dir
 }
@@ -73,7 +77,8 @@ fn task_signatures_match_bitbake() {
             let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
             let inputs = ours["inputs"].as_object().unwrap();
             let ours_set: BTreeSet<&str> = inputs.keys().map(String::as_str).filter(|k| k != task).collect();
-            let ref_set: BTreeSet<&str> = r["basehash_vars"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            let ref_set: BTreeSet<&str> =
+                r["basehash_vars"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
             tasks += 1;
             if ours_set == ref_set {
                 exact_sets += 1;
@@ -94,7 +99,9 @@ fn task_signatures_match_bitbake() {
             }
         }
     }
-    eprintln!("signature fidelity against BitBake: {exact_sets}/{tasks} tasks with identical variable sets, {exact_values}/{values} values identical");
+    eprintln!(
+        "signature fidelity against BitBake: {exact_sets}/{tasks} tasks with identical variable sets, {exact_values}/{values} values identical"
+    );
     for p in &problems {
         eprintln!("    {p}");
     }

@@ -93,7 +93,11 @@ fn scenarios_match_bitbake() {
         let ours = std::fs::read_to_string(dir.path().join("task-depends.dot")).unwrap();
         let ours = ours.replace(&layers().display().to_string(), "LAYERS");
         let want = std::fs::read_to_string(expected.join(format!("{name}.dot"))).unwrap();
-        assert!(ours == want, "scenario {name}: task-depends.dot differs from BitBake's:\n{}", first_difference(&want, &ours));
+        assert!(
+            ours == want,
+            "scenario {name}: task-depends.dot differs from BitBake's:\n{}",
+            first_difference(&want, &ours)
+        );
         let pns = std::fs::read_to_string(dir.path().join("pn-buildlist")).unwrap();
         let want = std::fs::read_to_string(expected.join(format!("{name}.pn-buildlist"))).unwrap();
         assert_eq!(pns, want, "scenario {name}: pn-buildlist differs from BitBake's");
@@ -125,7 +129,10 @@ fn providers_and_flags_reach_the_json() {
     assert_eq!(version(&g, "libbaz"), ":0.9-r0");
     // Run-time names: RPROVIDES with PREFERRED_RPROVIDER, PACKAGES_DYNAMIC.
     assert_eq!(version(&g, "shell-b"), ":1.0-r0");
-    assert!(has_edge(&g, "app:do_package_write", "plugins:do_packagedata"), "PACKAGES_DYNAMIC provides app-plugin-extra");
+    assert!(
+        has_edge(&g, "app:do_package_write", "plugins:do_packagedata"),
+        "PACKAGES_DYNAMIC provides app-plugin-extra"
+    );
     assert!(has_edge(&g, "app:do_package_write", "helper:do_packagedata"), "RPROVIDES provides runtime-helper");
     // [deptask], [depends], addtask before/after, deltask, [recrdeptask].
     assert!(has_edge(&g, "app:do_prepare_recipe_sysroot", "libfoo-b:do_populate_sysroot"));
@@ -133,7 +140,10 @@ fn providers_and_flags_reach_the_json() {
     assert!(has_edge(&g, "tool-native:do_install", "tool-native:do_generate"));
     assert!(has_edge(&g, "tool-native:do_generate", "tool-native:do_compile"));
     assert!(has_edge(&g, "tool-native:do_configure", "tool-native:do_unpack"));
-    assert!(g["tasks"].as_array().unwrap().iter().all(|t| t["id"] != "tool-native:do_patch"), "deltask removes the task");
+    assert!(
+        g["tasks"].as_array().unwrap().iter().all(|t| t["id"] != "tool-native:do_patch"),
+        "deltask removes the task"
+    );
     assert!(has_edge(&g, "app:do_build", "tool-native:do_deploy"), "do_build[recrdeptask] reaches tool-native");
     // Flags.
     assert_eq!(task(&g, "app:do_build")["noexec"], true);
@@ -180,8 +190,12 @@ fn several_targets_with_tasks_and_variants() {
         assert!(targets.contains(&t), "{t} in {targets:?}");
     }
     // Variants are their own recipes, built from the same file.
-    let zlib: Vec<&Value> =
-        g["recipes"].as_array().unwrap().iter().filter(|r| r["file"].as_str().unwrap().ends_with("zlib_1.3.bb")).collect();
+    let zlib: Vec<&Value> = g["recipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["file"].as_str().unwrap().ends_with("zlib_1.3.bb"))
+        .collect();
     let variants: Vec<&str> = zlib.iter().map(|r| r["variant"].as_str().unwrap()).collect();
     assert!(variants.contains(&"native") && variants.contains(&"nativesdk"), "{variants:?}");
     assert!(zlib.iter().any(|r| r["target"].as_str().unwrap().starts_with("virtual:nativesdk:")));
@@ -212,6 +226,18 @@ fn nothing_rprovides_names_the_chain() {
 }
 
 #[test]
+fn a_skipped_provider_says_why() {
+    let err = fails("", &["virtual/skipped"]);
+    assert!(err.contains("Nothing PROVIDES 'virtual/skipped'"), "{err}");
+    assert!(
+        err.contains(
+            "skipped-one PROVIDES virtual/skipped but was skipped: needs a machine feature this configuration lacks"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_missing_target_suggests_close_names() {
     let err = fails("", &["zlibb"]);
     assert!(err.contains("Nothing PROVIDES 'zlibb'"), "{err}");
@@ -235,13 +261,19 @@ fn an_ambiguous_provider_is_an_error() {
     );
     assert!(err.contains("PREFERRED_PROVIDER_virtual/libfoo"), "{err}");
     assert!(err.contains("wanted through: app -> 'virtual/libfoo' (DEPENDS)"), "{err}");
-    assert!(err.contains("several recipes provide runtime 'virtual-shell' and none is preferred: shell-a, shell-b"), "{err}");
+    assert!(
+        err.contains("several recipes provide runtime 'virtual-shell' and none is preferred: shell-a, shell-b"),
+        "{err}"
+    );
 }
 
 #[test]
 fn two_providers_of_one_name_cannot_both_be_built() {
     let err = fails("", &["libfoo-a", "libfoo-b"]);
-    assert!(err.contains("several recipes providing 'virtual/libfoo' are due to be built: libfoo-a, libfoo-b"), "{err}");
+    assert!(
+        err.contains("several recipes providing 'virtual/libfoo' are due to be built: libfoo-a, libfoo-b"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -261,7 +293,10 @@ fn bad_task_references_are_errors() {
     let err = fails("", &["bad-flag"]);
     assert!(err.contains("bad-flag: do_compile[rdepends] entry \"zlib\" must be RECIPE:TASK"), "{err}");
     let err = fails("", &["bad-task"]);
-    assert!(err.contains("task do_compile of bad-task depends on do_nonexistent of zlib-native, which has no such task"), "{err}");
+    assert!(
+        err.contains("task do_compile of bad-task depends on do_nonexistent of zlib-native, which has no such task"),
+        "{err}"
+    );
     let err = fails("", &["app:do_nonsense", "app:do_compil"]);
     assert!(err.contains("task do_nonsense does not exist for target app"), "{err}");
 }

@@ -34,7 +34,13 @@ fn checkout(local_conf_extra: &str) -> Checkout {
     let layers = root.path().join("src/layers");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("layers"), &layers);
     let build = root.path().join("b");
-    let out = Command::new(env!("CARGO_BIN_EXE_rstore")).arg("init").arg(&build).arg("--layers").arg(&layers).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rstore"))
+        .arg("init")
+        .arg(&build)
+        .arg("--layers")
+        .arg(&layers)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let local = build.join("conf/local.conf");
     let mut text = std::fs::read_to_string(&local).unwrap();
@@ -108,7 +114,13 @@ fn comments_and_white_space_outside_functions_change_nothing() {
     let text = std::fs::read_to_string(&recipe).unwrap();
     let edited: String = text
         .lines()
-        .map(|l| if l.contains(" = ") && !l.starts_with(' ') && !l.starts_with('\t') { format!("# a comment\n\n{l}   ") } else { l.to_owned() })
+        .map(|l| {
+            if l.contains(" = ") && !l.starts_with(' ') && !l.starts_with('\t') {
+                format!("# a comment\n\n{l}   ")
+            } else {
+                l.to_owned()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&recipe, format!("# edited\n\n{edited}\n\n# end\n")).unwrap();

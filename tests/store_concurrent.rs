@@ -22,7 +22,7 @@ fn write_tree(dir: &Path, tag: &str) {
 }
 
 fn json(out: std::process::Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -75,12 +75,20 @@ fn readers_and_writers_share_the_store() {
     // While one process ingests b, others materialise, export and list a.
     let writer = rstore(&store).args(["add", "--json"]).arg(&b).stdout(Stdio::piped()).spawn().unwrap();
     let dest = t.path().join("m");
-    let reader = rstore(&store).arg("materialise").arg(&root_a).arg(&dest).stdout(Stdio::null()).spawn().unwrap();
+    let reader = rstore(&store)
+        .arg("materialise")
+        .arg(&root_a)
+        .arg(&dest)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let exporter = rstore(&store).args(["export", &root_a]).stdout(Stdio::piped()).spawn().unwrap();
     let listed = rstore(&store).args(["ls", &root_a, "d3"]).output().unwrap();
     assert!(listed.status.success());
     assert_eq!(String::from_utf8(listed.stdout).unwrap().lines().count(), 94);
-    assert!(reader.wait_with_output().unwrap().status.success());
+    let read = reader.wait_with_output().unwrap();
+    assert!(read.status.success(), "materialise: {}: {}", read.status, String::from_utf8_lossy(&read.stderr));
     let tar = exporter.wait_with_output().unwrap();
     assert!(tar.status.success() && tar.stdout.len() > 1500 * 512);
     json(writer.wait_with_output().unwrap());

@@ -619,6 +619,11 @@ impl DataStore {
         Ok(())
     }
 
+    /// The `VAR:override` forms of a variable: (full name, override).
+    pub fn override_forms(&self, var: &str) -> Vec<(Str, Str)> {
+        self.overridedata.borrow().get(var).map(|l| l.iter().cloned().collect()).unwrap_or_default()
+    }
+
     /// Whether `VAR:override` forms of this variable exist.
     pub fn has_overrides(&self, var: &str) -> bool {
         self.overridedata.borrow().contains_key(var)

@@ -16,6 +16,22 @@ fn flag_true(d: &Rc<DataStore>, var: &str, flag: &str) -> Result<bool, DataError
     })
 }
 
+/// The history of a variable with the history of its `VAR:override` forms, each
+/// marked `override[o]:op` (what `bitbake -e` and `bitbake-getvar` show).
+pub fn full_history(d: &Rc<DataStore>, var: &str) -> Vec<HistoryEvent> {
+    let mut out = d.history(var);
+    for (form, o) in d.override_forms(var) {
+        for mut ev in d.history(&form) {
+            if ev.flag.as_deref().is_some_and(|f| !f.starts_with('_') && !f.starts_with(':')) {
+                continue;
+            }
+            ev.op = format!("override[{o}]:{}", ev.op);
+            out.push(ev);
+        }
+    }
+    out
+}
+
 /// The history of a variable as comment lines.
 pub fn history_comment(var: &str, history: &[HistoryEvent], raw: Option<&Value>) -> String {
     let mut o = String::new();
@@ -58,7 +74,7 @@ pub fn emit_var(d: &Rc<DataStore>, var: &str, all: bool) -> Result<Option<String
     };
     let mut o = String::new();
     if all {
-        o.push_str(&history_comment(var, &d.history(var), raw.as_ref()));
+        o.push_str(&history_comment(var, &full_history(d, var), raw.as_ref()));
     }
     if var.contains(['-', '.', '{', '}', '+']) && !all {
         return Ok(Some(o));

@@ -102,6 +102,10 @@ pub struct ProviderInfo {
     /// `EXCLUDE_FROM_WORLD` is true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub exclude_from_world: bool,
+    /// The body of the `calculate_extra_depends` Python function, expanded: it may add
+    /// build-time names to `deps` from `world_target`, `pkg_pn` and `self_pn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_depends: Option<String>,
 }
 
 impl ProviderInfo {
@@ -150,6 +154,7 @@ impl ProviderInfo {
         };
         info.exclude_from_world =
             matches!(get("EXCLUDE_FROM_WORLD").to_ascii_lowercase().as_str(), "1" | "yes" | "y" | "true" | "t" | "on");
+        info.extra_depends = Some(get("calculate_extra_depends")).filter(|f| !f.is_empty());
         info
     }
 
@@ -564,6 +569,11 @@ impl<'a> ProviderIndex<'a> {
         index
     }
 
+    /// Every PN with its recipes (BitBake's `pkg_pn`).
+    pub fn by_pn(&self) -> impl Iterator<Item = (&'a str, &[RecipeId])> {
+        self.by_pn.iter().map(|(pn, ids)| (*pn, ids.as_slice()))
+    }
+
     /// The recipe with this id.
     pub fn recipe(&self, id: RecipeId) -> &Candidate<'a> {
         &self.recipes[id]
@@ -849,7 +859,7 @@ impl<'a> ProviderIndex<'a> {
     }
 
     /// Every build-time name any recipe of this PN provides (BitBake's `pn_provides`).
-    fn pn_provides(&self, pn: &str) -> Vec<&'a str> {
+    pub fn pn_provides(&self, pn: &str) -> Vec<&'a str> {
         let mut out: Vec<&'a str> = Vec::new();
         for &id in self.by_pn.get(pn).into_iter().flatten() {
             for p in self.provides_of(id) {

@@ -133,7 +133,11 @@ impl Session {
 
     /// Like [`Session::parse_file_recorded`]; with `signatures`, each task's derivation
     /// is computed and its basehash recorded in the task list.
-    pub fn parse_file_with(&self, file: &Path, signatures: bool) -> (Result<Vec<Variant>, EvalError>, Vec<Dependency>, Vec<Message>) {
+    pub fn parse_file_with(
+        &self,
+        file: &Path,
+        signatures: bool,
+    ) -> (Result<Vec<Variant>, EvalError>, Vec<Dependency>, Vec<Message>) {
         if let Err(e) = self.eval.runtime.restore(&self.snapshot) {
             return (Err(EvalError::Other(e.to_string())), Vec::new(), Vec::new());
         }

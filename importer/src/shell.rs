@@ -300,11 +300,10 @@ fn scan(script: &str, found: &mut Found, depth: usize) {
                 }
             }
             Tok::Op(op) if is_redirect(op) => {
-                // The redirection target is not a command.
-                if let Some(Tok::Word(w)) = toks.get(i) {
-                    if op != "<<" && op != "<<-" {
-                        substitutions(w, found, depth);
-                    }
+                // The redirection target is not a command, and (as in BitBake) command
+                // substitutions inside it are not followed.
+                let _ = op;
+                if let Some(Tok::Word(_)) = toks.get(i) {
                     i += 1;
                 }
             }

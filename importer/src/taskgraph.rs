@@ -283,6 +283,8 @@ pub enum GraphError {
     MissingTask { recipe: String, task: String, flag: &'static str, wanted: String, provider: String },
     #[error("task {task} does not exist for target {target} ({file}){}", close_text(.close))]
     NoSuchTask { target: String, task: String, file: String, close: Vec<String> },
+    #[error("{recipe}: calculate_extra_depends failed: {message}")]
+    ExtraDepends { recipe: String, message: String },
     #[error("the targets need no task (all of them are in ASSUME_PROVIDED)")]
     NothingToDo,
     #[error(transparent)]
@@ -346,8 +348,6 @@ struct TaskData<'i, 'a> {
     /// Build-time name → providers, best first (empty: not resolved yet).
     build_targets: indexmap::IndexMap<String, Vec<RecipeId>>,
     run_targets: indexmap::IndexMap<String, Vec<RecipeId>>,
-    /// Targets given by the user, with the recipe the name resolved to.
-    external: Vec<String>,
     seen: HashSet<RecipeId>,
     /// Recipes in the order they were brought in.
     order: Vec<RecipeId>,
@@ -361,6 +361,8 @@ struct TaskData<'i, 'a> {
     problems: Vec<Problem>,
     /// Names with several eligible providers and no preference: (name, run time?, providers).
     ambiguous: Vec<(String, bool, Vec<RecipeId>)>,
+    /// The `world` PNs, made when first needed.
+    world: Option<Vec<String>>,
 }
 
 impl<'i, 'a> TaskData<'i, 'a> {
@@ -372,7 +374,6 @@ impl<'i, 'a> TaskData<'i, 'a> {
             task_name_ids: HashMap::new(),
             build_targets: indexmap::IndexMap::new(),
             run_targets: indexmap::IndexMap::new(),
-            external: Vec::new(),
             seen: HashSet::new(),
             order: Vec::new(),
             entries: Vec::new(),
@@ -384,6 +385,7 @@ impl<'i, 'a> TaskData<'i, 'a> {
             noted: HashSet::new(),
             problems: Vec::new(),
             ambiguous: Vec::new(),
+            world: None,
         }
     }
 
@@ -464,10 +466,17 @@ impl<'i, 'a> TaskData<'i, 'a> {
             e.idepends = idepends;
             e.irdepends = irdepends;
         }
+        let mut wanted = info.providers.depends.clone();
+        if let Some(code) = &info.providers.extra_depends {
+            let index = self.index;
+            let world = self.world.get_or_insert_with(|| world_targets(index, None));
+            wanted = extra::calculate(code, c.pn, wanted, world, index)
+                .map_err(|message| GraphError::ExtraDepends { recipe: c.pn.to_owned(), message })?;
+        }
         let mut depends: Vec<String> = Vec::new();
-        for d in &info.providers.depends {
-            if !depends.contains(d) {
-                depends.push(d.clone());
+        for d in wanted {
+            if !depends.contains(&d) {
+                depends.push(d);
             }
         }
         let rdepends: Vec<(String, bool)> =
@@ -650,11 +659,15 @@ impl<'i, 'a> TaskData<'i, 'a> {
         self.run_targets.get(name).and_then(|p| p.first().copied())
     }
 
-    /// Every name a recipe wants, with how.
+    /// Every name a recipe wants, with how: variables first (`DEPENDS`, `RDEPENDS`,
+    /// `RRECOMMENDS`), then task flags, so explanations name the variable when both do.
     fn wants(&self, recipe: RecipeId) -> Vec<(String, Via, bool)> {
         let mut out = Vec::new();
         for d in self.depids.get(&recipe).into_iter().flatten() {
             out.push((d.clone(), Via::Depends, false));
+        }
+        for (d, recommended) in self.rdepids.get(&recipe).into_iter().flatten() {
+            out.push((d.clone(), if *recommended { Via::Rrecommends } else { Via::Rdepends }, true));
         }
         for task in &self.index.recipe(recipe).info.tasks {
             let Some(tid) = self.tid(recipe, &task.name) else { continue };
@@ -665,9 +678,6 @@ impl<'i, 'a> TaskData<'i, 'a> {
             for (name, _) in &e.irdepends {
                 out.push((name.clone(), Via::TaskRdepends(task.name.clone()), true));
             }
-        }
-        for (d, recommended) in self.rdepids.get(&recipe).into_iter().flatten() {
-            out.push((d.clone(), if *recommended { Via::Rrecommends } else { Via::Rdepends }, true));
         }
         out
     }
@@ -811,16 +821,16 @@ fn split_target(target: &str, default_task: &str) -> (String, String) {
     }
 }
 
-/// BitBake's `world` list: recipes not excluded from world that provide nothing
-/// virtual and nothing another PN also provides.
-fn world_targets(index: &ProviderIndex<'_>, task: &str) -> Vec<String> {
+/// BitBake's `world` list: PNs of recipes not excluded from world (that have `task`,
+/// when given) and that provide nothing virtual and nothing another PN also provides.
+fn world_targets(index: &ProviderIndex<'_>, task: Option<&str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (id, c) in index.recipes.iter().enumerate() {
+    for c in &index.recipes {
         if c.info.providers.exclude_from_world || out.iter().any(|p| p == c.pn) {
             continue;
         }
-        let mut terminal = c.info.tasks.iter().any(|t| t.name == task);
-        for p in index.provides_of(id) {
+        let mut terminal = task.is_none_or(|task| c.info.tasks.iter().any(|t| t.name == task));
+        for p in index.pn_provides(c.pn) {
             if p.starts_with("virtual/")
                 || index.build_providers(p).into_iter().flatten().any(|&other| index.recipe(other).pn != c.pn)
             {
@@ -839,13 +849,17 @@ fn world_targets(index: &ProviderIndex<'_>, task: &str) -> Vec<String> {
 fn build_with(index: &ProviderIndex<'_>, request: &Request, reporter: &dyn Reporter) -> Result<TaskGraph, GraphError> {
     let default_task = request.task.clone().unwrap_or_else(|| index.config.default_task());
     let mut targets: Vec<(String, String)> = Vec::new();
+    let mut world_list: Option<Vec<String>> = None;
     for t in &request.targets {
         if t.starts_with("mc:") || t.starts_with("multiconfig:") {
             return Err(GraphError::Multiconfig(t.clone()));
         }
         if t == "world" {
             let task = crate::tasks::task_name(&default_task);
-            targets.extend(world_targets(index, &task).into_iter().map(|pn| (pn, task.clone())));
+            let world = world_targets(index, Some(&task));
+            targets.extend(world.iter().map(|pn| (pn.clone(), task.clone())));
+            // BitBake keeps the first world list it made (see `add_tasks`).
+            world_list.get_or_insert(world);
             continue;
         }
         targets.push(split_target(t, &default_task));
@@ -854,15 +868,13 @@ fn build_with(index: &ProviderIndex<'_>, request: &Request, reporter: &dyn Repor
         return Err(GraphError::NoTargets);
     }
     let mut td = TaskData::new(index, reporter);
+    td.world = world_list;
     let mut runlist: Vec<(String, String, RecipeId)> = Vec::new();
     for (name, task) in &targets {
         if index.is_assumed(name) {
             reporter.warning(&format!("explicit target \"{name}\" is in ASSUME_PROVIDED, ignoring"));
         }
         td.add_provider(name)?;
-        if !td.external.contains(name) {
-            td.external.push(name.clone());
-        }
         if let Some(r) = td.build_provider(name) {
             runlist.push((name.clone(), task.clone(), r));
         }
@@ -881,3 +893,4 @@ fn build_with(index: &ProviderIndex<'_>, request: &Request, reporter: &dyn Repor
 }
 
 mod edges;
+mod extra;

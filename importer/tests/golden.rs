@@ -116,10 +116,16 @@ fn recipe_of(expected: &Path) -> PathBuf {
     expected.with_extension("bb")
 }
 
+/// The `.expected` files of the meta-itest layers (other layers of `tests/layers`
+/// belong to other tests).
 fn fixtures(layers: &Path, prefix: &str) -> Vec<PathBuf> {
     files_below(layers, &|p: &Path| {
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        name.starts_with(prefix) && name.ends_with(".expected") && name != "okay-targets.expected"
+        let layer = p.strip_prefix(layers).ok().and_then(|r| r.iter().next()).map(|c| c.to_string_lossy().into_owned());
+        layer.is_some_and(|l| l.starts_with("meta-itest"))
+            && name.starts_with(prefix)
+            && name.ends_with(".expected")
+            && name != "okay-targets.expected"
     })
 }
 
@@ -238,10 +244,15 @@ fn golden_fixtures() {
 #[test]
 fn every_fixture_has_its_counterpart() {
     let layers = support::repo_root().join("tests/layers");
-    let recipes = files_below(&layers, &|p: &Path| {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        (name.starts_with("okay-") || name.starts_with("fail-")) && name.ends_with(".bb")
-    });
+    let recipes: Vec<PathBuf> = ["meta-itest", "meta-itest-extra", "meta-itest-fail"]
+        .iter()
+        .flat_map(|l| {
+            files_below(&layers.join(l), &|p: &Path| {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                (name.starts_with("okay-") || name.starts_with("fail-")) && name.ends_with(".bb")
+            })
+        })
+        .collect();
     assert!(recipes.len() > 30, "{recipes:?}");
     for recipe in &recipes {
         assert!(recipe.with_extension("expected").is_file(), "{} has no .expected beside it", recipe.display());

@@ -65,7 +65,7 @@ pub fn run(global: &GlobalArgs, args: GetvarArgs) -> anyhow::Result<ExitCode> {
         None => d.get_var_flag(&var, "_content", read),
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let history = d.history(&var);
+    let history = if args.flag.is_some() { d.history(&var) } else { emit::full_history(&d, &var) };
     if args.json {
         let out = json!({
             "variable": var,
@@ -87,7 +87,12 @@ pub fn run(global: &GlobalArgs, args: GetvarArgs) -> anyhow::Result<ExitCode> {
                 Some(f) => format!("{var}[{f}]"),
                 None => var.clone(),
             };
-            println!("{name}=\"{v}\"");
+            let exported = args.flag.is_none()
+                && d.get_var_flag(&var, "export", Read::EXPANDED)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|e| matches!(e.to_string().to_lowercase().as_str(), "1" | "yes" | "y" | "true" | "t"));
+            println!("{}{name}=\"{v}\"", if exported { "export " } else { "" });
         }
         (None, _) => {
             eprintln!("{var} is not set");

@@ -56,9 +56,6 @@ pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for w in &report.warnings {
-            eprintln!("warning: {w}");
-        }
         for f in &report.failures {
             eprintln!("error: {}", f.error);
         }

@@ -11,7 +11,9 @@ use crate::commands::metadata;
 
 /// Show the derivation of a task: what it reads, with values, and its hashes
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  rstore show zlib:do_compile\n  rstore show busybox            (the default task, do_build)\n  rstore show zlib-native:do_install --json")]
+#[command(
+    after_help = "Examples:\n  rstore show zlib:do_compile\n  rstore show busybox            (the default task, do_build)\n  rstore show zlib-native:do_install --json"
+)]
 pub struct ShowArgs {
     /// RECIPE[:TASK] (RECIPE is a PN, e.g. zlib or zlib-native; TASK defaults to do_build)
     pub target: String,
@@ -32,7 +34,10 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
     let session = metadata::open(global, false)?;
     let (file, variant) = metadata::find_recipe(&session, &recipe)?;
     let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let v = variants.into_iter().find(|v| v.name == variant).with_context(|| format!("{} has no variant {variant:?}", file.display()))?;
+    let v = variants
+        .into_iter()
+        .find(|v| v.name == variant)
+        .with_context(|| format!("{} has no variant {variant:?}", file.display()))?;
     if let Some(reason) = &v.skipped {
         bail!("{recipe} is skipped: {reason}");
     }

@@ -34,9 +34,11 @@ use crate::value::Value;
 /// (module name, is package, source, file name) for every embedded Python file.
 const MODULES: &[(&str, bool, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/python_modules.rs"));
 
-/// Identifies the embedded Python code (part of the parse cache key).
+/// Identifies the parse-relevant code of this build: the importer's and evaluator's Rust
+/// sources and the embedded Python (part of the parse cache key).
 pub fn build_id() -> String {
     let mut h = blake3::Hasher::new();
+    h.update(env!("RSTORE_IMPORTER_SOURCES").as_bytes());
     for (name, _, src, _) in MODULES {
         h.update(name.as_bytes());
         h.update(src.as_bytes());
