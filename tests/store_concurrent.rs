@@ -10,9 +10,9 @@ fn rstore(store: &Path) -> Command {
     cmd
 }
 
-/// 1500 files; `shared` of them have the same contents in both trees.
+/// 1000 files; the even-numbered ones have the same contents in both trees.
 fn write_tree(dir: &Path, tag: &str) {
-    for i in 0..1500u32 {
+    for i in 0..1000u32 {
         let sub = dir.join(format!("d{}", i % 16));
         fs::create_dir_all(&sub).unwrap();
         let body =
@@ -22,7 +22,13 @@ fn write_tree(dir: &Path, tag: &str) {
 }
 
 fn json(out: std::process::Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -36,7 +42,7 @@ fn two_processes_ingest_overlapping_trees_at_once() {
     // Create the store first so both processes race on content, not on creation.
     json(rstore(&store).args(["stats", "--json"]).output().unwrap());
 
-    for round in 0..3 {
+    for round in 0..2 {
         let spawn = |src: &Path, pin: &str| {
             rstore(&store).args(["add", "--json", "--pin", pin]).arg(src).stdout(Stdio::piped()).spawn().unwrap()
         };
@@ -44,12 +50,12 @@ fn two_processes_ingest_overlapping_trees_at_once() {
         let cb = spawn(&b, &format!("b{round}"));
         let (ra, rb) = (json(ca.wait_with_output().unwrap()), json(cb.wait_with_output().unwrap()));
         if round == 0 {
-            // Between them, each distinct content was written once: 750 shared + 2 × 750 own.
+            // Between them, each distinct content was written at least once: 500 shared + 2 × 500 own.
             let written = ra["new_blobs"].as_u64().unwrap() + rb["new_blobs"].as_u64().unwrap();
-            assert!(written >= 2250, "{written}");
+            assert!(written >= 1500, "{written}");
         }
         let stats = json(rstore(&store).args(["stats", "--json"]).output().unwrap());
-        assert_eq!(stats["blobs"], 2250, "shared content is stored once");
+        assert_eq!(stats["blobs"], 1500, "shared content is stored once");
         assert_eq!(stats["complete_trees"], 2);
         assert_eq!(stats["roots"], 2 * (round + 1));
 
@@ -86,11 +92,11 @@ fn readers_and_writers_share_the_store() {
     let exporter = rstore(&store).args(["export", &root_a]).stdout(Stdio::piped()).spawn().unwrap();
     let listed = rstore(&store).args(["ls", &root_a, "d3"]).output().unwrap();
     assert!(listed.status.success());
-    assert_eq!(String::from_utf8(listed.stdout).unwrap().lines().count(), 94);
+    assert_eq!(String::from_utf8(listed.stdout).unwrap().lines().count(), 63);
     let read = reader.wait_with_output().unwrap();
     assert!(read.status.success(), "materialise: {}: {}", read.status, String::from_utf8_lossy(&read.stderr));
     let tar = exporter.wait_with_output().unwrap();
-    assert!(tar.status.success() && tar.stdout.len() > 1500 * 512);
+    assert!(tar.status.success() && tar.stdout.len() > 1000 * 512);
     json(writer.wait_with_output().unwrap());
     assert_eq!(fs::read_to_string(dest.join("d1/f1")).unwrap(), "alpha file 1\n".repeat(200));
     rstore_store::remove_tree_forcibly(&dest).unwrap();

@@ -58,18 +58,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ours.push(m.seconds);
         rss.push(m.max_rss_mib);
     }
-    let tasks = std::fs::read_to_string(out.join("task-depends.dot"))
-        .map(|d| d.matches("[label=").count())
-        .unwrap_or_default();
+    let tasks =
+        std::fs::read_to_string(out.join("task-depends.dot")).map(|d| d.matches("[label=").count()).unwrap_or_default();
     println!("{tasks} tasks in the graph");
     let peer = match (&args.bitbake, &oe) {
-        (Some(bitbake), Some(oe)) => match bitbake_graph_time(bitbake, oe, args.bitbake_user.as_deref(), &target, args.runs) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                println!("BitBake not measured: {e:#}");
-                None
+        (Some(bitbake), Some(oe)) => {
+            match bitbake_graph_time(bitbake, oe, args.bitbake_user.as_deref(), &target, args.runs) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    println!("BitBake not measured: {e:#}");
+                    None
+                }
             }
-        },
+        }
         _ => {
             println!(
                 "BitBake not measured (give --bitbake DIR and --oe-core DIR). Reference on this machine kind \
@@ -87,8 +88,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         higher_is_better: false,
     }
     .print();
-    Row { what: "peak RSS of rstore graph", ours: median(rss), peer_name: "", peer: None, unit: "MiB", higher_is_better: false }
-        .print();
+    Row {
+        what: "peak RSS of rstore graph",
+        ours: median(rss),
+        peer_name: "",
+        peer: None,
+        unit: "MiB",
+        higher_is_better: false,
+    }
+    .print();
     Ok(())
 }
 

@@ -308,7 +308,7 @@ impl TextGen {
             let r = self.rng.next();
             out.extend_from_slice(&self.words[(r % 4096) as usize]);
             out.extend_from_slice(SEPS[((r >> 12) % 8) as usize]);
-            if (r >> 20) % 16 == 0 {
+            if (r >> 20).is_multiple_of(16) {
                 write!(out, "{}", r >> 40).ok();
             }
         }
@@ -340,7 +340,7 @@ fn generate_small_tree(dir: &Path, target: u64) -> anyhow::Result<u64> {
         // About twelve files per directory, fifty directories per parent.
         let leaf = n / 12;
         let sub = dir.join(format!("gen/{:03}/{:02}", leaf / 50, leaf % 50));
-        if n % 12 == 0 {
+        if n.is_multiple_of(12) {
             fs::create_dir_all(&sub)?;
         }
         buf.clear();

@@ -1,4 +1,9 @@
 //! Derivations, hashes, task graph, fetchers and realisation
 
+pub mod builtin;
 pub mod derivation;
+pub mod execute;
 pub mod graph;
+pub mod overlay;
+pub mod realise;
+pub mod snapshot;

@@ -7,6 +7,8 @@
 
 pub mod assign;
 pub mod ast;
+pub mod build;
+pub mod builtins;
 pub mod cache;
 pub mod catalog;
 pub mod config;

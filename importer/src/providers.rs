@@ -211,7 +211,16 @@ pub struct LayerPriority {
 const CONFIG_PREFIXES: [&str; 4] =
     ["PREFERRED_PROVIDER", "PREFERRED_RPROVIDER", "PREFERRED_VERSION", "REQUIRED_VERSION"];
 /// Other configuration variables the task graph needs.
-const CONFIG_VARS: [&str; 3] = ["ASSUME_PROVIDED", "BB_MULTI_PROVIDER_ALLOWED", "BB_DEFAULT_TASK"];
+const CONFIG_VARS: [&str; 7] = [
+    "ASSUME_PROVIDED",
+    "BB_MULTI_PROVIDER_ALLOWED",
+    "BB_DEFAULT_TASK",
+    // Where a build keeps its files, for `rstore build`.
+    "TMPDIR",
+    "DL_DIR",
+    "RSTORE_STORE_DIR",
+    "BB_NUMBER_THREADS",
+];
 
 /// What the configuration says about providers: the `PREFERRED_*` / `REQUIRED_VERSION*`
 /// variables (keys expanded, as BitBake reads them), `ASSUME_PROVIDED`,

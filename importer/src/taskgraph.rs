@@ -2,7 +2,7 @@
 //!
 //! Two stages, as in BitBake:
 //!
-//! 1. **Providers** ([`resolve`](self)): each target names a build-time provider; every
+//! 1. **Providers**: each target names a build-time provider; every
 //!    recipe brought in adds its `DEPENDS`, `[depends]` entries, `RDEPENDS` and
 //!    `RRECOMMENDS` of its packages and `[rdepends]` entries, and each of those names is
 //!    resolved to providers in turn ([`crate::providers`]), until nothing new appears.
@@ -13,8 +13,9 @@
 //!    task of everything reachable, recursively, extended through `[recideptask]`).
 //!    Then only the tasks the targets need are kept.
 //!
-//! A name nothing provides, two recipes due to be built for the same name, and a
-//! dependency cycle are errors that name the chain of recipes that led there.
+//! A name nothing provides, a name several recipes provide with nothing to choose
+//! between them, two recipes due to be built for the same name, and a dependency cycle
+//! are errors that name the chain of recipes that led there.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;

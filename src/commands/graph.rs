@@ -54,6 +54,9 @@ pub struct GraphArgs {
     /// Parse with this many processes [default: number of CPUs]
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
+    /// Also save every task's derivation and hashes to FILE, for `rstore why --since FILE`
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
 }
 
 /// Warnings on stderr, notes in the debug log.
@@ -108,6 +111,11 @@ pub fn run(global: &GlobalArgs, args: GraphArgs) -> anyhow::Result<ExitCode> {
     if args.format.contains(&Format::Json) {
         let text = serde_json::to_string_pretty(&graph_json(&graph, &request))? + "\n";
         written.push(write_atomic(&dir, "task-depends.json", &text)?);
+    }
+    if let Some(path) = &args.save {
+        let snap = crate::commands::why::current_snapshot(global, &args.targets, args.task.clone())?;
+        crate::commands::why::write_snapshot(path, &snap)?;
+        written.push(path.clone());
     }
     let (recipes, tasks, edges) = (graph.recipes.len(), graph.graph.len(), graph.graph.edge_count());
     if args.json {

@@ -1,6 +1,9 @@
 //! One file per command. `run` dispatches.
 
+pub mod build;
+pub mod builtin;
 pub mod env;
+pub mod fetch;
 pub mod getvar;
 pub mod graph;
 pub mod init;
@@ -11,6 +14,7 @@ pub mod recipes;
 pub mod sandbox;
 pub mod show;
 pub mod store;
+pub mod why;
 
 use std::process::ExitCode;
 
@@ -37,6 +41,15 @@ pub enum MetadataCommand {
     Graph(graph::GraphArgs),
     /// Show the derivation of a task: its inputs with values, and its hashes
     Show(show::ShowArgs),
+    /// Build targets: substitute what the store has, run the rest in the sandbox
+    Build(build::BuildArgs),
+    /// Explain why a task's hash changed since a saved graph
+    Why(why::WhyArgs),
+    /// Work with the download cache: import a folder of source files
+    Fetch(fetch::FetchArgs),
+    /// Run one built-in task from its JSON request (used inside task sandboxes)
+    #[command(hide = true, name = "__builtin")]
+    Builtin(builtin::BuiltinArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -50,6 +63,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             MetadataCommand::Env(a) => env::run(&cli.global, a),
             MetadataCommand::Graph(a) => graph::run(&cli.global, a),
             MetadataCommand::Show(a) => show::run(&cli.global, a),
+            MetadataCommand::Build(a) => build::run(&cli.global, a),
+            MetadataCommand::Why(a) => why::run(&cli.global, a),
+            MetadataCommand::Fetch(a) => fetch::run(&cli.global, a),
+            MetadataCommand::Builtin(a) => builtin::run(a),
         },
         Command::Store(cmd) => store::run(&cli.global, cmd),
         Command::Sandbox(cmd) => sandbox::run(&cli.global, cmd),

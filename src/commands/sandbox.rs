@@ -194,7 +194,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Ctrl-C, SIGTERM and SIGHUP cancel the task (every process of it is killed, the fresh
 /// work dir removed, exit code 130) instead of killing rstore outright.
-fn cancel_on_signals(cancel: CancelHandle) {
+pub(crate) fn cancel_on_signals(cancel: CancelHandle) {
     // SAFETY: `set` is a live signal set, initialised by sigemptyset before use; blocking
     // signals in this thread (before any other thread exists) only defers their delivery
     // to the sigwait below. The sandbox resets the mask of the command it runs.
@@ -211,7 +211,7 @@ fn cancel_on_signals(cancel: CancelHandle) {
         let mut signal = 0;
         // SAFETY: `set` and `signal` are live locals of this thread.
         if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
-            tracing::warn!("signal {signal} received: cancelling the task");
+            tracing::warn!("signal {signal} received: cancelling");
             cancel.cancel();
         }
     });

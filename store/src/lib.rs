@@ -65,6 +65,7 @@ mod codec;
 pub mod digest;
 pub mod entry;
 pub mod error;
+mod exact;
 pub mod export;
 pub mod gc;
 pub mod index;

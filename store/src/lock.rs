@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{FlockOperation, flock};
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, flock};
 
 use crate::error::{IoContext, Result};
 
@@ -25,6 +25,19 @@ impl LockFile {
             .open(path)
             .ctx("opening lock file", path)?;
         Ok(Self { file, path: path.to_owned() })
+    }
+
+    /// Creates `path` as a new file that is already locked exclusively when it
+    /// appears (an unnamed file in `dir`, locked, then linked into place).
+    pub(crate) fn create_locked(dir: &Path, path: &Path) -> Result<Self> {
+        use std::os::fd::AsRawFd;
+        let fd = rustix::fs::open(dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
+            .ctx("creating a file in", dir)?;
+        flock(&fd, FlockOperation::LockExclusive).ctx("taking exclusive lock on", path)?;
+        let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        rustix::fs::linkat(rustix::fs::CWD, proc_path.as_str(), rustix::fs::CWD, path, AtFlags::SYMLINK_FOLLOW)
+            .ctx("creating", path)?;
+        Ok(Self { file: File::from(fd), path: path.to_owned() })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -80,15 +93,23 @@ impl Scratch {
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let name = format!("{}-{nanos:08x}-{n}", std::process::id());
-        // The lock file is created and locked under a name the cleaner ignores unless it
-        // is unlocked, then renamed into place: a `<name>.lock` file is always locked
-        // by a live process or stale, and it exists before its directory does.
-        let pending = tmp.join(format!("{name}.pending"));
+        // A `<name>.lock` file appears already locked, so a cleaner in another
+        // process never mistakes it for a stale one; it exists before its directory.
         let final_lock = tmp.join(format!("{name}.lock"));
-        let mut lock = LockFile::open(&pending)?;
-        lock.lock_exclusive()?;
-        fs::rename(&pending, &final_lock).ctx("creating", &final_lock)?;
-        lock.path = final_lock;
+        let lock = match LockFile::create_locked(tmp, &final_lock) {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Without O_TMPFILE or /proc: lock under a temporary name, then rename.
+                // Cleaners leave unlocked `.pending` files alone for a minute.
+                tracing::debug!("falling back to a pending lock file: {e}");
+                let pending = tmp.join(format!("{name}.pending"));
+                let mut lock = LockFile::open(&pending)?;
+                lock.lock_exclusive()?;
+                fs::rename(&pending, &final_lock).ctx("creating", &final_lock)?;
+                lock.path = final_lock;
+                lock
+            }
+        };
         let dir = tmp.join(&name);
         fs::create_dir(&dir).ctx("creating directory", &dir)?;
         Ok(Self { dir, lock, counter: AtomicU64::new(0) })
@@ -118,12 +139,18 @@ impl Scratch {
             };
             let stem = match (name.strip_suffix(".lock"), name.strip_suffix(".pending")) {
                 (Some(stem), _) => Some(stem),
-                (None, Some(_)) => None,
+                (None, Some(_)) => {
+                    let age = fs::symlink_metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                    if age.is_none_or(|a| a < std::time::Duration::from_secs(60)) {
+                        continue; // perhaps being created right now
+                    }
+                    None
+                }
                 (None, None) => continue,
             };
-            let lock = match LockFile::open(path) {
-                Ok(l) => l,
-                Err(_) => continue,
+            let lock = match File::open(path) {
+                Ok(file) => LockFile { file, path: path.clone() },
+                Err(_) => continue, // removed meanwhile
             };
             if !lock.try_lock_exclusive()? {
                 continue; // its process is alive

@@ -10,8 +10,8 @@
 #
 # Tasks and functions flagged [rstore-builtin] are carried out by rstore's
 # own implementation (fetch, unpack, patch, prepare-sysroot, package,
-# package-deb, rootfs, publish); the Python bodies here do the same job
-# under BitBake.
+# package-deb, rootfs, populate-lic, publish); the Python bodies here do the
+# same job under BitBake.
 
 inherit staging
 inherit license

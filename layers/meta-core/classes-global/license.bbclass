@@ -43,6 +43,7 @@ do_populate_lic[cleandirs] = "${LICENSE_DESTDIR}"
 do_populate_lic[sstate-inputdirs] = "${LICENSE_DESTDIR}"
 do_populate_lic[sstate-outputdirs] = "${LICENSE_DIRECTORY}"
 do_populate_lic[postfuncs] += "rstore_publish_outputs"
+do_populate_lic[rstore-builtin] = "populate-lic"
 python do_populate_lic() {
     import hashlib
     import os

@@ -3,9 +3,11 @@
 # IMAGE_INSTALL names the packages to install; their RDEPENDS are
 # installed too, recursively. do_rootfs unpacks them into ${IMAGE_ROOTFS};
 # do_image writes the tree as each of IMAGE_FSTYPES (tar, tar.gz, tar.bz2,
-# tar.xz, tar.zst) with files owned by root and times clamped to
-# SOURCE_DATE_EPOCH, plus a manifest of the installed packages, into
-# ${DEPLOY_DIR_IMAGE}.
+# tar.xz, tar.zst) with files owned by root, every time set to
+# SOURCE_DATE_EPOCH, entries sorted and hard links stored as files (so the
+# bytes depend on the files' contents only, not on when or how the tree was
+# written to disk), plus a manifest of the installed packages, into
+# ${DEPLOY_DIR_IMAGE}. Compressors run single-threaded, for the same reason.
 
 IMAGE_INSTALL ?= ""
 IMAGE_FSTYPES ?= "tar.zst"
@@ -98,14 +100,14 @@ do_image() {
 		out="${IMGDEPLOYDIR}/${IMAGE_NAME}.rootfs.$fstype"
 		rm -f "$out"
 		tar --sort=name --format=gnu --numeric-owner --owner=0 --group=0 \
-			--mtime=@${SOURCE_DATE_EPOCH} --clamp-mtime \
+			--mtime=@${SOURCE_DATE_EPOCH} --hard-dereference \
 			-C "${IMAGE_ROOTFS}" -cf - . > "${IMGDEPLOYDIR}/rootfs.tar"
 		case "$fstype" in
 		tar)     mv "${IMGDEPLOYDIR}/rootfs.tar" "$out" ;;
 		tar.gz)  gzip -n -9 -c "${IMGDEPLOYDIR}/rootfs.tar" > "$out" ;;
 		tar.bz2) bzip2 -9 -c "${IMGDEPLOYDIR}/rootfs.tar" > "$out" ;;
 		tar.xz)  xz -9 -T1 -c "${IMGDEPLOYDIR}/rootfs.tar" > "$out" ;;
-		tar.zst) zstd -q -19 -c "${IMGDEPLOYDIR}/rootfs.tar" > "$out" ;;
+		tar.zst) zstd -q -19 -T1 -c "${IMGDEPLOYDIR}/rootfs.tar" > "$out" ;;
 		*)       bbfatal "IMAGE_FSTYPES: unsupported image type $fstype" ;;
 		esac
 		rm -f "${IMGDEPLOYDIR}/rootfs.tar"

@@ -1,0 +1,540 @@
+//! Extracting archives safely and reproducibly: tar (plain, gzip, bzip2, xz, zstd),
+//! zip, and the data of `.deb`/`.ipk` packages.
+//!
+//! Every member lands below the target directory or the archive is rejected: absolute
+//! names, `..` components and members that would be written through a symbolic link
+//! (one the archive itself created) are errors naming the member. Symbolic links may
+//! point anywhere (source trees ship dangling and absolute links); nothing is ever
+//! written through one. Owners are not restored (what the task writes is owned by its
+//! user, root inside the sandbox); modes are kept less setuid, setgid, sticky and
+//! group/other write (a normal user's `tar` with umask 022); modification times are
+//! the archive's, but never later than `SOURCE_DATE_EPOCH`. Device nodes and FIFOs are
+//! skipped.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::builtin::fetch::files::{normal_mode, set_mtime};
+
+/// A compression of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+/// An archive format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format", content = "compression", rename_all = "kebab-case")]
+pub enum Format {
+    /// A tar archive, possibly compressed.
+    Tar(Compression),
+    /// A zip (or jar) archive.
+    Zip,
+    /// A Debian or opkg package (`ar` with a `data.tar.*` member): its data is extracted.
+    Deb,
+}
+
+impl Format {
+    /// The archive format a file name says (BitBake's rules for do_unpack), or `None`
+    /// for a file that is not an archive.
+    pub fn from_name(name: &str) -> Option<Format> {
+        let n = name.split(';').next().unwrap_or(name);
+        let ends = |suffixes: &[&str]| suffixes.iter().any(|s| n.ends_with(s));
+        Some(if ends(&[".tar"]) {
+            Format::Tar(Compression::None)
+        } else if ends(&[".tgz", ".tar.gz"]) {
+            Format::Tar(Compression::Gzip)
+        } else if ends(&[".tbz", ".tbz2", ".tar.bz2"]) {
+            Format::Tar(Compression::Bzip2)
+        } else if ends(&[".txz", ".tar.xz"]) {
+            Format::Tar(Compression::Xz)
+        } else if ends(&[".tzst", ".tar.zst"]) {
+            Format::Tar(Compression::Zstd)
+        } else if ends(&[".zip", ".jar"]) {
+            Format::Zip
+        } else if ends(&[".deb", ".ipk"]) {
+            Format::Deb
+        } else {
+            return None;
+        })
+    }
+}
+
+impl Compression {
+    /// The compression of a single compressed file (`foo.gz`), by BitBake's rules, and
+    /// the name of the file it holds.
+    pub fn of_single_file(name: &str) -> Option<(Compression, &str)> {
+        for (suffix, c) in [
+            (".gz", Compression::Gzip),
+            (".bz2", Compression::Bzip2),
+            (".xz", Compression::Xz),
+            (".zst", Compression::Zstd),
+        ] {
+            if let Some(stem) = name.strip_suffix(suffix) {
+                return Some((c, stem));
+            }
+        }
+        None
+    }
+}
+
+/// Why an archive could not be extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("reading {archive}")]
+    Read {
+        archive: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{archive}: member {member:?} {reason}; refusing to extract it")]
+    Unsafe { archive: PathBuf, member: String, reason: String },
+    #[error("{archive}: writing {path}")]
+    Write {
+        archive: PathBuf,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{archive}: {reason}")]
+    Invalid { archive: PathBuf, reason: String },
+}
+
+/// What an extraction did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// Members written (files, directories, links).
+    pub members: u64,
+    /// Members skipped (devices, FIFOs, members removed by the strip level).
+    pub skipped: u64,
+}
+
+/// Extract `archive` into the existing directory `dest`, dropping the first `strip`
+/// components of every member name (members with no more are skipped).
+pub fn extract(archive: &Path, format: Format, dest: &Path, strip: usize) -> Result<Extracted, ArchiveError> {
+    let read_err = |source| ArchiveError::Read { archive: archive.to_path_buf(), source };
+    let file = File::open(archive).map_err(read_err)?;
+    let mut x = Extractor::new(archive, dest, strip);
+    match format {
+        Format::Tar(c) => x.tar(decoder(c, BufReader::new(file)).map_err(read_err)?)?,
+        Format::Zip => x.zip(file)?,
+        Format::Deb => {
+            let (name, reader) = deb_data(archive, file)?;
+            let c = match name.strip_prefix("data.tar").unwrap_or("") {
+                "" => Compression::None,
+                ".gz" => Compression::Gzip,
+                ".bz2" => Compression::Bzip2,
+                ".xz" => Compression::Xz,
+                ".zst" => Compression::Zstd,
+                other => {
+                    return Err(ArchiveError::Invalid {
+                        archive: archive.into(),
+                        reason: format!("its data member is compressed as {other:?}, which is not supported"),
+                    });
+                }
+            };
+            x.tar(decoder(c, BufReader::new(reader)).map_err(read_err)?)?
+        }
+    }
+    x.finish()
+}
+
+/// Decompress the single compressed file `archive` to `out`.
+pub fn decompress(archive: &Path, compression: Compression, out: &Path) -> Result<(), ArchiveError> {
+    let read_err = |source| ArchiveError::Read { archive: archive.to_path_buf(), source };
+    let file = File::open(archive).map_err(read_err)?;
+    let mut reader = decoder(compression, BufReader::new(file)).map_err(read_err)?;
+    crate::builtin::fetch::files::remove_any(out).map_err(|e| ArchiveError::Write {
+        archive: archive.into(),
+        path: out.into(),
+        source: e.source,
+    })?;
+    let write_err = |source| ArchiveError::Write { archive: archive.to_path_buf(), path: out.to_path_buf(), source };
+    let mut f = File::create(out).map_err(write_err)?;
+    io::copy(&mut reader, &mut f).map_err(|e| {
+        if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidData {
+            read_err(e)
+        } else {
+            write_err(e)
+        }
+    })?;
+    fs::set_permissions(out, fs::Permissions::from_mode(0o644)).map_err(write_err)
+}
+
+fn decoder<'a>(c: Compression, r: impl io::BufRead + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match c {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(r)?;
+            d.window_log_max(31)?;
+            Box::new(d)
+        }
+    })
+}
+
+/// The `data.tar*` member of an `ar` archive (a .deb or .ipk): its name and contents.
+fn deb_data(archive: &Path, mut file: File) -> Result<(String, io::Take<File>), ArchiveError> {
+    let invalid = |reason: &str| ArchiveError::Invalid { archive: archive.into(), reason: reason.to_owned() };
+    let read_err = |source| ArchiveError::Read { archive: archive.to_path_buf(), source };
+    let mut magic = [0u8; 8];
+    file.read_exact(&mut magic).map_err(read_err)?;
+    if &magic != b"!<arch>\n" {
+        return Err(invalid("not an ar archive (a .deb or .ipk package)"));
+    }
+    let mut offset = 8u64;
+    loop {
+        let mut header = [0u8; 60];
+        match file.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(invalid("the package has no data.tar member"));
+            }
+            Err(e) => return Err(read_err(e)),
+        }
+        offset += 60;
+        let name = String::from_utf8_lossy(&header[..16]).trim_end().trim_end_matches('/').to_owned();
+        let size: u64 = String::from_utf8_lossy(&header[48..58])
+            .trim()
+            .parse()
+            .map_err(|_| invalid("an ar member header has no valid size"))?;
+        if name.starts_with("data.tar") {
+            return Ok((name, file.take(size)));
+        }
+        offset += size + (size & 1);
+        file.seek(SeekFrom::Start(offset)).map_err(read_err)?;
+    }
+}
+
+/// The normalised relative path of a member, less `strip` leading components;
+/// `Ok(None)` when nothing is left.
+pub fn member_path(raw: &Path, strip: usize) -> Result<Option<PathBuf>, String> {
+    let mut parts = Vec::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => parts.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("has a '..' component".to_owned()),
+            Component::RootDir | Component::Prefix(_) => return Err("is an absolute path".to_owned()),
+        }
+    }
+    if parts.len() <= strip {
+        return Ok(None);
+    }
+    Ok(Some(parts[strip..].iter().collect()))
+}
+
+struct Extractor<'a> {
+    archive: &'a Path,
+    dest: &'a Path,
+    strip: usize,
+    /// Relative paths known to be real directories (created or checked by us).
+    dirs: HashSet<PathBuf>,
+    /// Directories whose mode and time are set once everything is in them.
+    dir_attrs: Vec<(PathBuf, u32, Option<i64>)>,
+    epoch: Option<i64>,
+    done: Extracted,
+}
+
+impl<'a> Extractor<'a> {
+    fn new(archive: &'a Path, dest: &'a Path, strip: usize) -> Extractor<'a> {
+        Extractor {
+            archive,
+            dest,
+            strip,
+            dirs: HashSet::new(),
+            dir_attrs: Vec::new(),
+            epoch: crate::builtin::fetch::files::source_date_epoch(),
+            done: Extracted::default(),
+        }
+    }
+
+    fn unsafe_member(&self, member: &Path, reason: impl Into<String>) -> ArchiveError {
+        ArchiveError::Unsafe {
+            archive: self.archive.into(),
+            member: member.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn write_err(&self, path: &Path, source: io::Error) -> ArchiveError {
+        ArchiveError::Write { archive: self.archive.into(), path: path.into(), source }
+    }
+
+    fn read_err(&self, source: io::Error) -> ArchiveError {
+        ArchiveError::Read { archive: self.archive.into(), source }
+    }
+
+    fn clamp(&self, mtime: Option<i64>) -> Option<i64> {
+        match (mtime, self.epoch) {
+            (Some(m), Some(e)) => Some(m.min(e)),
+            (m, None) => m,
+            (None, e) => e,
+        }
+    }
+
+    /// Make sure every ancestor of `rel` is a real directory below `dest` (creating
+    /// missing ones), never a symbolic link.
+    fn parents(&mut self, member: &Path, rel: &Path) -> Result<(), ArchiveError> {
+        let mut prefix = PathBuf::new();
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        for c in parent.components() {
+            prefix.push(c);
+            if self.dirs.contains(&prefix) {
+                continue;
+            }
+            let path = self.dest.join(&prefix);
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(self.unsafe_member(
+                        member,
+                        format!("would be written through the symbolic link {}", prefix.display()),
+                    ));
+                }
+                Ok(_) => {
+                    return Err(self.unsafe_member(member, format!("needs {} to be a directory", prefix.display())));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir(&path).map_err(|e| self.write_err(&path, e))?;
+                }
+                Err(e) => return Err(self.write_err(&path, e)),
+            }
+            self.dirs.insert(prefix.clone());
+        }
+        Ok(())
+    }
+
+    /// Clear the way for a non-directory member at `rel`.
+    fn replace(&mut self, member: &Path, rel: &Path) -> Result<PathBuf, ArchiveError> {
+        self.parents(member, rel)?;
+        let path = self.dest.join(rel);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => Err(self.unsafe_member(member, "would replace a directory")),
+            Ok(_) => fs::remove_file(&path).map(|_| path.clone()).map_err(|e| self.write_err(&path, e)),
+            Err(_) => Ok(path),
+        }
+    }
+
+    fn dir(&mut self, member: &Path, rel: &Path, mode: u32, mtime: Option<i64>) -> Result<(), ArchiveError> {
+        self.parents(member, rel)?;
+        let path = self.dest.join(rel);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                fs::remove_file(&path).map_err(|e| self.write_err(&path, e))?;
+                fs::create_dir(&path).map_err(|e| self.write_err(&path, e))?;
+            }
+            Err(_) => fs::create_dir(&path).map_err(|e| self.write_err(&path, e))?,
+        }
+        self.dirs.insert(rel.to_path_buf());
+        self.dir_attrs.push((path, normal_mode(mode), self.clamp(mtime)));
+        self.done.members += 1;
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        member: &Path,
+        rel: &Path,
+        data: &mut dyn Read,
+        mode: u32,
+        mtime: Option<i64>,
+    ) -> Result<(), ArchiveError> {
+        let path = self.replace(member, rel)?;
+        let mut out =
+            fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| self.write_err(&path, e))?;
+        io::copy(data, &mut out).map_err(|e| {
+            // A read error is the archive's fault; anything else is ours.
+            if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::Other) {
+                self.read_err(e)
+            } else {
+                self.write_err(&path, e)
+            }
+        })?;
+        drop(out);
+        fs::set_permissions(&path, fs::Permissions::from_mode(normal_mode(mode)))
+            .map_err(|e| self.write_err(&path, e))?;
+        if let Some(t) = self.clamp(mtime) {
+            set_mtime(&path, t).map_err(|e| self.write_err(&path, e))?;
+        }
+        self.done.members += 1;
+        Ok(())
+    }
+
+    fn symlink(&mut self, member: &Path, rel: &Path, target: &Path, mtime: Option<i64>) -> Result<(), ArchiveError> {
+        let path = self.replace(member, rel)?;
+        std::os::unix::fs::symlink(target, &path).map_err(|e| self.write_err(&path, e))?;
+        if let Some(t) = self.clamp(mtime) {
+            set_mtime(&path, t).map_err(|e| self.write_err(&path, e))?;
+        }
+        self.done.members += 1;
+        Ok(())
+    }
+
+    fn hardlink(&mut self, member: &Path, rel: &Path, target_raw: &Path) -> Result<(), ArchiveError> {
+        let target = match member_path(target_raw, self.strip) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(self.unsafe_member(member, "links to a member removed by the strip level")),
+            Err(why) => {
+                return Err(self.unsafe_member(member, format!("links to {}, which {why}", target_raw.display())));
+            }
+        };
+        // The link's target must be an existing non-directory reached without symlinks.
+        for ancestor in target.ancestors().skip(1) {
+            if ancestor.as_os_str().is_empty() {
+                break;
+            }
+            if !self.dirs.contains(ancestor) {
+                let p = self.dest.join(ancestor);
+                if !fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                    return Err(self.unsafe_member(
+                        member,
+                        format!("links through {}, not a directory of the archive", ancestor.display()),
+                    ));
+                }
+            }
+        }
+        let from = self.dest.join(&target);
+        match fs::symlink_metadata(&from) {
+            Ok(m) if !m.is_dir() => {}
+            _ => {
+                return Err(self.unsafe_member(
+                    member,
+                    format!("links to {}, which is not a file extracted before it", target.display()),
+                ));
+            }
+        }
+        let path = self.replace(member, rel)?;
+        fs::hard_link(&from, &path).map_err(|e| self.write_err(&path, e))?;
+        self.done.members += 1;
+        Ok(())
+    }
+
+    fn tar(&mut self, reader: Box<dyn Read + '_>) -> Result<(), ArchiveError> {
+        let mut archive = tar::Archive::new(reader);
+        let entries = archive.entries().map_err(|e| self.read_err(e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| self.read_err(e))?;
+            let raw = entry.path().map_err(|e| self.read_err(e))?.into_owned();
+            let rel = match member_path(&raw, self.strip) {
+                Ok(Some(rel)) => rel,
+                Ok(None) => {
+                    self.done.skipped += 1;
+                    continue;
+                }
+                Err(why) => return Err(self.unsafe_member(&raw, why)),
+            };
+            let header = entry.header();
+            let mode = header.mode().unwrap_or(0o644);
+            let mtime = header.mtime().ok().map(|m| m.min(i64::MAX as u64) as i64);
+            let kind = header.entry_type();
+            use tar::EntryType as T;
+            match kind {
+                T::Directory => self.dir(&raw, &rel, mode, mtime)?,
+                T::Regular | T::Continuous | T::GNUSparse => self.file(&raw, &rel, &mut entry, mode, mtime)?,
+                T::Symlink => {
+                    let target = entry
+                        .link_name()
+                        .map_err(|e| self.read_err(e))?
+                        .ok_or_else(|| self.unsafe_member(&raw, "is a symbolic link without a target"))?
+                        .into_owned();
+                    self.symlink(&raw, &rel, &target, mtime)?
+                }
+                T::Link => {
+                    let target = entry
+                        .link_name()
+                        .map_err(|e| self.read_err(e))?
+                        .ok_or_else(|| self.unsafe_member(&raw, "is a hard link without a target"))?
+                        .into_owned();
+                    self.hardlink(&raw, &rel, &target)?
+                }
+                T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {}
+                other => {
+                    tracing::warn!("{}: skipping {} ({other:?})", self.archive.display(), raw.display());
+                    self.done.skipped += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn zip(&mut self, file: File) -> Result<(), ArchiveError> {
+        let invalid =
+            |e: zip::result::ZipError| ArchiveError::Invalid { archive: self.archive.into(), reason: e.to_string() };
+        let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(invalid)?;
+        for i in 0..archive.len() {
+            let mut member = archive.by_index(i).map_err(invalid)?;
+            let raw = PathBuf::from(member.name().replace('\\', "/"));
+            let rel = match member_path(&raw, self.strip) {
+                Ok(Some(rel)) => rel,
+                Ok(None) => {
+                    self.done.skipped += 1;
+                    continue;
+                }
+                Err(why) => return Err(self.unsafe_member(&raw, why)),
+            };
+            let unix = member.unix_mode();
+            if member.is_dir() {
+                self.dir(&raw, &rel, unix.unwrap_or(0o755), None)?;
+            } else if member.is_symlink() {
+                let mut target = String::new();
+                member.read_to_string(&mut target).map_err(|e| self.read_err(e))?;
+                self.symlink(&raw, &rel, Path::new(&target), None)?;
+            } else {
+                self.file(&raw, &rel, &mut member, unix.unwrap_or(0o644), None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Give directories their modes and times, deepest first.
+    fn finish(mut self) -> Result<Extracted, ArchiveError> {
+        self.dir_attrs.sort_by(|a, b| b.0.cmp(&a.0));
+        for (path, mode, mtime) in std::mem::take(&mut self.dir_attrs) {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(|e| self.write_err(&path, e))?;
+            if let Some(t) = mtime {
+                set_mtime(&path, t).map_err(|e| self.write_err(&path, e))?;
+            }
+        }
+        Ok(self.done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_paths_are_normalised_or_rejected() {
+        assert_eq!(member_path(Path::new("./a/./b"), 0).unwrap(), Some(PathBuf::from("a/b")));
+        assert_eq!(member_path(Path::new("top/a/b"), 1).unwrap(), Some(PathBuf::from("a/b")));
+        assert_eq!(member_path(Path::new("top/"), 1).unwrap(), None);
+        assert!(member_path(Path::new("a/../../etc"), 0).is_err());
+        assert!(member_path(Path::new("/etc/passwd"), 0).is_err());
+    }
+
+    #[test]
+    fn formats_follow_bitbake_names() {
+        assert_eq!(Format::from_name("a-1.tar.bz2"), Some(Format::Tar(Compression::Bzip2)));
+        assert_eq!(Format::from_name("a-1.tgz"), Some(Format::Tar(Compression::Gzip)));
+        assert_eq!(Format::from_name("a.tzst"), Some(Format::Tar(Compression::Zstd)));
+        assert_eq!(Format::from_name("a.jar"), Some(Format::Zip));
+        assert_eq!(Format::from_name("a_1_amd64.deb"), Some(Format::Deb));
+        assert_eq!(Format::from_name("defconfig"), None);
+        assert_eq!(Format::from_name("a.gz"), None);
+        assert_eq!(Compression::of_single_file("a.gz"), Some((Compression::Gzip, "a")));
+    }
+}

@@ -1,0 +1,207 @@
+//! Running one prepared task: its work directory as an overlay over the outputs of
+//! the tasks it follows, its inputs mounted read-only, the script or built-in run in
+//! the sandbox, and the result merged into a store tree.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rstore_sandbox::{CancelHandle, Limits, Mount, Network, Request, Sink, WorkDir};
+use rstore_store::{Digest, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::builtin::{Bind, BuiltinRequest};
+use crate::derivation::TaskId;
+use crate::overlay;
+
+/// Where the rstore binary appears inside a sandbox that runs a built-in.
+pub const RSTORE_INSIDE: &str = "/rstore/bin/rstore";
+/// Where a shell task's script (or a built-in's request) appears inside.
+pub const RUN_DIR_INSIDE: &str = "/rstore/run";
+
+/// What a task does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Action {
+    /// Only orders other tasks.
+    Noexec,
+    /// A shell script (a complete `sh` program).
+    Shell { script: String },
+    /// A built-in task.
+    Builtin(BuiltinRequest),
+}
+
+/// A task ready to run: plain data, built on the thread that owns the metadata.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prepared {
+    pub id: TaskId,
+    pub action: Action,
+    /// The recipe's work directory inside the sandbox (an overlay).
+    pub workdir: PathBuf,
+    /// The current directory inside (the task's last `[dirs]`).
+    pub cwd: PathBuf,
+    /// Output trees of the tasks this one follows in the same recipe, topmost first:
+    /// the layers below the work directory.
+    pub lowers: Vec<Digest>,
+    /// Output trees of other tasks, mounted read-only at the given inside path.
+    pub inputs: Vec<(Digest, PathBuf)>,
+    /// Host paths mounted inside (host tools, downloads, local sources).
+    pub binds: Vec<Bind>,
+    pub env: BTreeMap<String, String>,
+    pub network: bool,
+    pub source_date_epoch: u64,
+    pub parallelism: Option<u32>,
+    pub time_limit: Option<Duration>,
+}
+
+/// A task that ran to success.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The output tree (the task's outhash).
+    pub root: Digest,
+    /// The task's log, stored as a blob.
+    pub log: Option<Digest>,
+    pub duration: Duration,
+}
+
+/// A task that failed: what to tell the user.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskFailure {
+    #[error("{id} failed ({how}); log: {log}\n{tail}")]
+    Failed { id: String, how: String, log: String, tail: String },
+    #[error("{id}: could not run: {reason}")]
+    Setup { id: String, reason: String },
+    #[error("{id}: cancelled")]
+    Cancelled { id: String },
+}
+
+/// The last lines of a log file.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(64 * 1024);
+    let _ = f.seek(SeekFrom::Start(start));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Host-side resources of a run.
+pub struct Host<'a> {
+    pub store: &'a Store,
+    /// Scratch space for overlay upper/work dirs (same filesystem as the store is best).
+    pub scratch: &'a Path,
+    /// The rstore executable (mounted for built-ins).
+    pub rstore: &'a Path,
+    pub cancel: &'a CancelHandle,
+}
+
+/// Run a prepared task and store its output tree. `log` is the host path of its log.
+pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, TaskFailure> {
+    let id = p.id.to_string();
+    let setup = |reason: String| TaskFailure::Setup { id: id.clone(), reason };
+    let started = std::time::Instant::now();
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| setup(format!("creating {}: {e}", parent.display())))?;
+    }
+    if let Action::Noexec = p.action {
+        // Orders tasks only: the output is the merged lowers.
+        let root = match overlay::merge_lowers(host.store, &p.lowers).map_err(|e| setup(e.to_string()))? {
+            Some(r) => r,
+            None => overlay::merge(host.store, &[], &empty_dir(host.scratch).map_err(|e| setup(e.to_string()))?)
+                .map_err(|e| setup(e.to_string()))?,
+        };
+        return Ok(Executed { root, log: None, duration: started.elapsed() });
+    }
+    let run = tempfile::Builder::new()
+        .prefix("task-")
+        .tempdir_in(host.scratch)
+        .map_err(|e| setup(format!("creating a scratch dir in {}: {e}", host.scratch.display())))?;
+    let upper = run.path().join("upper");
+    let work = run.path().join("work");
+    let files = run.path().join("run");
+    let empty = run.path().join("empty");
+    for d in [&upper, &work, &files, &empty] {
+        std::fs::create_dir_all(d).map_err(|e| setup(format!("creating {}: {e}", d.display())))?;
+    }
+    let mut lower_dirs = Vec::new();
+    for digest in &p.lowers {
+        lower_dirs
+            .push(host.store.checkout_for_overlay(digest).map_err(|e| setup(format!("checking out {digest}: {e}")))?);
+    }
+    if lower_dirs.is_empty() {
+        lower_dirs.push(empty.clone());
+    }
+    let (program, args) = match &p.action {
+        Action::Shell { script } => {
+            std::fs::write(files.join("script.sh"), script).map_err(|e| setup(e.to_string()))?;
+            ("/bin/sh".to_owned(), vec![format!("{RUN_DIR_INSIDE}/script.sh")])
+        }
+        Action::Builtin(req) => {
+            let json = serde_json::to_vec(req).map_err(|e| setup(e.to_string()))?;
+            std::fs::write(files.join("request.json"), json).map_err(|e| setup(e.to_string()))?;
+            (RSTORE_INSIDE.to_owned(), vec!["__builtin".to_owned(), format!("{RUN_DIR_INSIDE}/request.json")])
+        }
+        Action::Noexec => unreachable!("handled above"),
+    };
+    let mut req = Request::new(program, args);
+    req.env = p.env.clone();
+    req.work_dir = WorkDir::Tmpfs;
+    req.cwd = Some(p.cwd.clone());
+    req.network = if p.network { Network::Host } else { Network::Loopback };
+    req.source_date_epoch = Some(p.source_date_epoch);
+    req.parallelism = p.parallelism;
+    req.limits = Limits { time: p.time_limit, ..Limits::default() };
+    req.stdout = Sink::File(log.to_path_buf());
+    req.stderr = Sink::File(log.to_path_buf());
+    req = req.with_host_tools();
+    req.mounts.push(Mount::Overlay { lower: lower_dirs, upper: upper.clone(), work, inside: p.workdir.clone() });
+    req.mounts.push(Mount::ReadOnly { host: files.clone(), inside: RUN_DIR_INSIDE.into() });
+    if matches!(p.action, Action::Builtin(_)) {
+        req.mounts.push(Mount::ReadOnly { host: host.rstore.to_path_buf(), inside: RSTORE_INSIDE.into() });
+    }
+    for (digest, inside) in &p.inputs {
+        let dir = host.store.checkout_for_overlay(digest).map_err(|e| setup(format!("checking out {digest}: {e}")))?;
+        req.mounts.push(Mount::ReadOnly { host: dir, inside: inside.clone() });
+    }
+    for b in &p.binds {
+        req.mounts.push(if b.writable {
+            Mount::Writable { host: b.host.clone(), inside: b.inside.clone() }
+        } else {
+            Mount::ReadOnly { host: b.host.clone(), inside: b.inside.clone() }
+        });
+    }
+    let outcome = rstore_sandbox::run(&req, host.cancel).map_err(|e| setup(e.to_string()))?;
+    let log_digest = host.store.add_blob_file(log).ok();
+    match outcome.termination {
+        _ if outcome.success() => {}
+        rstore_sandbox::Termination::Cancelled => return Err(TaskFailure::Cancelled { id }),
+        t => {
+            return Err(TaskFailure::Failed {
+                id,
+                how: describe(&t),
+                log: log.display().to_string(),
+                tail: log_tail(log, 20),
+            });
+        }
+    }
+    let root = overlay::merge(host.store, &p.lowers, &upper).map_err(|e| setup(format!("storing the output: {e}")))?;
+    Ok(Executed { root, log: log_digest, duration: started.elapsed() })
+}
+
+fn describe(t: &rstore_sandbox::Termination) -> String {
+    match t {
+        rstore_sandbox::Termination::Exited { code } => format!("exit status {code}"),
+        rstore_sandbox::Termination::Signaled { signal } => format!("killed by signal {signal}"),
+        rstore_sandbox::Termination::TimedOut { after } => format!("timed out after {after:?}"),
+        rstore_sandbox::Termination::Cancelled => "cancelled".into(),
+    }
+}
+
+fn empty_dir(scratch: &Path) -> std::io::Result<PathBuf> {
+    let d = scratch.join("empty");
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}

@@ -1,0 +1,132 @@
+//! Checkouts with exact permissions and owners, for overlayfs lower directories.
+//!
+//! A task's work directory is an overlay whose lower directories are the output trees
+//! of earlier tasks. The task must see those files exactly as they were recorded:
+//! writable and executable bits, setuid bits and owners included (a read-only cache
+//! copy would make every unchanged file look read-only, and packages built from it would
+//! carry wrong modes). Overlayfs never writes to a lower directory (changes are copied
+//! up), so these checkouts can keep their recorded modes safely.
+//!
+//! Layout, beside the read-only checkout cache:
+//!
+//! ```text
+//! checkouts-v1/exact-blobs/xx/<digest>.<mode>.<uid>.<gid>   one file per blob and attributes
+//! checkouts-v1/exact-trees/xx/<digest>/                      whole trees, hardlinks to the above
+//! ```
+//!
+//! A tree is built under a temporary name and renamed into place, so a visible exact
+//! checkout is always complete; two processes building the same one both succeed.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::{IoContext, Result};
+use crate::store::Store;
+use crate::tree::{Attributes, Node, TreeEntry};
+
+fn attrs(entry: &TreeEntry, attributes: Attributes) -> (u32, u32, u32) {
+    match (attributes, entry.owner) {
+        (Attributes::Full, Some(o)) => (entry.mode & 0o7777, o.uid, o.gid),
+        _ => (entry.mode & 0o777, 0, 0),
+    }
+}
+
+impl Store {
+    fn exact_dir(&self, what: &str, digest: &Digest) -> PathBuf {
+        self.dir().join("checkouts-v1").join(what).join(digest.hex_prefix(2))
+    }
+
+    fn exact_blob(&self, digest: &Digest, mode: u32, uid: u32, gid: u32) -> Result<PathBuf> {
+        let dir = self.exact_dir("exact-blobs", digest);
+        let path = dir.join(format!("{digest}.{mode:04o}.{uid}.{gid}"));
+        if path.exists() {
+            return Ok(path);
+        }
+        fs::create_dir_all(&dir).ctx("creating", &dir)?;
+        let tmp = dir.join(format!(".{digest}.{}.tmp", std::process::id()));
+        {
+            let mut out = fs::File::create(&tmp).ctx("creating", &tmp)?;
+            let mut blob = self.open_blob(digest)?;
+            io::copy(&mut blob, &mut out).ctx("writing", &tmp)?;
+        }
+        // Owner first: changing the owner clears setuid bits.
+        rustix::fs::chown(&tmp, Some(rustix::process::Uid::from_raw(uid)), Some(rustix::process::Gid::from_raw(gid)))
+            .map_err(io::Error::from)
+            .ctx("changing the owner of", &tmp)?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).ctx("setting permissions of", &tmp)?;
+        fs::rename(&tmp, &path).ctx("renaming", &tmp)?;
+        Ok(path)
+    }
+
+    fn build_exact(&self, root: &Digest, dest: &Path) -> Result<()> {
+        let tree = self.read_tree(root)?;
+        let attributes = tree.attributes();
+        let mut dirs: Vec<(PathBuf, u32, u32, u32)> = Vec::new();
+        for entry in tree.entries() {
+            let path = dest.join(entry.name.as_os_str());
+            let (mode, uid, gid) = attrs(entry, attributes);
+            match &entry.node {
+                Node::File { digest, .. } => {
+                    let blob = self.exact_blob(digest, mode, uid, gid)?;
+                    fs::hard_link(&blob, &path).ctx("linking", &path)?;
+                }
+                Node::Directory { digest, .. } => {
+                    fs::create_dir(&path).ctx("creating", &path)?;
+                    self.build_exact(digest, &path)?;
+                    dirs.push((path, mode, uid, gid));
+                }
+                Node::Symlink { target } => {
+                    std::os::unix::fs::symlink(target.as_os_str(), &path).ctx("creating the symlink", &path)?;
+                    rustix::fs::chownat(
+                        rustix::fs::CWD,
+                        &path,
+                        Some(rustix::process::Uid::from_raw(uid)),
+                        Some(rustix::process::Gid::from_raw(gid)),
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(io::Error::from)
+                    .ctx("changing the owner of", &path)?;
+                }
+            }
+        }
+        for (path, mode, uid, gid) in dirs {
+            rustix::fs::chown(
+                &path,
+                Some(rustix::process::Uid::from_raw(uid)),
+                Some(rustix::process::Gid::from_raw(gid)),
+            )
+            .map_err(io::Error::from)
+            .ctx("changing the owner of", &path)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).ctx("setting permissions of", &path)?;
+        }
+        Ok(())
+    }
+
+    /// A checkout of `root` with the recorded permissions and owners, for use as an
+    /// overlayfs lower directory (never write to it directly).
+    pub fn checkout_for_overlay(&self, root: &Digest) -> Result<PathBuf> {
+        let dir = self.exact_dir("exact-trees", root);
+        let path = dir.join(root.to_hex());
+        if path.is_dir() {
+            return Ok(path);
+        }
+        fs::create_dir_all(&dir).ctx("creating", &dir)?;
+        let tmp = dir.join(format!(".{root}.{}.tmp", std::process::id()));
+        if tmp.exists() {
+            crate::lock::remove_tree_forcibly(&tmp)?;
+        }
+        fs::create_dir(&tmp).ctx("creating", &tmp)?;
+        self.build_exact(root, &tmp)?;
+        match fs::rename(&tmp, &path) {
+            Ok(()) => Ok(path),
+            Err(_) if path.is_dir() => {
+                let _ = crate::lock::remove_tree_forcibly(&tmp);
+                Ok(path)
+            }
+            Err(e) => Err(e).ctx("renaming", &tmp),
+        }
+    }
+}
