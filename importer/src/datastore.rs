@@ -449,6 +449,13 @@ impl DataStore {
         }
     }
 
+    /// Drop cached expansions. Reads with `retparser` cache unfiltered values (as BitBake
+    /// does); BitBake writes to the datastore after computing signatures, which clears
+    /// them, and so must anything that reads signatures from a datastore it keeps using.
+    pub fn forget_expansions(&self) {
+        self.clear_cache();
+    }
+
     /// The variable as seen from this layer (may be an empty map: deleted).
     pub fn find_var(&self, var: &str) -> Option<Rc<Var>> {
         let mut layer = self;

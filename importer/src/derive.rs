@@ -234,5 +234,6 @@ pub fn derive(
         });
         tasks.push(TaskHeader { task: task.clone(), kind, files, flags, fixed_output: fixed, basehash });
     }
+    d.forget_expansions();
     Ok(RecipeDerivations { pn, deps, norm, tasks })
 }

@@ -54,6 +54,10 @@ pub struct GraphArgs {
     /// Parse with this many processes [default: number of CPUs]
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
+    /// Also compute every task's basehash and taskhash (derivation signatures; the
+    /// taskhash here is the pure one, without hash equivalence) and add them to the JSON
+    #[arg(long)]
+    pub hashes: bool,
     /// Also save every task's derivation and hashes to FILE, for `rstore why --since FILE`
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
@@ -108,8 +112,9 @@ pub fn run(global: &GlobalArgs, args: GraphArgs) -> anyhow::Result<ExitCode> {
     if args.format.contains(&Format::Dot) {
         written.push(write_atomic(&dir, "task-depends.dot", &dot(&graph))?);
     }
+    let hashes = if args.hashes { Some(task_hashes(global, &graph, args.jobs)?) } else { None };
     if args.format.contains(&Format::Json) {
-        let text = serde_json::to_string_pretty(&graph_json(&graph, &request))? + "\n";
+        let text = serde_json::to_string_pretty(&graph_json(&graph, &request, hashes.as_deref()))? + "\n";
         written.push(write_atomic(&dir, "task-depends.json", &text)?);
     }
     if let Some(path) = &args.save {
@@ -197,7 +202,23 @@ fn dot(g: &TaskGraph) -> String {
 }
 
 /// `task-depends.json`: targets, recipes, tasks and edges (`pn:do_task` ids).
-fn graph_json(g: &TaskGraph, request: &Request) -> Value {
+/// (basehash, taskhash) of every node: signatures from the parse cache, taskhashes
+/// combined in dependency order.
+fn task_hashes(global: &GlobalArgs, g: &TaskGraph, jobs: Option<usize>) -> anyhow::Result<Vec<(String, String)>> {
+    let files: std::collections::BTreeSet<PathBuf> = g.recipes.iter().map(|r| r.file.clone()).collect();
+    let (report, _) = metadata::parse_all_with(global, &[], jobs, &rstore_importer::catalog::Signatures::For(&files))?;
+    let nodes = rstore_importer::build::nodes(g, &report.recipes).map_err(|e| anyhow::anyhow!(e))?;
+    let order = g.graph.topological_order().map_err(|c| anyhow::anyhow!("cycle: {c}"))?;
+    let mut out = vec![(String::new(), String::new()); nodes.len()];
+    for i in order {
+        let deps: Vec<String> = nodes[i].deps.iter().map(|&d| out[d].1.clone()).collect();
+        let th = rstore_evaluator::derivation::taskhash(&nodes[i].basehash, deps.iter().map(String::as_str));
+        out[i] = (nodes[i].basehash.clone(), th);
+    }
+    Ok(out)
+}
+
+fn graph_json(g: &TaskGraph, request: &Request, hashes: Option<&[(String, String)]>) -> Value {
     let weights = g.graph.weights().unwrap_or_default();
     let tasks: Vec<Value> = g
         .graph
@@ -211,6 +232,8 @@ fn graph_json(g: &TaskGraph, request: &Request) -> Value {
                 "nostamp": n.nostamp,
                 "fakeroot": n.fakeroot,
                 "priority": weights.get(id),
+                "basehash": hashes.map(|h| h[id].0.clone()),
+                "taskhash": hashes.map(|h| h[id].1.clone()),
             })
         })
         .collect();
