@@ -52,7 +52,11 @@ fn same_value(reference: &Value, ours: Option<&Value>) -> bool {
         (Value::Null, None) => true,
         (Value::Null, Some(o)) => o.is_empty(),
         (Value::String(r), Some(o)) => *r == o,
-        (other, Some(o)) => other.to_string() == o,
+        // Numbers as the reference writes them (Value == String only matches strings).
+        (other, Some(o)) => {
+            let rendered = other.to_string();
+            rendered == o
+        }
         (_, None) => false,
     }
 }

@@ -13,8 +13,7 @@ fn rstore() -> Command {
 }
 
 fn run(store: &Path, args: &[&str]) -> Output {
-    let out = rstore().arg("--store").arg(store).arg("store").args(args).output().unwrap();
-    out
+    rstore().arg("--store").arg(store).arg("store").args(args).output().unwrap()
 }
 
 fn ok(store: &Path, args: &[&str]) -> String {
@@ -143,8 +142,13 @@ fn stats_verify_gc_pin_roots() {
     assert!(run(&store, &["verify"]).status.success());
 }
 
+fn init_build_dir(dir: &Path) {
+    let out = rstore().arg("init").arg(dir).output().unwrap();
+    assert!(out.status.success(), "rstore init: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
-fn store_location_option_env_local_conf_and_default() {
+fn store_location_option_env_configuration_and_default() {
     let t = tempfile::tempdir().unwrap();
     let path_of = |cmd: &mut Command| {
         let out = cmd.args(["store", "path", "--json"]).output().unwrap();
@@ -152,24 +156,27 @@ fn store_location_option_env_local_conf_and_default() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         (PathBuf::from(v["path"].as_str().unwrap()), v["source"].as_str().unwrap().to_owned())
     };
-    let build = t.path().join("build");
-    fs::create_dir_all(build.join("conf")).unwrap();
     let home = t.path().join("home");
 
-    // Default: $XDG_CACHE_HOME, then $HOME/.cache.
-    let (p, s) = path_of(rstore().current_dir(&build).env("HOME", &home).env_remove("XDG_CACHE_HOME"));
+    // Outside a build directory: $XDG_CACHE_HOME, then $HOME/.cache.
+    let elsewhere = t.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let (p, s) = path_of(rstore().current_dir(&elsewhere).env("HOME", &home).env_remove("XDG_CACHE_HOME"));
     assert_eq!((p, s.as_str()), (home.join(".cache/rstore/store"), "default"));
-    let (p, _) = path_of(rstore().current_dir(&build).env("HOME", &home).env("XDG_CACHE_HOME", t.path().join("xdg")));
+    let (p, _) =
+        path_of(rstore().current_dir(&elsewhere).env("HOME", &home).env("XDG_CACHE_HOME", t.path().join("xdg")));
     assert_eq!(p, t.path().join("xdg/rstore/store"));
 
-    // local.conf, found through -C or the current directory.
-    fs::write(
-        build.join("conf/local.conf"),
-        "MACHINE ?= \"qemux86-64\"\nRSTORE_STORE_DIR = \"${TOPDIR}/../shared-store\"\n",
-    )
-    .unwrap();
+    // In a build directory: RSTORE_STORE_DIR as the configuration sets it, by default
+    // ${TOPDIR}/store (bitbake.conf), found through -C or the current directory.
+    let build = t.path().join("build");
+    init_build_dir(&build);
     let (p, s) = path_of(rstore().arg("-C").arg(&build).env("HOME", &home));
-    assert_eq!((p, s.as_str()), (build.join("../shared-store"), "local-conf"));
+    assert_eq!((p, s.as_str()), (build.join("store"), "configuration"));
+    let local_conf = build.join("conf/local.conf");
+    let mut conf = fs::read_to_string(&local_conf).unwrap();
+    conf.push_str("SHARED = \"${TOPDIR}/../shared-store\"\nRSTORE_STORE_DIR = \"${SHARED}\"\n");
+    fs::write(&local_conf, conf).unwrap();
     let (p, _) = path_of(rstore().current_dir(&build).env("HOME", &home));
     assert_eq!(p, build.join("../shared-store"));
 
@@ -183,22 +190,25 @@ fn store_location_option_env_local_conf_and_default() {
     let src = t.path().join("src");
     make_src(&src);
     let other_build = t.path().join("build2");
-    fs::create_dir_all(other_build.join("conf")).unwrap();
-    fs::write(
-        other_build.join("conf/local.conf"),
-        format!("RSTORE_STORE_DIR = \"{}\"\n", t.path().join("shared-store").display()),
-    )
-    .unwrap();
+    init_build_dir(&other_build);
+    let mut conf = fs::read_to_string(other_build.join("conf/local.conf")).unwrap();
+    conf.push_str(&format!("RSTORE_STORE_DIR = \"{}\"\n", t.path().join("shared-store").display()));
+    fs::write(other_build.join("conf/local.conf"), conf).unwrap();
     let added = rstore().arg("-C").arg(&build).args(["store", "add"]).arg(&src).output().unwrap();
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let root = String::from_utf8(added.stdout).unwrap().trim().to_owned();
     let cat = rstore().arg("-C").arg(&other_build).args(["store", "cat", &root, "usr/README"]).output().unwrap();
     assert_eq!(String::from_utf8(cat.stdout).unwrap(), "read me\n");
 
-    fs::write(build.join("conf/local.conf"), "RSTORE_STORE_DIR = \"${SSTATE_DIR}\"\n").unwrap();
+    // A configuration that does not parse is an error naming the file and line.
+    let mut conf = fs::read_to_string(&local_conf).unwrap();
+    conf.push_str("RSTORE_STORE_DIR = \"unterminated\n");
+    fs::write(&local_conf, conf).unwrap();
     let bad = rstore().arg("-C").arg(&build).args(["store", "path"]).output().unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("local.conf:1"), "{bad:?}");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("local.conf:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

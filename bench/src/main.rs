@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run --release -p rstore-bench -- <name>` (or `bench/run <name>`).
 
+mod fetch;
 mod graph;
 mod parse;
 mod report;
@@ -12,10 +13,7 @@ mod store;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "rstore-bench",
-    about = "rstore benchmarks, side by side with peers"
-)]
+#[command(name = "rstore-bench", about = "rstore benchmarks, side by side with peers")]
 struct Cli {
     #[command(subcommand)]
     bench: Bench,
@@ -31,6 +29,8 @@ enum Bench {
     Store(store::Args),
     /// Per-task sandbox overhead vs plain exec and bwrap
     Sandbox(sandbox::Args),
+    /// Download and unpack throughput of the fetch built-ins vs curl and tar
+    Fetch(fetch::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +39,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Graph(args) => graph::run(args),
         Bench::Store(args) => store::run(args),
         Bench::Sandbox(args) => sandbox::run(args),
+        Bench::Fetch(args) => fetch::run(args),
     }
 }

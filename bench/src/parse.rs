@@ -88,7 +88,12 @@ pub fn write_build_dir(dir: &Path, oe_core: Option<&Path>) -> anyhow::Result<Str
             Ok(format!("openembedded-core at {}", oe.display()))
         }
         None => {
-            let status = Command::new(rstore_binary()?).arg("init").arg(dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status()?;
+            let status = Command::new(rstore_binary()?)
+                .arg("init")
+                .arg(dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()?;
             if !status.success() {
                 bail!("rstore init failed");
             }
@@ -146,10 +151,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (None, None, None)
         }
     };
-    Row { what: "cold parse (no cache), seconds", ours: median(cold), peer_name: "bitbake -p (cold)", peer: bb_cold, unit: "s", higher_is_better: false }
-        .print();
-    Row { what: "warm parse (cache, nothing changed)", ours: median(warm), peer_name: "bitbake -p (warm)", peer: bb_warm, unit: "s", higher_is_better: false }
-        .print();
+    Row {
+        what: "cold parse (no cache), seconds",
+        ours: median(cold),
+        peer_name: "bitbake -p (cold)",
+        peer: bb_cold,
+        unit: "s",
+        higher_is_better: false,
+    }
+    .print();
+    Row {
+        what: "warm parse (cache, nothing changed)",
+        ours: median(warm),
+        peer_name: "bitbake -p (warm)",
+        peer: bb_warm,
+        unit: "s",
+        higher_is_better: false,
+    }
+    .print();
     // BitBake's server daemonises, so its memory cannot be read from the client's rusage:
     // the peer figure is the measured reference for the same checkout on this machine kind.
     let _ = bb_rss;
@@ -162,7 +181,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         higher_is_better: false,
     }
     .print();
-    Row { what: "peak RSS of one process, warm", ours: median(warm_rss), peer_name: "", peer: None, unit: "MiB", higher_is_better: false }.print();
+    Row {
+        what: "peak RSS of one process, warm",
+        ours: median(warm_rss),
+        peer_name: "",
+        peer: None,
+        unit: "MiB",
+        higher_is_better: false,
+    }
+    .print();
     Ok(())
 }
 

@@ -15,11 +15,7 @@ impl Row<'_> {
     pub fn print(&self) {
         match self.peer {
             Some(peer) if peer > 0.0 && self.ours > 0.0 => {
-                let ratio = if self.higher_is_better {
-                    self.ours / peer
-                } else {
-                    peer / self.ours
-                };
+                let ratio = if self.higher_is_better { self.ours / peer } else { peer / self.ours };
                 println!(
                     "{:<40} rstore {:>10.3} {:<6} | {:<22} {:>10.3} {:<6} | rstore is {:.2}x {}",
                     self.what,

@@ -38,6 +38,10 @@ pub struct Prepared {
     pub action: Action,
     /// The recipe's work directory inside the sandbox (an overlay).
     pub workdir: PathBuf,
+    /// Directories emptied before the task runs (`[cleandirs]`).
+    pub cleandirs: Vec<PathBuf>,
+    /// Directories created before the task runs (`[dirs]`).
+    pub dirs: Vec<PathBuf>,
     /// The current directory inside (the task's last `[dirs]`).
     pub cwd: PathBuf,
     /// Output trees of the tasks this one follows in the same recipe, topmost first:
@@ -113,6 +117,7 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
             None => overlay::merge(host.store, &[], &empty_dir(host.scratch).map_err(|e| setup(e.to_string()))?)
                 .map_err(|e| setup(e.to_string()))?,
         };
+        host.store.commit_tree(&root).map_err(|e| setup(format!("storing the output: {e}")))?;
         return Ok(Executed { root, log: None, duration: started.elapsed() });
     }
     let run = tempfile::Builder::new()
@@ -134,22 +139,35 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
     if lower_dirs.is_empty() {
         lower_dirs.push(empty.clone());
     }
-    let (program, args) = match &p.action {
+    // A small prologue creates the task's directories and enters the last one, then
+    // hands over to the task (a shell script, or rstore running a built-in).
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    let mut prologue = String::from("set -e\n");
+    for c in &p.cleandirs {
+        prologue.push_str(&format!("rm -rf {q}\nmkdir -p {q}\n", q = quote(c)));
+    }
+    for d in &p.dirs {
+        prologue.push_str(&format!("mkdir -p {}\n", quote(d)));
+    }
+    prologue.push_str(&format!("cd {}\n", quote(&p.cwd)));
+    match &p.action {
         Action::Shell { script } => {
             std::fs::write(files.join("script.sh"), script).map_err(|e| setup(e.to_string()))?;
-            ("/bin/sh".to_owned(), vec![format!("{RUN_DIR_INSIDE}/script.sh")])
+            prologue.push_str(&format!("exec /bin/sh {RUN_DIR_INSIDE}/script.sh\n"));
         }
         Action::Builtin(req) => {
             let json = serde_json::to_vec(req).map_err(|e| setup(e.to_string()))?;
             std::fs::write(files.join("request.json"), json).map_err(|e| setup(e.to_string()))?;
-            (RSTORE_INSIDE.to_owned(), vec!["__builtin".to_owned(), format!("{RUN_DIR_INSIDE}/request.json")])
+            prologue.push_str(&format!("exec {RSTORE_INSIDE} __builtin {RUN_DIR_INSIDE}/request.json\n"));
         }
         Action::Noexec => unreachable!("handled above"),
-    };
+    }
+    std::fs::write(files.join("prologue.sh"), prologue).map_err(|e| setup(e.to_string()))?;
+    let (program, args) = ("/bin/sh".to_owned(), vec![format!("{RUN_DIR_INSIDE}/prologue.sh")]);
     let mut req = Request::new(program, args);
     req.env = p.env.clone();
     req.work_dir = WorkDir::Tmpfs;
-    req.cwd = Some(p.cwd.clone());
+    req.cwd = Some(p.workdir.clone());
     req.network = if p.network { Network::Host } else { Network::Loopback };
     req.source_date_epoch = Some(p.source_date_epoch);
     req.parallelism = p.parallelism;

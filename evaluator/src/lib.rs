@@ -5,5 +5,6 @@ pub mod derivation;
 pub mod execute;
 pub mod graph;
 pub mod overlay;
+pub mod publish;
 pub mod realise;
 pub mod snapshot;

@@ -39,6 +39,18 @@ pub struct Node {
     /// The basehash of its derivation (hex).
     pub basehash: String,
     pub deps: Vec<usize>,
+    /// Tasks further below whose outputs it also reads (a recipe sysroot reads every
+    /// `do_populate_sysroot` below it). They must be available when it runs, but are
+    /// not part of its taskhash: each is already covered through the chain of
+    /// dependencies that reaches it (as in BitBake).
+    pub reads: Vec<usize>,
+}
+
+impl Node {
+    /// Everything that must be available before the task runs.
+    fn inputs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.deps.iter().chain(self.reads.iter()).copied()
+    }
 }
 
 /// What to do.
@@ -82,7 +94,7 @@ pub trait Reporter {
 /// Prepares tasks on the calling thread (it reads metadata, which is not `Send`).
 pub trait Planner {
     /// Everything needed to run `node`; `outputs` holds the output root of every
-    /// dependency of it.
+    /// dependency of it and of every task it reads ([`Node::reads`]).
     fn prepare(&mut self, node: usize, outputs: &HashMap<usize, Digest>) -> Result<Prepared, String>;
     /// Where the task's log goes on the host.
     fn log_path(&self, node: usize) -> PathBuf;
@@ -154,10 +166,10 @@ struct Hashes {
 }
 
 fn topo(nodes: &[Node]) -> Result<Vec<usize>, RealiseError> {
-    let mut indeg: Vec<usize> = nodes.iter().map(|n| n.deps.len()).collect();
+    let mut indeg: Vec<usize> = nodes.iter().map(|n| n.inputs().count()).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, n) in nodes.iter().enumerate() {
-        for &d in &n.deps {
+        for d in n.inputs() {
             dependents[d].push(i);
         }
     }
@@ -206,12 +218,24 @@ fn hash_nodes(
     Ok(())
 }
 
+/// Taskhash, unihash and output root (when the store has it) of every node, without
+/// running anything: what `rstore show` and dry runs report.
+pub fn resolve_hashes(nodes: &[Node], store: &Store, fingerprint: &str) -> Result<Vec<TaskResult>, RealiseError> {
+    let order = topo(nodes)?;
+    let n = nodes.len();
+    let mut h = Hashes { taskhash: vec![None; n], unihash: vec![None; n], root: vec![None; n] };
+    hash_nodes(nodes, &order, &vec![true; n], store, fingerprint, &mut h)?;
+    let resolution: Vec<Option<Resolution>> =
+        (0..n).map(|i| Some(if h.root[i].is_some() { Resolution::Available } else { Resolution::NotNeeded })).collect();
+    Ok(results(&h, &resolution, &vec![false; n]))
+}
+
 /// How many tasks (transitively) depend on each one: run those first.
 fn weights(nodes: &[Node], order: &[usize]) -> Vec<u64> {
     let mut w = vec![1u64; nodes.len()];
     for &i in order.iter().rev() {
         let wi = w[i];
-        for &d in &nodes[i].deps {
+        for d in nodes[i].inputs() {
             w[d] = w[d].saturating_add(wi);
         }
     }
@@ -229,7 +253,7 @@ fn needed(nodes: &[Node], targets: &[usize], h: &Hashes, force: &BTreeSet<usize>
         need[i] = true;
         let satisfied = done[i] == State::Done || (h.root[i].is_some() && !force.contains(&i));
         if !satisfied {
-            stack.extend(nodes[i].deps.iter().copied());
+            stack.extend(nodes[i].inputs());
         }
     }
     need
@@ -257,6 +281,8 @@ pub fn realise(
     let mut state = vec![State::Pending; n];
     let mut resolution: Vec<Option<Resolution>> = vec![None; n];
     let mut need = needed(nodes, targets, &h, &options.force, &state);
+    // Tasks the plan needed at any point (availability found later shrinks `need`).
+    let mut ever_needed = need.clone();
     let initially_available: Vec<bool> = (0..n).map(|i| h.root[i].is_some() && !options.force.contains(&i)).collect();
     let available = (0..n).filter(|&i| need[i] && initially_available[i]).count();
     reporter.planned(need.iter().filter(|x| **x).count(), available);
@@ -293,7 +319,7 @@ pub fn realise(
                         need[i]
                             && state[i] == State::Pending
                             && (h.root[i].is_none() || options.force.contains(&i))
-                            && nodes[i].deps.iter().all(|&d| {
+                            && nodes[i].inputs().all(|d| {
                                 state[d] == State::Done || (h.root[d].is_some() && !options.force.contains(&d))
                             })
                     })
@@ -304,7 +330,7 @@ pub fn realise(
                         break;
                     }
                     let outputs: HashMap<usize, Digest> =
-                        nodes[i].deps.iter().filter_map(|&d| h.root[d].map(|r| (d, r))).collect();
+                        nodes[i].inputs().filter_map(|d| h.root[d].map(|r| (d, r))).collect();
                     let prepared = match planner.prepare(i, &outputs) {
                         Ok(p) => p,
                         Err(message) => {
@@ -386,6 +412,9 @@ pub fn realise(
                             stop = true;
                         }
                         need = needed(nodes, targets, &h, &options.force, &state);
+                        for (e, n) in ever_needed.iter_mut().zip(&need) {
+                            *e |= *n;
+                        }
                     }
                 }
                 Err(TaskFailure::Cancelled { .. }) => {
@@ -410,14 +439,18 @@ pub fn realise(
         summary.cancelled = true;
     }
     for i in 0..n {
-        if resolution[i].is_some() || !need[i] {
+        if resolution[i].is_some() || !ever_needed[i] {
             continue;
         }
         resolution[i] = Some(if h.root[i].is_some() && !options.force.contains(&i) {
             // Available from the start, or made available by an equivalent output below.
             if initially_available[i] { Resolution::Available } else { Resolution::CutOff }
-        } else {
+        } else if need[i] {
+            // The build stopped (a failure, or cancelled) before it could run.
             Resolution::Skipped
+        } else {
+            // Needed no more: what needed it became available (hash equivalence).
+            Resolution::NotNeeded
         });
     }
     summary.available = resolution.iter().filter(|r| **r == Some(Resolution::Available)).count();
@@ -462,7 +495,7 @@ fn descendants(nodes: &[Node], i: usize) -> Vec<bool> {
 fn ancestors(nodes: &[Node], i: usize) -> Vec<bool> {
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (j, n) in nodes.iter().enumerate() {
-        for &d in &n.deps {
+        for d in n.inputs() {
             dependents[d].push(j);
         }
     }

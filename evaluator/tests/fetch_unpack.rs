@@ -123,7 +123,11 @@ fn listing(dir: &Path) -> Vec<String> {
                 out.push(format!("{rel} dir {:o}", m.mode() & 0o7777));
                 walk(base, &p, out);
             } else {
-                out.push(format!("{rel} file {:o} {}", m.mode() & 0o7777, String::from_utf8_lossy(&fs::read(&p).unwrap())));
+                out.push(format!(
+                    "{rel} file {:o} {}",
+                    m.mode() & 0o7777,
+                    String::from_utf8_lossy(&fs::read(&p).unwrap())
+                ));
             }
         }
     }
@@ -131,7 +135,8 @@ fn listing(dir: &Path) -> Vec<String> {
     out
 }
 
-const LONG: &str = "a-directory-name-that-is-long/and-a-file-name-that-makes-the-whole-path-longer-than-one-hundred-bytes.txt";
+const LONG: &str =
+    "a-directory-name-that-is-long/and-a-file-name-that-makes-the-whole-path-longer-than-one-hundred-bytes.txt";
 
 fn sample() -> Vec<u8> {
     tar_bytes(&[
@@ -176,7 +181,10 @@ fn every_tar_compression_extracts_to_the_same_tree() {
         assert!(log.contains("Unpacking"), "{log}");
         assert_eq!(listing(&tmp.path().join("sources")), expected, "{ext}");
         let hard = tmp.path().join("sources/pkg-1.0/hard");
-        assert_eq!(fs::metadata(&hard).unwrap().ino(), fs::metadata(hard.with_file_name("group-writable")).unwrap().ino());
+        assert_eq!(
+            fs::metadata(&hard).unwrap().ino(),
+            fs::metadata(hard.with_file_name("group-writable")).unwrap().ino()
+        );
         assert_eq!(fs::metadata(tmp.path().join("sources/pkg-1.0/setuid-tool")).unwrap().mtime(), 1_600_000_000);
     }
 }
@@ -237,7 +245,10 @@ fn zip_and_deb_archives() {
     // A .deb: ar with debian-binary, control.tar.gz, data.tar.xz.
     let deb_path = tmp.path().join("pkg_1.0_amd64.deb");
     {
-        let data = compress(&tar_bytes(&[Member::Dir("./usr/", 0o755), Member::File("./usr/hello", 0o755, b"hi")]), Compression::Xz);
+        let data = compress(
+            &tar_bytes(&[Member::Dir("./usr/", 0o755), Member::File("./usr/hello", 0o755, b"hi")]),
+            Compression::Xz,
+        );
         let control = compress(&tar_bytes(&[Member::File("./control", 0o644, b"Package: pkg\n")]), Compression::Gzip);
         let mut ar = b"!<arch>\n".to_vec();
         for (name, body) in [("debian-binary", b"2.0\n".to_vec()), ("control.tar.gz", control), ("data.tar.xz", data)] {
@@ -352,13 +363,15 @@ fn patches_apply_with_striplevel_and_failures_show_patch_output() {
     // A patch that does not apply fails the task with patch's own words.
     let bad = tmp.path().join("0002-bad.patch");
     fs::write(&bad, "--- a/src/main.c\n+++ b/src/main.c\n@@ -1,3 +1,3 @@\n-no such line\n+other\n context\n").unwrap();
-    let err = rstore_evaluator::builtin::patch::run(&patch_request(&bad, &s, 1), &mut Vec::new()).unwrap_err().to_string();
+    let err =
+        rstore_evaluator::builtin::patch::run(&patch_request(&bad, &s, 1), &mut Vec::new()).unwrap_err().to_string();
     assert!(err.contains("applying 0002-bad.patch"), "{err}");
     assert!(err.contains("FAILED"), "patch's output is in the error: {err}");
 
-    let err = rstore_evaluator::builtin::patch::run(&patch_request(&good, &tmp.path().join("no-such-S"), 1), &mut Vec::new())
-        .unwrap_err()
-        .to_string();
+    let err =
+        rstore_evaluator::builtin::patch::run(&patch_request(&good, &tmp.path().join("no-such-S"), 1), &mut Vec::new())
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("no-such-S"), "{err}");
     let mode = fs::metadata(s.join("src/main.c")).unwrap().permissions().mode();
     assert_eq!(mode & 0o7000, 0);

@@ -83,9 +83,9 @@ fn rootfs_request(work: &Path, feeds: Vec<PathBuf>, install: &[&str]) -> Builtin
     })
 }
 
-fn run(req: &BuiltinRequest) -> Result<String, BuiltinError> {
+fn run(req: &BuiltinRequest) -> Result<String, Box<BuiltinError>> {
     let mut log = Vec::new();
-    builtin::run(req, &mut log).map(|()| String::from_utf8(log).unwrap())
+    builtin::run(req, &mut log).map(|()| String::from_utf8(log).unwrap()).map_err(Box::new)
 }
 
 /// Three recipes' feeds: a group pulling in busybox and zlib; zlib-dev; a noarch group.
@@ -105,7 +105,11 @@ fn standard_feeds(work: &Path) -> Vec<PathBuf> {
         &b,
         &[
             pkg("zlib", "", &[("usr/lib/libz.so.1.3.1", "ELF"), ("usr/lib/libz.so.1", "->libz.so.1.3.1")]),
-            pkg("zlib-dev", "zlib (= 1.0-r0)", &[("usr/include/zlib.h", "/* zlib */"), ("usr/lib/libz.so", "->libz.so.1")]),
+            pkg(
+                "zlib-dev",
+                "zlib (= 1.0-r0)",
+                &[("usr/include/zlib.h", "/* zlib */"), ("usr/lib/libz.so", "->libz.so.1")],
+            ),
         ],
     );
     feed(work, &c, &[Pkg { arch: "all", ..pkg("base-group", "busybox, zlib (>= 1.0)", &[]) }]);
@@ -119,7 +123,12 @@ fn dpkg(root: &Path, args: &[&str]) -> String {
         cmd.arg("--force-not-root");
     }
     let out = cmd.args(args).output().expect("dpkg runs");
-    assert!(out.status.success(), "dpkg {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dpkg {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -149,6 +158,7 @@ fn installs_the_closure_and_dpkg_reads_the_result() {
     assert!(dpkg(&root, &["-L", "zlib"]).lines().any(|l| l == "/usr/lib/libz.so.1.3.1"));
     assert!(dpkg(&root, &["-S", "/bin/busybox"]).starts_with("busybox: /bin/busybox"));
     assert_eq!(dpkg(&root, &["--audit"]), "");
+    assert_eq!(dpkg(&root, &["--verify"]), "", "every file matches the md5sums recorded");
 
     // The database takes more packages: install zlib-dev with dpkg itself.
     let dev = work.join("zlib/x86_64/zlib-dev_1.0-r0_amd64.deb");
@@ -160,11 +170,7 @@ fn installs_the_closure_and_dpkg_reads_the_result() {
 #[test]
 fn the_same_packages_give_the_same_tree() {
     let listing = |work: &Path| -> Vec<String> {
-        let out = Command::new("find")
-            .arg(work.join("rootfs"))
-            .args(["-printf", "%P %y %m %s %l\n"])
-            .output()
-            .unwrap();
+        let out = Command::new("find").arg(work.join("rootfs")).args(["-printf", "%P %y %m %s %l\n"]).output().unwrap();
         let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
         lines.sort();
         lines.push(fs::read_to_string(work.join("rootfs/var/lib/dpkg/status")).unwrap());

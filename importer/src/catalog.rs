@@ -112,11 +112,44 @@ pub fn parse_all_with(
     reporter: &dyn Reporter,
     signatures: &Signatures<'_>,
 ) -> Result<(ParseReport, CatalogStats), SessionError> {
-    let started = Instant::now();
     let build_dir = crate::eval::absolute(build_dir);
-    let ident = identity(&options.env);
     let mut cache = CacheData::load(&build_dir);
     let mut hasher = FileHasher::default();
+    parse_into(&build_dir, options, vars, jobs, reporter, signatures, &mut cache, &mut hasher)
+}
+
+/// Parse everything, then compute signatures for the recipe files `pick` chooses from
+/// the result (the recipes of a task graph), reading the cache and hashing files once.
+pub fn parse_all_then(
+    build_dir: &Path,
+    options: &Options,
+    vars: &[String],
+    jobs: usize,
+    reporter: &dyn Reporter,
+    pick: &mut dyn FnMut(&ParseReport) -> Option<BTreeSet<PathBuf>>,
+) -> Result<(ParseReport, CatalogStats), SessionError> {
+    let build_dir = crate::eval::absolute(build_dir);
+    let mut cache = CacheData::load(&build_dir);
+    let mut hasher = FileHasher::default();
+    let first = parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::None, &mut cache, &mut hasher)?;
+    let Some(files) = pick(&first.0) else { return Ok(first) };
+    parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::For(&files), &mut cache, &mut hasher)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parse_into(
+    build_dir: &Path,
+    options: &Options,
+    vars: &[String],
+    jobs: usize,
+    reporter: &dyn Reporter,
+    signatures: &Signatures<'_>,
+    cache: &mut CacheData,
+    hasher: &mut FileHasher,
+) -> Result<(ParseReport, CatalogStats), SessionError> {
+    let started = Instant::now();
+    let build_dir = build_dir.to_path_buf();
+    let ident = identity(&options.env);
     let mut wanted: Vec<String> = CACHED_VARS.iter().map(|s| (*s).to_owned()).collect();
     for v in vars {
         if !wanted.contains(v) {
@@ -145,7 +178,7 @@ pub fn parse_all_with(
             stats.seconds = started.elapsed().as_secs_f64();
             let mut out = report(results, files.masked, vars, Vec::new());
             out.failures.extend(dangling_appends(&files));
-            out.providers = cache.providers;
+            out.providers = cache.providers.clone();
             return Ok((out, stats));
         }
     }

@@ -290,9 +290,7 @@ fn scan(script: &str, found: &mut Found, depth: usize) {
         match tok {
             Tok::Newline => {
                 flush(&mut simple, found, depth);
-                if mode == Mode::ForWords {
-                    mode = Mode::Command;
-                } else if mode == Mode::Args {
+                if mode == Mode::ForWords || mode == Mode::Args {
                     mode = Mode::Command;
                 }
                 if cases.last() == Some(&true) {

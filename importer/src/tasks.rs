@@ -98,6 +98,13 @@ pub struct Task {
     /// The basehash of the task's derivation (blake3), when computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basehash: Option<String>,
+    /// The built-in rstore runs for it (the expanded `[rstore-builtin]` flag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
+    /// Directories of its output published into shared areas (`[sstate-inputdirs]`
+    /// under WORKDIR, over `[sstate-outputdirs]`, pairwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<rstore_evaluator::publish::Publication>,
 }
 
 impl Task {
@@ -119,6 +126,11 @@ pub fn collect_tasks(d: &Rc<DataStore>) -> Result<Vec<Task>, DataError> {
                 recorded.push((name.to_owned(), d.expand(&v.to_string(), None)?));
             }
         }
+        let builtin = match flags.iter().find(|(k, _)| k == "rstore-builtin") {
+            Some((_, v)) => Some(d.expand(&v.to_string(), None)?).filter(|b| !b.is_empty()),
+            None => None,
+        };
+        let publish = publications(d, &flags)?;
         let mut deps = Vec::new();
         if let Some((_, v)) = flags.iter().find(|(k, _)| k == "deps") {
             for dep in v.string_list() {
@@ -128,8 +140,36 @@ pub fn collect_tasks(d: &Rc<DataStore>) -> Result<Vec<Task>, DataError> {
         if let Some(existing) = out.iter_mut().find(|t| t.name == task) {
             existing.deps = deps;
             existing.flags = recorded;
+            existing.builtin = builtin;
+            existing.publish = publish;
         } else {
-            out.push(Task { name: task, deps, flags: recorded, basehash: None });
+            out.push(Task { name: task, deps, flags: recorded, basehash: None, builtin, publish });
+        }
+    }
+    Ok(out)
+}
+
+/// A task's `[sstate-inputdirs]` (which must lie under WORKDIR) paired with its
+/// `[sstate-outputdirs]`.
+fn publications(
+    d: &Rc<DataStore>,
+    flags: &[(String, Value)],
+) -> Result<Vec<rstore_evaluator::publish::Publication>, DataError> {
+    let get = |name: &str| -> Result<Vec<String>, DataError> {
+        match flags.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => Ok(d.expand(&v.to_string(), None)?.split_whitespace().map(str::to_owned).collect()),
+            None => Ok(Vec::new()),
+        }
+    };
+    let (inputs, outputs) = (get("sstate-inputdirs")?, get("sstate-outputdirs")?);
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let workdir = d.get_str("WORKDIR")?.unwrap_or_default();
+    let mut out = Vec::new();
+    for (from, to) in inputs.iter().zip(&outputs) {
+        if let Ok(rel) = std::path::Path::new(from).strip_prefix(&workdir) {
+            out.push(rstore_evaluator::publish::Publication { from: rel.to_path_buf(), to: to.into() });
         }
     }
     Ok(out)

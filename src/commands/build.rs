@@ -1,7 +1,7 @@
 //! `rstore build`: realise targets — substitute what the store has, run the rest in
 //! the sandbox, store every output with hash equivalence.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use rstore_evaluator::derivation::TaskId;
+use rstore_evaluator::publish::{self, Publication};
 use rstore_evaluator::realise::{self, Options as RealiseOptions, Resolution};
-use rstore_importer::build::{BuildPlanner, nodes};
-use rstore_importer::catalog::Signatures;
+use rstore_importer::build::{BuildPlanner, nodes, publications};
 use rstore_importer::session::Options;
 use rstore_importer::taskgraph::{self, Request};
 use rstore_sandbox::CancelHandle;
@@ -123,18 +123,6 @@ impl realise::Reporter for Display {
     }
 }
 
-/// Where the store is: --store, else RSTORE_STORE_DIR of the configuration, else the
-/// store command's default.
-fn store_dir(global: &GlobalArgs, configured: Option<&String>, build_dir: &Path) -> anyhow::Result<PathBuf> {
-    if global.store.is_some() {
-        return Ok(crate::commands::store::resolve_store_dir(global)?.0);
-    }
-    if let Some(dir) = configured.filter(|d| !d.is_empty()) {
-        return Ok(build_dir.join(dir));
-    }
-    Ok(crate::commands::store::resolve_store_dir(global)?.0)
-}
-
 /// What the host exposes to tasks: the programs of the host tools directory, by
 /// content, and the distribution. Part of every taskhash.
 fn host_fingerprint(hosttools: &Path) -> String {
@@ -160,47 +148,138 @@ fn host_fingerprint(hosttools: &Path) -> String {
     h.finalize().to_hex().to_string()
 }
 
-pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    // Ctrl-C cancels: every sandbox is killed, nothing partial is stored. Signals are
-    // blocked before any thread starts and taken by one waiting thread.
-    let cancel = CancelHandle::new().context("setting up cancellation")?;
-    crate::commands::sandbox::cancel_on_signals(cancel.clone());
+/// Everything a build needs before it runs anything: the task graph of the targets,
+/// its nodes with basehashes, where things go, and the store.
+pub struct Plan {
+    pub build_dir: PathBuf,
+    pub graph: taskgraph::TaskGraph,
+    pub nodes: Vec<realise::Node>,
+    /// Per node: what it publishes into the deploy directories.
+    pub publications: Vec<Vec<Publication>>,
+    pub tmpdir: PathBuf,
+    pub downloads: PathBuf,
+    pub store: Arc<Store>,
+    pub jobs: usize,
+    pub host_fingerprint: String,
+}
+
+/// Parse, build the task graph of `request`, compute the signatures of its recipes
+/// (once; then they are cached) in the same pass over the parse cache, and open the store.
+pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyhow::Result<Plan> {
     let build_dir = metadata::build_dir(global)?.canonicalize().context("reading the build directory")?;
-    let (report, _) = metadata::parse_all(global, &[], args.jobs)?;
+    let mut graph_result = None;
+    let report = metadata::parse_all_then(global, jobs, &mut |report| {
+        if !report.failures.is_empty() {
+            return None;
+        }
+        let g = taskgraph::build(&report.recipes, &report.providers, request, &taskgraph::Quiet);
+        let files = g.as_ref().ok().map(|g| g.recipes.iter().map(|r| r.file.clone()).collect());
+        graph_result = Some(g);
+        files
+    })?;
     if !report.failures.is_empty() {
         for f in &report.failures {
             eprintln!("error: {}", f.error);
         }
         bail!("{} of {} recipe files failed to parse", report.failures.len(), report.files);
     }
-    let request = Request { targets: args.targets.clone(), task: args.task.clone() };
-    let graph = taskgraph::build(&report.recipes, &report.providers, &request, &taskgraph::Quiet)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Task signatures for the recipes of the graph (computed once, then cached).
-    let files: BTreeSet<PathBuf> = graph.recipes.iter().map(|r| r.file.clone()).collect();
-    let (report, _) = metadata::parse_all_with(global, &[], args.jobs, &Signatures::For(&files))?;
+    let graph = graph_result.context("no task graph was computed")?.map_err(|e| anyhow::anyhow!("{e}"))?;
     let nodes = nodes(&graph, &report.recipes).map_err(|e| anyhow::anyhow!(e))?;
+    let publications = publications(&graph, &report.recipes);
     let vars = &report.providers.vars;
     let tmpdir =
         PathBuf::from(vars.get("TMPDIR").cloned().unwrap_or_else(|| build_dir.join("tmp").display().to_string()));
     let downloads =
         PathBuf::from(vars.get("DL_DIR").cloned().unwrap_or_else(|| build_dir.join("downloads").display().to_string()));
-    let store_dir = store_dir(global, vars.get("RSTORE_STORE_DIR"), &build_dir)?;
+    let store_dir = match global.store.as_ref() {
+        Some(_) => crate::commands::store::resolve_store_dir(global)?.0,
+        None => match vars.get("RSTORE_STORE_DIR").filter(|d| !d.trim().is_empty()) {
+            Some(dir) => build_dir.join(dir.trim()),
+            None => crate::commands::store::resolve_store_dir(global)?.0,
+        },
+    };
     let store =
         Arc::new(Store::open(&store_dir).with_context(|| format!("opening the store at {}", store_dir.display()))?);
-    let jobs = args
-        .jobs
+    let jobs = jobs
         .or_else(|| vars.get("BB_NUMBER_THREADS").and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let host_fingerprint = host_fingerprint(&tmpdir.join("hosttools"));
+    Ok(Plan { build_dir, graph, nodes, publications, tmpdir, downloads, store, jobs, host_fingerprint })
+}
+
+/// What [`publish_outputs`] did.
+struct Published {
+    files: usize,
+    links: Vec<PathBuf>,
+}
+
+/// Publish every available output that has publications (deploy directories, like
+/// BitBake's `tmp/deploy/`), and make a result link for each target and each
+/// published task: `${TMPDIR}/rstore-results/PN:TASK`, a symlink into the store (to
+/// the published directory, or a target's whole output) and a GC root for the task's
+/// entry (the build's results survive `rstore store gc`).
+fn publish_outputs(
+    store: &Store,
+    nodes: &[realise::Node],
+    summary: &realise::Summary,
+    publications: &[Vec<Publication>],
+    targets: &[usize],
+    tmpdir: &Path,
+) -> anyhow::Result<Published> {
+    let mut out = Published { files: 0, links: Vec::new() };
+    let results = tmpdir.join("rstore-results");
+    for (i, r) in summary.tasks.iter().enumerate() {
+        if r.resolution == Resolution::Failed {
+            continue;
+        }
+        let (Some(root), Some(unihash)) = (r.root.as_deref(), r.unihash.as_deref()) else { continue };
+        let is_target = targets.contains(&i);
+        if publications[i].is_empty() && !is_target {
+            continue;
+        }
+        let root: rstore_store::Digest = root.parse().map_err(|e| anyhow::anyhow!("{root}: {e}"))?;
+        let unihash: rstore_store::Digest = unihash.parse().map_err(|e| anyhow::anyhow!("{unihash}: {e}"))?;
+        // The link shows the published directory (the first, if several), or the
+        // whole output for a target that publishes nothing.
+        let mut shown = None;
+        for p in &publications[i] {
+            let done = publish::publish(store, &root, p)
+                .with_context(|| format!("publishing the output of {}", nodes[i].id))?;
+            out.files += done.files;
+            shown = shown.or(done.checkout);
+        }
+        let shown = match shown {
+            Some(s) => s,
+            None if is_target => store.checkout(&root, &rstore_store::NoReporter)?,
+            None => continue,
+        };
+        std::fs::create_dir_all(&results).with_context(|| format!("creating {}", results.display()))?;
+        let link = results.join(nodes[i].id.to_string());
+        if std::fs::read_link(&link).ok().as_deref() != Some(shown.as_path()) {
+            let tmp = results.join(format!(".{}.new", nodes[i].id));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(&shown, &tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            std::fs::rename(&tmp, &link).with_context(|| format!("creating {}", link.display()))?;
+        }
+        store.register_result_link(&link, rstore_store::RootTarget::Entry(unihash))?;
+        if is_target {
+            out.links.push(link);
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    // Ctrl-C cancels: every sandbox is killed, nothing partial is stored. Signals are
+    // blocked before any thread starts and taken by one waiting thread.
+    let cancel = CancelHandle::new().context("setting up cancellation")?;
+    crate::commands::sandbox::cancel_on_signals(cancel.clone());
+    let request = Request { targets: args.targets.clone(), task: args.task.clone() };
+    let Plan { build_dir, graph, nodes, publications, tmpdir, downloads, store, jobs, host_fingerprint } =
+        plan(global, &request, args.jobs)?;
     let force: BTreeSet<usize> = if args.force { graph.targets.iter().copied().collect() } else { BTreeSet::new() };
-    let options = RealiseOptions {
-        jobs,
-        keep_going: args.keep_going,
-        dry_run: args.dry_run,
-        force,
-        host_fingerprint: host_fingerprint(&tmpdir.join("hosttools")),
-    };
+    let options = RealiseOptions { jobs, keep_going: args.keep_going, dry_run: args.dry_run, force, host_fingerprint };
     for d in [&tmpdir, &downloads] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
@@ -243,9 +322,9 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut by_node: HashMap<usize, &realise::TaskResult> = HashMap::new();
-    for (i, r) in summary.tasks.iter().enumerate() {
-        by_node.insert(i, r);
+    let published = publish_outputs(&store, &nodes, &summary, &publications, &graph.targets, &tmpdir)?;
+    if !args.json && !global.quiet && published.files > 0 {
+        eprintln!("published {} files into {}", published.files, tmpdir.join("deploy").display());
     }
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
@@ -261,6 +340,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
                 "cancelled": summary.cancelled,
                 "seconds": elapsed,
                 "failures": summary.failures,
+                "published": published.files,
+                "results": published.links,
             })
         );
     } else {

@@ -63,6 +63,27 @@ pub fn parse_all_with(
     Ok((report, stats))
 }
 
+/// Parse everything, then compute signatures for the recipe files `pick` returns (the
+/// recipes of a task graph) in the same pass over the parse cache.
+pub fn parse_all_then(
+    global: &GlobalArgs,
+    jobs: Option<usize>,
+    pick: &mut dyn FnMut(&rstore_importer::session::ParseReport) -> Option<std::collections::BTreeSet<PathBuf>>,
+) -> anyhow::Result<rstore_importer::session::ParseReport> {
+    let dir = build_dir(global)?;
+    let options = Options { env: std::env::vars().collect(), tracking: false };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let progress = Progress::new(global.quiet);
+    let result = rstore_importer::catalog::parse_all_then(&dir, &options, &[], jobs, &progress, pick)
+        .with_context(|| format!("reading the configuration of {}", dir.display()));
+    progress.finish();
+    let (report, _) = result?;
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(report)
+}
+
 /// Parsing progress on stderr when it is a terminal.
 pub struct Progress {
     enabled: bool,

@@ -46,6 +46,7 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
         bail!("{recipe} has no task {task} (tasks: {})", derived.deps.tasks.join(" "));
     };
     let basehash = drv.basehash();
+    let built = realised(global, &format!("{recipe}:{task}"), &drv.id)?;
     if args.json {
         let out = json!({
             "recipe": drv.id.recipe,
@@ -58,6 +59,9 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
             "files": drv.files,
             "flags": drv.flags,
             "fixed_output": drv.fixed_output,
+            "taskhash": built.as_ref().and_then(|b| b.taskhash.clone()),
+            "unihash": built.as_ref().and_then(|b| b.unihash.clone()),
+            "output_root": built.as_ref().and_then(|b| b.root.clone()),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -72,6 +76,11 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
     println!("recipe:     {}", file.display());
     println!("kind:       {:?}", drv.kind);
     println!("basehash:   {basehash}");
+    if let Some(b) = &built {
+        println!("taskhash:   {}", b.taskhash.as_deref().unwrap_or("-"));
+        println!("unihash:    {}", b.unihash.as_deref().unwrap_or("-"));
+        println!("output root: {}", b.root.as_deref().unwrap_or("(not built)"));
+    }
     if !drv.flags.is_empty() {
         println!("flags:");
         for (k, v) in &drv.flags {
@@ -113,4 +122,23 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The task's taskhash, unihash and output root as a build would compute them now
+/// (None when the task graph cannot be computed, e.g. a dependency has no provider).
+fn realised(
+    global: &GlobalArgs,
+    target: &str,
+    id: &rstore_evaluator::derivation::TaskId,
+) -> anyhow::Result<Option<rstore_evaluator::realise::TaskResult>> {
+    let request = rstore_importer::taskgraph::Request { targets: vec![target.to_owned()], task: None };
+    let plan = match crate::commands::build::plan(global, &request, None) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("cannot compute the task's taskhash: {e:#}");
+            return Ok(None);
+        }
+    };
+    let results = rstore_evaluator::realise::resolve_hashes(&plan.nodes, &plan.store, &plan.host_fingerprint)?;
+    Ok(plan.nodes.iter().position(|n| n.id == *id).map(|i| results[i].clone()))
 }

@@ -179,16 +179,17 @@ pub struct UnpinArgs {
 pub enum StoreDirSource {
     /// `--store` or `RSTORE_STORE`.
     Option,
-    /// `RSTORE_STORE_DIR` in `conf/local.conf`.
-    LocalConf,
-    /// The per-user default.
+    /// `RSTORE_STORE_DIR` of the build directory's configuration.
+    Configuration,
+    /// The per-user default (outside a build directory).
     Default,
 }
 
 /// Finds the store directory: `--store DIR` (or `RSTORE_STORE`), else
-/// `RSTORE_STORE_DIR` from the build directory's `conf/local.conf` (with `${TOPDIR}`
-/// replaced by the build directory; relative paths are relative to it), else
-/// `$XDG_CACHE_HOME/rstore/store`, else `$HOME/.cache/rstore/store`.
+/// `RSTORE_STORE_DIR` of the build directory's configuration (evaluated as BitBake
+/// would: `local.conf`, then the layers' `bitbake.conf`, whose default is
+/// `${TOPDIR}/store`), else — outside a build directory — `$XDG_CACHE_HOME/rstore/store`,
+/// else `$HOME/.cache/rstore/store`. `rstore build` uses the same rule.
 pub fn resolve_store_dir(global: &GlobalArgs) -> anyhow::Result<(PathBuf, StoreDirSource)> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     if let Some(dir) = &global.store {
@@ -198,9 +199,13 @@ pub fn resolve_store_dir(global: &GlobalArgs) -> anyhow::Result<(PathBuf, StoreD
         Some(dir) => cwd.join(dir),
         None => cwd,
     };
-    let local_conf = build_dir.join("conf").join("local.conf");
-    if let Some(dir) = store_dir_from_local_conf(&local_conf, &build_dir)? {
-        return Ok((dir, StoreDirSource::LocalConf));
+    if build_dir.join("conf").join("bblayers.conf").is_file() {
+        let session = crate::commands::metadata::open(global, false)?;
+        let configured =
+            session.data().get_str("RSTORE_STORE_DIR").map_err(|e| anyhow::anyhow!("RSTORE_STORE_DIR: {e}"))?;
+        if let Some(dir) = configured.filter(|d| !d.trim().is_empty()) {
+            return Ok((build_dir.join(dir.trim()), StoreDirSource::Configuration));
+        }
     }
     let cache = match std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from) {
         Some(dir) if dir.is_absolute() => dir,
@@ -212,63 +217,6 @@ pub fn resolve_store_dir(global: &GlobalArgs) -> anyhow::Result<(PathBuf, StoreD
         },
     };
     Ok((cache.join("rstore").join("store"), StoreDirSource::Default))
-}
-
-/// Reads `RSTORE_STORE_DIR` from `local.conf` with a line scan: the last `=` or `:=`
-/// assignment wins, else the first `?=`, else the last `??=`.
-fn store_dir_from_local_conf(path: &Path, build_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let (mut hard, mut soft, mut weak) = (None, None, None);
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        let Some(rest) = line.strip_prefix("RSTORE_STORE_DIR") else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        let (op, value) = if let Some(v) = rest.strip_prefix("??=") {
-            ("??=", v)
-        } else if let Some(v) = rest.strip_prefix("?=") {
-            ("?=", v)
-        } else if let Some(v) = rest.strip_prefix(":=") {
-            (":=", v)
-        } else if let Some(v) = rest.strip_prefix('=') {
-            ("=", v)
-        } else {
-            continue;
-        };
-        let value = value.trim();
-        let unquoted = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .with_context(|| {
-                format!("{}:{}: expected a quoted value for RSTORE_STORE_DIR", path.display(), number + 1)
-            })?;
-        let expanded = unquoted.replace("${TOPDIR}", &build_dir.to_string_lossy());
-        if expanded.contains("${") {
-            bail!(
-                "{}:{}: RSTORE_STORE_DIR may only refer to ${{TOPDIR}} for now, found {unquoted:?}",
-                path.display(),
-                number + 1
-            );
-        }
-        if expanded.is_empty() {
-            bail!("{}:{}: RSTORE_STORE_DIR is empty", path.display(), number + 1);
-        }
-        let dir = build_dir.join(expanded);
-        match op {
-            "=" | ":=" => hard = Some(dir),
-            "?=" => {
-                soft.get_or_insert(dir);
-            }
-            _ => weak = Some(dir),
-        }
-    }
-    Ok(hard.or(soft).or(weak))
 }
 
 pub fn run(global: &GlobalArgs, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
@@ -440,7 +388,10 @@ fn export(store: &Store, args: ExportArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             // Written next to the destination and renamed, so a failed export leaves nothing.
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(parent)
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".rstore-export")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(parent)
                 .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
             {
                 let mut buffered = std::io::BufWriter::new(tmp.as_file_mut());
@@ -670,30 +621,5 @@ impl Reporter for BarReporter {
 
     fn finish(&self, _phase: Phase) {
         self.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_conf_assignments() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("conf")).unwrap();
-        let conf = dir.path().join("conf/local.conf");
-        let read = |text: &str| {
-            std::fs::write(&conf, text).unwrap();
-            store_dir_from_local_conf(&conf, dir.path())
-        };
-        assert_eq!(read("MACHINE = \"qemux86\"\n").unwrap(), None);
-        assert_eq!(read("RSTORE_STORE_DIR = \"${TOPDIR}/s\"\n").unwrap(), Some(dir.path().join("s")));
-        assert_eq!(read("RSTORE_STORE_DIR ?= \"a\"\nRSTORE_STORE_DIR ?= \"b\"\n").unwrap(), Some(dir.path().join("a")));
-        assert_eq!(
-            read("RSTORE_STORE_DIR ??= \"/w\"\nRSTORE_STORE_DIR ?= \"/s\"\nRSTORE_STORE_DIR = \"/h\"\n").unwrap(),
-            Some(PathBuf::from("/h"))
-        );
-        assert!(read("RSTORE_STORE_DIR = \"${DL_DIR}/x\"\n").is_err());
-        assert!(read("RSTORE_STORE_DIR = unquoted\n").is_err());
     }
 }

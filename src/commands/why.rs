@@ -110,6 +110,9 @@ fn chain_to_root(causes: &[Cause], task: &str) -> Option<Vec<String>> {
     None
 }
 
+/// One root cause: what changed, its old and new value, and the tasks it reached.
+type RootCause = (String, Option<String>, Option<String>, Vec<String>);
+
 pub fn run(global: &GlobalArgs, args: WhyArgs) -> anyhow::Result<ExitCode> {
     let old = read_snapshot(&args.since)?;
     let (recipe, task) = match args.target.rsplit_once(':') {
@@ -138,7 +141,7 @@ pub fn run(global: &GlobalArgs, args: WhyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Root causes: each change to a derivation, with the tasks it reached.
-    let mut roots: Vec<(String, Option<String>, Option<String>, Vec<String>)> = Vec::new();
+    let mut roots: Vec<RootCause> = Vec::new();
     let mut new_tasks = Vec::new();
     for cause in &causes {
         match cause {
@@ -176,10 +179,10 @@ pub fn run(global: &GlobalArgs, args: WhyArgs) -> anyhow::Result<ExitCode> {
     for t in &new_tasks {
         println!("  {t} is new (not in the saved graph)");
     }
-    if let Some(chain) = chain_to_root(&causes, &id) {
-        if chain.len() > 1 {
-            println!("  through {}", chain.join(" <- "));
-        }
+    if let Some(chain) = chain_to_root(&causes, &id)
+        && chain.len() > 1
+    {
+        println!("  through {}", chain.join(" <- "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,12 @@
 //! checkouts-v1/exact-trees/xx/<digest>/                      whole trees, hardlinks to the above
 //! ```
 //!
+//! Every file, directory and symlink has the modification time [`CHECKOUT_MTIME`]
+//! (1 s after the epoch, as Nix does): the store records no times, and times taken
+//! from the order files happen to be written would make `make` rebuild generated files
+//! (an `aclocal.m4` that looks older than its `configure.ac`) at random. Files a task
+//! creates are newer than all of its inputs.
+//!
 //! A tree is built under a temporary name and renamed into place, so a visible exact
 //! checkout is always complete; two processes building the same one both succeed.
 
@@ -26,6 +32,30 @@ use crate::digest::Digest;
 use crate::error::{IoContext, Result};
 use crate::store::Store;
 use crate::tree::{Attributes, Node, TreeEntry};
+
+/// A name for a temporary file or directory that no other process or thread uses.
+fn temporary_name(digest: &Digest, suffix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(".{digest}{suffix}.{}-{n}.tmp", std::process::id())
+}
+
+/// The modification time of everything in an exact checkout (seconds since the epoch).
+pub const CHECKOUT_MTIME: i64 = 1;
+
+/// Set `path`'s access and modification times to [`CHECKOUT_MTIME`] (the link itself
+/// for a symlink).
+fn fix_times(path: &Path) -> Result<()> {
+    let t = rustix::fs::Timespec { tv_sec: CHECKOUT_MTIME, tv_nsec: 0 };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &rustix::fs::Timestamps { last_access: t, last_modification: t },
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(io::Error::from)
+    .ctx("setting the times of", path)
+}
 
 fn attrs(entry: &TreeEntry, attributes: Attributes) -> (u32, u32, u32) {
     match (attributes, entry.owner) {
@@ -46,7 +76,7 @@ impl Store {
             return Ok(path);
         }
         fs::create_dir_all(&dir).ctx("creating", &dir)?;
-        let tmp = dir.join(format!(".{digest}.{}.tmp", std::process::id()));
+        let tmp = dir.join(temporary_name(digest, &format!(".{mode:04o}.{uid}.{gid}")));
         {
             let mut out = fs::File::create(&tmp).ctx("creating", &tmp)?;
             let mut blob = self.open_blob(digest)?;
@@ -57,6 +87,7 @@ impl Store {
             .map_err(io::Error::from)
             .ctx("changing the owner of", &tmp)?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).ctx("setting permissions of", &tmp)?;
+        fix_times(&tmp)?;
         fs::rename(&tmp, &path).ctx("renaming", &tmp)?;
         Ok(path)
     }
@@ -89,6 +120,7 @@ impl Store {
                     )
                     .map_err(io::Error::from)
                     .ctx("changing the owner of", &path)?;
+                    fix_times(&path)?;
                 }
             }
         }
@@ -101,6 +133,7 @@ impl Store {
             .map_err(io::Error::from)
             .ctx("changing the owner of", &path)?;
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).ctx("setting permissions of", &path)?;
+            fix_times(&path)?;
         }
         Ok(())
     }
@@ -114,12 +147,10 @@ impl Store {
             return Ok(path);
         }
         fs::create_dir_all(&dir).ctx("creating", &dir)?;
-        let tmp = dir.join(format!(".{root}.{}.tmp", std::process::id()));
-        if tmp.exists() {
-            crate::lock::remove_tree_forcibly(&tmp)?;
-        }
+        let tmp = dir.join(temporary_name(root, ""));
         fs::create_dir(&tmp).ctx("creating", &tmp)?;
         self.build_exact(root, &tmp)?;
+        fix_times(&tmp)?;
         match fs::rename(&tmp, &path) {
             Ok(()) => Ok(path),
             Err(_) if path.is_dir() => {

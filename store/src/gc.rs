@@ -221,12 +221,29 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
             files.push(path);
         }
     }
-    for path in layout::list_sharded(&layout.tree_checkouts_dir())? {
-        let keep = path.file_name().and_then(layout::digest_from_file_name).is_some_and(|d| live_trees.contains(&d));
+    for path in layout::list_sharded(&layout.exact_blobs_dir())? {
+        let keep = !layout::is_temporary(&path)
+            && path
+                .file_name()
+                .and_then(layout::exact_blob_from_file_name)
+                .is_some_and(|(d, ..)| live_blobs.contains(&d));
         if !keep {
-            freed.add_tree(&path);
+            if let Ok(meta) = fs::symlink_metadata(&path) {
+                freed.add_file(&meta);
+            }
             report.removed_checkouts += 1;
-            dirs.push(path);
+            files.push(path);
+        }
+    }
+    for parent in [layout.tree_checkouts_dir(), layout.exact_trees_dir()] {
+        for path in layout::list_sharded(&parent)? {
+            let keep = !layout::is_temporary(&path)
+                && path.file_name().and_then(layout::digest_from_file_name).is_some_and(|d| live_trees.contains(&d));
+            if !keep {
+                freed.add_tree(&path);
+                report.removed_checkouts += 1;
+                dirs.push(path);
+            }
         }
     }
     report.bytes_freed = freed.total();

@@ -69,6 +69,17 @@ impl Layout {
         self.root.join("checkouts-v1").join("trees")
     }
 
+    /// Copies with exact modes and owners (see `exact.rs`):
+    /// `exact-blobs/xx/<digest>.<mode>.<uid>.<gid>`.
+    pub(crate) fn exact_blobs_dir(&self) -> PathBuf {
+        self.root.join("checkouts-v1").join("exact-blobs")
+    }
+
+    /// Whole trees with exact modes and owners: `exact-trees/xx/<digest>/`.
+    pub(crate) fn exact_trees_dir(&self) -> PathBuf {
+        self.root.join("checkouts-v1").join("exact-trees")
+    }
+
     /// An uncompressed, read-only copy of a blob with the given permission bits.
     pub(crate) fn blob_checkout(&self, digest: &Digest, mode: u32) -> PathBuf {
         let hex = digest.to_hex();
@@ -161,6 +172,25 @@ pub(crate) fn blob_checkout_from_file_name(name: &std::ffi::OsStr) -> Option<(Di
         return None;
     }
     Some((hex.parse().ok()?, u32::from_str_radix(mode, 8).ok()?))
+}
+
+/// Parses an exact checkout file name (`<hex>.<mode>.<uid>.<gid>`).
+pub(crate) fn exact_blob_from_file_name(name: &std::ffi::OsStr) -> Option<(Digest, u32, u32, u32)> {
+    let mut parts = name.to_str()?.split('.');
+    let digest = parts.next()?.parse().ok()?;
+    let mode = u32::from_str_radix(parts.next()?, 8).ok()?;
+    let uid = parts.next()?.parse().ok()?;
+    let gid = parts.next()?.parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((digest, mode, uid, gid))
+}
+
+/// Whether a checkout cache name is a temporary one (being built, or left by a
+/// killed process): they start with a dot.
+pub(crate) fn is_temporary(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
 /// The files in every shard directory under `parent` (`parent/xx/*`).

@@ -33,7 +33,7 @@ pub struct StoreStats {
     pub unique_bytes: u64,
     /// Bytes of object files on disk (compressed blobs and trees).
     pub stored_bytes: u64,
-    /// Bytes in the uncompressed blob checkout cache.
+    /// Bytes in the uncompressed checkout caches (read-only and exact copies).
     pub checkout_bytes: u64,
     /// logical_bytes / unique_bytes (what deduplication saves).
     pub dedup_ratio: f64,
@@ -45,7 +45,8 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 
-pub(crate) fn compute(layout: &Layout, db: &Db<'_>) -> Result<StoreStats> {
+/// The counts that come from the index (kept short: the index is held meanwhile).
+pub(crate) fn from_index(db: &Db<'_>) -> Result<StoreStats> {
     let mut s = StoreStats {
         entries: db.count(Table::Entries)?,
         taskhashes: db.count(Table::Taskhash)?,
@@ -59,6 +60,11 @@ pub(crate) fn compute(layout: &Layout, db: &Db<'_>) -> Result<StoreStats> {
             s.logical_bytes += info.logical_bytes;
         }
     }
+    Ok(s)
+}
+
+/// Adds the counts and sizes that come from the object and checkout directories.
+pub(crate) fn add_files(layout: &Layout, mut s: StoreStats) -> Result<StoreStats> {
     let blobs = layout::list_sharded(&layout.objects_dir(ObjectKind::Blob))?;
     let trees = layout::list_sharded(&layout.objects_dir(ObjectKind::Tree))?;
     s.blobs = blobs.len() as u64;
@@ -72,10 +78,12 @@ pub(crate) fn compute(layout: &Layout, db: &Db<'_>) -> Result<StoreStats> {
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     s.unique_bytes = unique;
     s.stored_bytes = stored + trees.iter().map(|p| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0)).sum::<u64>();
-    s.checkout_bytes = layout::list_sharded(&layout.blob_checkouts_dir())?
-        .iter()
-        .map(|p| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    for parent in [layout.blob_checkouts_dir(), layout.exact_blobs_dir()] {
+        s.checkout_bytes += layout::list_sharded(&parent)?
+            .iter()
+            .map(|p| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum::<u64>();
+    }
     s.dedup_ratio = ratio(s.logical_bytes, s.unique_bytes);
     s.total_ratio = ratio(s.logical_bytes, s.stored_bytes);
     Ok(s)

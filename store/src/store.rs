@@ -190,21 +190,32 @@ impl Store {
     /// is durable on return. Trees may arrive before what they name; call
     /// [`Store::commit_tree`] once everything has arrived.
     pub fn import_raw_object(&self, kind: ObjectKind, digest: &Digest, raw: &[u8]) -> Result<()> {
-        let rejected = |source| StoreError::ImportRejected { kind, expected: *digest, source };
-        match kind {
-            ObjectKind::Tree => {
-                let actual = tree::digest_of_encoding(raw);
-                if actual != *digest {
-                    return Err(rejected(Corruption::HashMismatch { actual }));
+        self.import_raw_objects(&[(kind, *digest, raw)])
+    }
+
+    /// Adds many objects at once, like [`Store::import_raw_object`], with one sync
+    /// for all of them. Every object is checked before any is written; blobs become
+    /// visible before trees, and trees in the order given (give children first).
+    pub fn import_raw_objects(&self, objects: &[(ObjectKind, Digest, &[u8])]) -> Result<()> {
+        for (kind, digest, raw) in objects {
+            let rejected = |source| StoreError::ImportRejected { kind: *kind, expected: *digest, source };
+            match kind {
+                ObjectKind::Tree => {
+                    let actual = tree::digest_of_encoding(raw);
+                    if actual != *digest {
+                        return Err(rejected(Corruption::HashMismatch { actual }));
+                    }
+                    Tree::decode(raw).map_err(|e| rejected(Corruption::Decode(e)))?;
                 }
-                Tree::decode(raw).map_err(|e| rejected(Corruption::Decode(e)))?;
+                ObjectKind::Blob => check_raw_blob(digest, raw).map_err(rejected)?,
             }
-            ObjectKind::Blob => check_raw_blob(digest, raw).map_err(rejected)?,
         }
         let _op = self.shared_op();
         let staging = self.staging()?;
-        if staging.claim(kind, digest) {
-            staging.write_bytes(kind, *digest, raw)?;
+        for (kind, digest, raw) in objects {
+            if staging.claim(*kind, digest) {
+                staging.write_bytes(*kind, *digest, raw)?;
+            }
         }
         staging.commit(&self.sync_dir)?;
         Ok(())
@@ -457,7 +468,8 @@ impl Store {
     /// Counts and sizes.
     pub fn stats(&self) -> Result<StoreStats> {
         let _op = self.shared_op();
-        self.index.with(|db| stats::compute(&self.layout, db))
+        let from_index = self.index.with(stats::from_index)?;
+        stats::add_files(&self.layout, from_index)
     }
 
     /// Writes a raw index value, bypassing every check. Only for tests that need to

@@ -391,31 +391,48 @@ type CheckoutFindings = (u64, Vec<Problem>, Vec<PathBuf>);
 /// (path, what is wrong, (inode, digest) when sound).
 type BlobCheckoutCheck = (PathBuf, Option<String>, Option<((u64, u64), Digest)>);
 
+/// Checks one file of the blob checkout caches: its name says digest and mode (and,
+/// for exact copies, owner).
+fn check_blob_copy(path: &Path, exact: bool) -> BlobCheckoutCheck {
+    let name = path.file_name().unwrap_or_default();
+    let parsed = if exact {
+        layout::exact_blob_from_file_name(name).map(|(d, mode, uid, gid)| (d, mode, Some((uid, gid))))
+    } else {
+        layout::blob_checkout_from_file_name(name).map(|(d, mode)| (d, mode, None))
+    };
+    let Some((digest, mode, owner)) = parsed else {
+        return (path.to_owned(), Some("name is not a checkout name".to_owned()), None);
+    };
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) => return (path.to_owned(), Some(format!("unreadable: {e}")), None),
+    };
+    if !meta.is_file() || meta.permissions().mode() & 0o7777 != mode {
+        return (path.to_owned(), Some("wrong file type or permissions".to_owned()), None);
+    }
+    if owner.is_some_and(|(uid, gid)| (meta.uid(), meta.gid()) != (uid, gid)) {
+        return (path.to_owned(), Some("wrong owner".to_owned()), None);
+    }
+    match hash_file(path) {
+        Ok(actual) if actual == digest => (path.to_owned(), None, Some(((meta.dev(), meta.ino()), digest))),
+        Ok(actual) => (path.to_owned(), Some(format!("contents hash to {actual}")), None),
+        Err(e) => (path.to_owned(), Some(format!("unreadable: {e}")), None),
+    }
+}
+
 fn check_checkouts(layout: &Layout, inv: &Inventory) -> Result<CheckoutFindings> {
     let mut problems = Vec::new();
     let mut paths = Vec::new();
-    // Blob checkouts: name, mode and contents.
-    let blob_files = layout::list_sharded(&layout.blob_checkouts_dir())?;
-    let results: Vec<BlobCheckoutCheck> = blob_files
-        .par_iter()
-        .map(|path| {
-            let Some((digest, mode)) = path.file_name().and_then(layout::blob_checkout_from_file_name) else {
-                return (path.clone(), Some("name is not <digest>.<mode>".to_owned()), None);
-            };
-            let meta = match fs::symlink_metadata(path) {
-                Ok(m) => m,
-                Err(e) => return (path.clone(), Some(format!("unreadable: {e}")), None),
-            };
-            if !meta.is_file() || meta.permissions().mode() & 0o7777 != mode {
-                return (path.clone(), Some("wrong file type or permissions".to_owned()), None);
-            }
-            match hash_file(path) {
-                Ok(actual) if actual == digest => (path.clone(), None, Some(((meta.dev(), meta.ino()), digest))),
-                Ok(actual) => (path.clone(), Some(format!("contents hash to {actual}")), None),
-                Err(e) => (path.clone(), Some(format!("unreadable: {e}")), None),
-            }
-        })
-        .collect();
+    // Blob copies: name, mode (owner) and contents. Names starting with a dot are
+    // being built by another process (or were left by a killed one, which gc removes).
+    let mut blob_files: Vec<(PathBuf, bool)> = Vec::new();
+    for (parent, exact) in [(layout.blob_checkouts_dir(), false), (layout.exact_blobs_dir(), true)] {
+        blob_files.extend(
+            layout::list_sharded(&parent)?.into_iter().filter(|p| !layout::is_temporary(p)).map(|p| (p, exact)),
+        );
+    }
+    let results: Vec<BlobCheckoutCheck> =
+        blob_files.par_iter().map(|(path, exact)| check_blob_copy(path, *exact)).collect();
     let mut good_inodes = HashMap::new();
     let mut files = blob_files.len() as u64;
     for (path, problem, inode) in results {
@@ -427,18 +444,21 @@ fn check_checkouts(layout: &Layout, inv: &Inventory) -> Result<CheckoutFindings>
         }
     }
     // Tree checkouts: structure against the tree objects; contents by inode or hash.
-    for dir in layout::list_sharded(&layout.tree_checkouts_dir())? {
-        let Some(digest) = dir.file_name().and_then(layout::digest_from_file_name) else {
-            problems.push(Problem::CorruptCheckout { path: dir.clone(), reason: "name is not a digest".to_owned() });
-            paths.push(dir);
-            continue;
-        };
-        let mut checked = 0u64;
-        if let Err(reason) = check_tree_checkout(layout, inv, &digest, &dir, &good_inodes, &mut checked) {
-            problems.push(Problem::CorruptCheckout { path: dir.clone(), reason });
-            paths.push(dir);
+    for parent in [layout.tree_checkouts_dir(), layout.exact_trees_dir()] {
+        for dir in layout::list_sharded(&parent)?.into_iter().filter(|p| !layout::is_temporary(p)) {
+            let Some(digest) = dir.file_name().and_then(layout::digest_from_file_name) else {
+                problems
+                    .push(Problem::CorruptCheckout { path: dir.clone(), reason: "name is not a digest".to_owned() });
+                paths.push(dir);
+                continue;
+            };
+            let mut checked = 0u64;
+            if let Err(reason) = check_tree_checkout(layout, inv, &digest, &dir, &good_inodes, &mut checked) {
+                problems.push(Problem::CorruptCheckout { path: dir.clone(), reason });
+                paths.push(dir);
+            }
+            files += checked;
         }
-        files += checked;
     }
     Ok((files, problems, paths))
 }

@@ -189,8 +189,12 @@ fn objects_move_between_stores_verified() {
             other.import_raw_object(ObjectKind::Blob, &h("wrong"), &raw),
             Err(StoreError::ImportRejected { .. })
         ));
-        other.import_raw_object(ObjectKind::Blob, b, &raw).unwrap();
     }
+    // The good ones, in one batch with one sync.
+    let raws: Vec<(ObjectKind, Digest, Vec<u8>)> =
+        all.iter().map(|b| (ObjectKind::Blob, *b, f.store.read_raw_object(ObjectKind::Blob, b).unwrap())).collect();
+    let batch: Vec<(ObjectKind, Digest, &[u8])> = raws.iter().map(|(k, d, r)| (*k, *d, r.as_slice())).collect();
+    other.import_raw_objects(&batch).unwrap();
     let info = other.commit_tree(&root).unwrap();
     assert_eq!(info, f.store.tree_info(&root).unwrap().unwrap());
     other

@@ -304,3 +304,21 @@ fn materialise_onto_another_filesystem_copies() {
     assert_eq!(f.ingest(&dest).root, root);
     rstore_store::remove_tree_forcibly(&dest).unwrap();
 }
+
+#[test]
+fn overlay_checkouts_are_verified_and_collected() {
+    let f = Fixture::new();
+    let src = sample(&f);
+    let root = f.ingest(&src).root;
+    let lower = f.store.checkout_for_overlay(&root).unwrap();
+    assert_eq!(fs::metadata(lower.join("a.txt")).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(f.ingest(&lower).root, root);
+    let report = f.store.verify(&Default::default(), &NoReporter).unwrap();
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.checkout_files, 4 + 5, "four exact copies, five files in the exact tree");
+    assert!(f.store.stats().unwrap().checkout_bytes > 0);
+    // Nothing roots the tree: its overlay checkout goes with it.
+    let gc = f.store.gc(&Default::default(), &NoReporter).unwrap();
+    assert!(gc.removed_checkouts >= 5, "{gc:?}");
+    assert!(!lower.exists());
+}

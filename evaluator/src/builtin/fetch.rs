@@ -348,6 +348,7 @@ impl Fetcher<'_> {
         }
         let dest = fetched_local(self.fetched, &local.path);
         copy_tree(&local.source, &dest)?;
+        self.reporter.message(&format!("{}: copied from the layer", local.url));
         Ok(())
     }
 

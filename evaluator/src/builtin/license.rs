@@ -171,11 +171,7 @@ fn stored_name(path: &str) -> PathBuf {
     for c in p.components() {
         match c {
             Component::Normal(n) => parts.push(n),
-            Component::ParentDir => {
-                if parts.pop().is_none() {
-                    return base();
-                }
-            }
+            Component::ParentDir if parts.pop().is_none() => return base(),
             _ => {}
         }
     }

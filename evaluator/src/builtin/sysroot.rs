@@ -92,3 +92,66 @@ pub fn run(request: &SysrootRequest, log: &mut dyn Write) -> Result<(), SysrootE
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+
+    fn provider(name: &str, output: &Path, staged: &str) -> SysrootProvider {
+        SysrootProvider {
+            name: name.into(),
+            native: name.ends_with("-native"),
+            output: output.to_path_buf(),
+            staged: staged.into(),
+        }
+    }
+
+    #[test]
+    fn stages_target_and_native_providers_apart() {
+        let t = tempfile::tempdir().unwrap();
+        let zlib = t.path().join("deps/zlib");
+        fs::create_dir_all(zlib.join("sysroot-destdir/usr/include")).unwrap();
+        fs::write(zlib.join("sysroot-destdir/usr/include/zlib.h"), "h").unwrap();
+        std::os::unix::fs::symlink("libz.so.1", zlib.join("sysroot-destdir/usr/libz.so")).unwrap();
+        let native = t.path().join("deps/zstd-native");
+        let prefix = "sysroot-destdir/rstore/tmp/work/zstd-native/recipe-sysroot-native";
+        fs::create_dir_all(native.join(prefix).join("usr/bin")).unwrap();
+        fs::write(native.join(prefix).join("usr/bin/zstd"), "zstd").unwrap();
+        let empty = t.path().join("deps/empty-native");
+        fs::create_dir_all(&empty).unwrap();
+        let request = SysrootRequest {
+            recipe: "image".into(),
+            target_sysroot: t.path().join("work/recipe-sysroot"),
+            native_sysroot: t.path().join("work/recipe-sysroot-native"),
+            providers: vec![
+                provider("empty-native", &empty, "sysroot-destdir/x"),
+                provider("zlib", &zlib, "sysroot-destdir"),
+                provider("zstd-native", &native, prefix),
+            ],
+        };
+        let mut log = Vec::new();
+        run(&request, &mut log).unwrap();
+        let log = String::from_utf8(log).unwrap();
+        assert!(log.contains("empty-native staged nothing"), "{log}");
+        assert_eq!(fs::read(t.path().join("work/recipe-sysroot/usr/include/zlib.h")).unwrap(), b"h");
+        assert_eq!(fs::read_link(t.path().join("work/recipe-sysroot/usr/libz.so")).unwrap(), Path::new("libz.so.1"));
+        assert_eq!(fs::read(t.path().join("work/recipe-sysroot-native/usr/bin/zstd")).unwrap(), b"zstd");
+        assert!(!t.path().join("work/recipe-sysroot/usr/bin").exists());
+    }
+
+    #[test]
+    fn a_missing_provider_output_is_an_error() {
+        let t = tempfile::tempdir().unwrap();
+        let request = SysrootRequest {
+            recipe: "zstd".into(),
+            target_sysroot: t.path().join("a"),
+            native_sysroot: t.path().join("b"),
+            providers: vec![provider("zlib", &t.path().join("missing"), "sysroot-destdir")],
+        };
+        let err = run(&request, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().starts_with("zstd depends on zlib, whose sysroot is missing: "), "{err}");
+    }
+}

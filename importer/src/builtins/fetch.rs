@@ -104,7 +104,8 @@ fn plan(d: &Rc<DataStore>) -> Result<Vec<Planned>, DataError> {
         };
         run().map_err(|e| rt.error_from_py(py, e))
     })?;
-    serde_json::from_str(&json).map_err(|e| DataError::Fatal(format!("reading the fetcher's description of SRC_URI: {e}")))
+    serde_json::from_str(&json)
+        .map_err(|e| DataError::Fatal(format!("reading the fetcher's description of SRC_URI: {e}")))
 }
 
 fn plan_module(py: Python<'_>) -> PyResult<Py<PyModule>> {
@@ -224,7 +225,11 @@ pub fn fetch_request(d: &Rc<DataStore>, ctx: &BuildContext) -> Result<BuiltinReq
                     let url = format!("file://{}", inside.display());
                     candidates.push(Candidate { url, stage: Stage::Upstream, kind: CandidateKind::GitRepository });
                 } else {
-                    candidates.push(Candidate { url: upstream, stage: Stage::Upstream, kind: CandidateKind::GitRepository });
+                    candidates.push(Candidate {
+                        url: upstream,
+                        stage: Stage::Upstream,
+                        kind: CandidateKind::GitRepository,
+                    });
                 }
                 for c in &mirrors {
                     candidates.extend(git_candidate(&mut binds, c, Stage::Mirror));
@@ -239,6 +244,15 @@ pub fn fetch_request(d: &Rc<DataStore>, ctx: &BuildContext) -> Result<BuiltinReq
                 ));
             }
         }
+    }
+    // git over the network checks certificates against the host's CA store (the
+    // sandbox's /etc is its own).
+    let network_git = sources
+        .iter()
+        .any(|s| matches!(s, Source::Git(g) if g.candidates.iter().any(|c| !c.url.starts_with("file://"))));
+    let certs = Path::new("/etc/ssl/certs");
+    if network_git && certs.is_dir() {
+        binds.list.push(Bind { host: certs.to_path_buf(), inside: certs.to_path_buf(), writable: false });
     }
     Ok(BuiltinRequest::Fetch(FetchRequest {
         recipe: pn,
@@ -308,7 +322,9 @@ pub fn unpack_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<BuiltinR
         };
         let unpack = match p.params.get("unpack") {
             None => true,
-            Some(v) => to_boolean(v).ok_or_else(|| fatal(&pn, format!("{}: invalid value for unpack: {v:?}", p.url)))?,
+            Some(v) => {
+                to_boolean(v).ok_or_else(|| fatal(&pn, format!("{}: invalid value for unpack: {v:?}", p.url)))?
+            }
         };
         if p.params.get("dos").and_then(|v| to_boolean(v)).unwrap_or(false) {
             return Err(fatal(&pn, format!("{}: dos=1 (converting text files of a zip) is not supported", p.url)));
@@ -344,7 +360,10 @@ pub fn unpack_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<BuiltinR
                 continue;
             }
             PlannedKind::Unsupported { method } => {
-                return Err(fatal(&pn, format!("{}: rstore cannot unpack sources of BitBake's {method} fetcher", p.url)));
+                return Err(fatal(
+                    &pn,
+                    format!("{}: rstore cannot unpack sources of BitBake's {method} fetcher", p.url),
+                ));
             }
         };
         let base = Path::new(&name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -354,13 +373,14 @@ pub fn unpack_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<BuiltinR
                 UnpackAction::Extract { format, into: subdir.clone(), strip }
             }
             // BitBake writes a decompressed single file at the top of UNPACKDIR.
-            (true, None, Some((compression, stem))) => UnpackAction::Decompress { compression, to: PathBuf::from(stem) },
+            (true, None, Some((compression, stem))) => {
+                UnpackAction::Decompress { compression, to: PathBuf::from(stem) }
+            }
             _ => UnpackAction::Copy { to: copy_to },
         };
-        if name.ends_with(".tar.Z") || name.ends_with(".lz") || name.ends_with(".7z") || name.ends_with(".rpm") {
-            if unpack {
-                return Err(fatal(&pn, format!("{}: rstore cannot unpack this kind of archive ({name})", p.url)));
-            }
+        let unsupported = [".tar.Z", ".lz", ".7z", ".rpm", ".srpm"].iter().any(|ext| name.ends_with(ext));
+        if unpack && unsupported {
+            return Err(fatal(&pn, format!("{}: rstore cannot unpack this kind of archive ({name})", p.url)));
         }
         entries.push(UnpackEntry { url: p.url.clone(), source, action });
     }
@@ -386,7 +406,8 @@ pub fn patch_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<BuiltinRe
             continue;
         }
         let subdir = p.params.get("subdir").map(String::as_str).unwrap_or("");
-        let file = unpackdir.join(relative(&pn, &p.url, "subdir", subdir)?).join(relative(&pn, &p.url, "path", &p.path)?);
+        let file =
+            unpackdir.join(relative(&pn, &p.url, "subdir", subdir)?).join(relative(&pn, &p.url, "path", &p.path)?);
         let dir = match p.params.get("patchdir") {
             None => s.clone(),
             Some(dir) => s.join(dir),

@@ -15,7 +15,7 @@ import re
 
 import bb
 import bb.fetch2
-from bb.fetch2 import decodeurl, decodemirrorurl, encodeurl, mirror_from_string
+from bb.fetch2 import decodemirrorurl, encodeurl, mirror_from_string
 
 _NETWORK_TYPES = ("http", "https", "ftp", "ftps")
 
@@ -58,7 +58,7 @@ def rewrite(ud, pattern, replacement, words, tarball=None):
     the mirror; a mirror of another type serves ``tarball`` instead (git
     mirror tarballs).
     """
-    url = list(decodeurl(ud.url))
+    url = list(decodemirrorurl(ud.url))
     find = list(decodemirrorurl(pattern))
     repl = list(decodemirrorurl(replacement))
     out = ["", "", "", "", "", {}]
@@ -107,31 +107,32 @@ def rewrite(ud, pattern, replacement, words, tarball=None):
 
 def mirror_urls(origud, pairs, d):
     """``[(url, FetchData, is_tarball)]``: every URL the mirror pairs give for origud."""
-    words = _replacements(origud)
-    tarballs = origud.mirrortarballs or [None]
     found = []
-    seen = set()
-
-    def add(ud, remaining):
-        for pair in remaining:
-            for tarball in tarballs:
-                new = rewrite(ud, pair[0], pair[1], words, tarball)
-                if not new or new in seen or new == origud.url:
-                    continue
-                rest = [p for p in remaining if p is not pair]
-                try:
-                    newud = bb.fetch2.FetchData(new, d)
-                    newud.setup_localpath(d)
-                except bb.fetch2.BBFetchException as exc:
-                    bb.debug(1, "mirror URL %s is not usable: %s" % (new, exc))
-                    continue
-                seen.add(new)
-                # Only a mirror of another type serves the tarball instead of the source.
-                found.append((new, newud, tarball is not None and newud.type != origud.type))
-                add(newud, rest)
-
-    add(origud, list(pairs))
+    _add_mirror_urls(origud, origud, list(pairs), d, _replacements(origud), found, set())
     return found
+
+
+def _add_mirror_urls(origud, ud, remaining, d, words, found, seen):
+    # A plain recursive function, not a closure: a self-referencing closure would be a
+    # reference cycle holding ``d``, freed later by the garbage collector on whatever
+    # thread runs it.
+    tarballs = origud.mirrortarballs or [None]
+    for pair in remaining:
+        for tarball in tarballs:
+            new = rewrite(ud, pair[0], pair[1], words, tarball)
+            if not new or new in seen or new == origud.url:
+                continue
+            rest = [p for p in remaining if p is not pair]
+            try:
+                newud = bb.fetch2.FetchData(new, d)
+                newud.setup_localpath(d)
+            except bb.fetch2.BBFetchException as exc:
+                bb.debug(1, "mirror URL %s is not usable: %s" % (new, exc))
+                continue
+            seen.add(new)
+            # Only a mirror of another type serves the tarball instead of the source.
+            found.append((new, newud, tarball is not None and newud.type != origud.type))
+            _add_mirror_urls(origud, newud, rest, d, words, found, seen)
 
 
 def _params(ud):

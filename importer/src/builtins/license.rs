@@ -78,3 +78,66 @@ pub fn populate_lic_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<Bu
         pr: string(d, "PR")?,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn data(chksum: &str) -> Rc<DataStore> {
+        let d = DataStore::new(None);
+        for (k, v) in [
+            ("PN", "hello"),
+            ("PV", "1.0"),
+            ("PR", "r0"),
+            ("LICENSE", "MIT"),
+            ("TMPDIR", "/rstore/tmp"),
+            ("S", "/rstore/tmp/work/hello/sources"),
+            ("LICENSE_DESTDIR", "/rstore/tmp/work/hello/license-destdir"),
+            ("LIC_FILES_CHKSUM", chksum),
+        ] {
+            d.set_var(k, Value::str(v), false, None, "set").unwrap();
+        }
+        d
+    }
+
+    fn files(chksum: &str) -> Result<Vec<LicenseFile>, String> {
+        match populate_lic_request(&data(chksum), &BuildContext::default()) {
+            Ok(BuiltinRequest::PopulateLic(r)) => Ok(r.files),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn entries_are_read_as_the_class_reads_them() {
+        let md5 = "d82c3b077c4ea41f7d3ed3bf6e03052f";
+        let got = files(&format!(
+            "file://hello.c;beginline=4;endline=23;md5={md5} file:///layers/licenses/MIT;md5={} \
+             file:///rstore/tmp/work/hello/COPYING;md5={md5}",
+            md5.to_uppercase()
+        ))
+        .unwrap();
+        assert_eq!(got[0].location, Path::new("/rstore/tmp/work/hello/sources/hello.c"));
+        assert_eq!((got[0].begin_line, got[0].end_line, got[0].host.as_deref()), (Some(4), Some(23), None));
+        assert_eq!(got[1].location, Path::new("/rstore/license-files/1/MIT"));
+        assert_eq!(got[1].host.as_deref(), Some(Path::new("/layers/licenses/MIT")));
+        assert_eq!(got[1].md5, md5);
+        assert_eq!(
+            (got[2].location.as_path(), got[2].host.as_deref()),
+            (Path::new("/rstore/tmp/work/hello/COPYING"), None)
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        let err = files("http://x/COPYING;md5=d82c3b077c4ea41f7d3ed3bf6e03052f").unwrap_err();
+        assert!(err.contains("only file:// entries are supported"), "{err}");
+        let err = files("file://COPYING").unwrap_err();
+        assert!(err.contains("has no md5="), "{err}");
+        let err = files("file://COPYING;md5=d82c3b077c4ea41f7d3ed3bf6e03052f;beginline=0").unwrap_err();
+        assert!(err.contains("beginline=0 is not a line number"), "{err}");
+        let err = files("file://COPYING;md5=abc").unwrap_err();
+        assert!(err.starts_with("hello: LIC_FILES_CHKSUM entry"), "{err}");
+    }
+}

@@ -36,9 +36,8 @@ pub fn package_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<Builtin
 /// fields package_deb.bbclass writes.
 pub fn package_deb_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<BuiltinRequest, DataError> {
     let compression_name = string(d, "DEB_COMPRESSION")?;
-    let compression = Compression::from_name(compression_name.trim()).ok_or_else(|| {
-        fatal(d, &format!("DEB_COMPRESSION {compression_name:?} is not one of xz, gzip, zstd, none"))
-    })?;
+    let compression = Compression::from_name(compression_name.trim())
+        .ok_or_else(|| fatal(d, &format!("DEB_COMPRESSION {compression_name:?} is not one of xz, gzip, zstd, none")))?;
     let arch = string(d, "DPKG_ARCH")?;
     let version = string(d, "EXTENDPKGV")?;
     let file_version = format!("{}-{}", string(d, "PKGV")?, string(d, "PKGR")?);
@@ -179,7 +178,10 @@ mod tests {
 
     #[test]
     fn depends_like_the_class() {
-        assert_eq!(deb_depends("busybox zlib libbz2 liblzma libzstd").unwrap(), "busybox, libbz2, liblzma, libzstd, zlib");
+        assert_eq!(
+            deb_depends("busybox zlib libbz2 liblzma libzstd").unwrap(),
+            "busybox, libbz2, liblzma, libzstd, zlib"
+        );
         assert_eq!(deb_depends("liblzma (= 5.8.1-r0)").unwrap(), "liblzma (= 5.8.1-r0)");
         assert_eq!(deb_depends("b (>=1.0) a (< 2) a").unwrap(), "a (<< 2), b (>= 1.0)");
         assert_eq!(deb_depends("c (> 1), d (<= 2)").unwrap(), "c (>> 1), d (<= 2)");

@@ -26,7 +26,10 @@ pub fn prepare_sysroot_request(d: &Rc<DataStore>, ctx: &BuildContext) -> Result<
             continue;
         }
         let data = ctx.recipes.0.get(dep).ok_or_else(|| {
-            fatal(d, &format!("the build context lacks the datastore of {dep}, which says where {dep} staged its files"))
+            fatal(
+                d,
+                &format!("the build context lacks the datastore of {dep}, which says where {dep} staged its files"),
+            )
         })?;
         let view = as_seen_inside(d, data)?;
         let workdir = path(&view, "WORKDIR")?;

@@ -141,7 +141,8 @@ mod tests {
     /// Python's own results for the same calls (`textwrap.wrap(text, width)`).
     fn python_wrap(cases: &[(&str, usize)]) -> Option<Vec<Vec<String>>> {
         let input = serde_json::to_string(cases).ok()?;
-        let script = "import json,sys,textwrap\nprint(json.dumps([textwrap.wrap(t, w) for t, w in json.load(sys.stdin)]))";
+        let script =
+            "import json,sys,textwrap\nprint(json.dumps([textwrap.wrap(t, w) for t, w in json.load(sys.stdin)]))";
         let mut child = std::process::Command::new("python3")
             .args(["-c", script])
             .stdin(std::process::Stdio::piped())
@@ -157,9 +158,18 @@ mod tests {
     #[test]
     fn wraps_exactly_like_python() {
         let cases: Vec<(&str, usize)> = vec![
-            ("XZ Utils compress and decompress the .xz and legacy .lzma formats with the LZMA2 algorithm; liblzma is the library behind them.", 78),
-            ("BusyBox combines tiny versions of many common UNIX utilities into a single small executable: a shell, core file and text tools, archivers, init and basic networking.", 78),
-            ("liblzma and the programs are 0BSD AND GPL-2.0-or-later AND LGPL-2.1-or-later licensed, see the copyright file", 40),
+            (
+                "XZ Utils compress and decompress the .xz and legacy .lzma formats with the LZMA2 algorithm; liblzma is the library behind them.",
+                78,
+            ),
+            (
+                "BusyBox combines tiny versions of many common UNIX utilities into a single small executable: a shell, core file and text tools, archivers, init and basic networking.",
+                78,
+            ),
+            (
+                "liblzma and the programs are 0BSD AND GPL-2.0-or-later AND LGPL-2.1-or-later licensed, see the copyright file",
+                40,
+            ),
             ("a very-long-hyphenated-compound-word-that-goes-on-and-on-past-the-width of the line", 20),
             ("averyveryveryverylongwordwithoutanybreakopportunityatall and more", 16),
             ("an em--dash between words -- and spaced ones --- too", 12),
@@ -171,7 +181,8 @@ mod tests {
             ("ünïcödé wörds wïth-hyphens ärë cöüntëd ïn chäräctërs", 14),
         ];
         let ours: Vec<Vec<String>> = cases.iter().map(|(t, w)| wrap(t, *w)).collect();
-        let python = python_wrap(&cases).expect("python3 runs (it is needed by the importer's embedded interpreter too)");
+        let python =
+            python_wrap(&cases).expect("python3 runs (it is needed by the importer's embedded interpreter too)");
         for ((case, got), want) in cases.iter().zip(&ours).zip(&python) {
             assert_eq!(got, want, "textwrap.wrap({:?}, {})", case.0, case.1);
         }

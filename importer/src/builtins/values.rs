@@ -49,9 +49,9 @@ pub fn source_date_epoch(d: &Rc<DataStore>) -> Result<u64, DataError> {
 
 /// `path` relative to `base` (both absolute), or an error naming `what`.
 pub fn relative(d: &Rc<DataStore>, path: &Path, base: &Path, what: &str) -> Result<PathBuf, DataError> {
-    path.strip_prefix(base).map(Path::to_path_buf).map_err(|_| {
-        fatal(d, &format!("{what} ({}) is not inside WORKDIR ({})", path.display(), base.display()))
-    })
+    path.strip_prefix(base)
+        .map(Path::to_path_buf)
+        .map_err(|_| fatal(d, &format!("{what} ({}) is not inside WORKDIR ({})", path.display(), base.display())))
 }
 
 /// A dependency's datastore as this task's sandbox sees it: with this task's `TMPDIR`

@@ -99,13 +99,19 @@ python base_hosttools_handler() {
     missing = []
     for tool in required + optional:
         link = os.path.join(hostdir, tool)
-        if os.path.lexists(link):
-            continue
         found = bb.utils.which(search, tool, executable=True)
-        if found:
-            os.symlink(found, link)
-        elif tool in required:
-            missing.append(tool)
+        if not found:
+            if tool in required:
+                missing.append(tool)
+            continue
+        # Link to the file itself, not through /etc/alternatives: a sandboxed
+        # task sees /usr but not the host's /etc.
+        target = os.path.realpath(found)
+        if os.path.islink(link) and os.readlink(link) == target:
+            continue
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(target, link)
     if missing:
         bb.fatal("These tools named in HOSTTOOLS were not found on PATH: %s" % ' '.join(sorted(missing)))
 }

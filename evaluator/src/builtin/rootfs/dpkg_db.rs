@@ -1,8 +1,9 @@
 //! The dpkg database of a root file system: `var/lib/dpkg/status` with one
 //! `install ok installed` paragraph per package (sorted by name) and
-//! `var/lib/dpkg/info/<package>.list` with its files, so `dpkg --root=ROOTFS -l`,
-//! `-L` and `-S` work on the result and further packages can be installed with
-//! `dpkg --root=ROOTFS -i`.
+//! `var/lib/dpkg/info/<package>.list` with its files and `<package>.md5sums` with
+//! the md5 of each regular file (as dpkg records them when a package ships none), so
+//! `dpkg --root=ROOTFS -l`, `-L`, `-S`, `--verify` and `--audit` work on the result
+//! and further packages can be installed with `dpkg --root=ROOTFS -i`.
 
 use std::fs;
 use std::io;
@@ -17,8 +18,8 @@ pub const DPKG_DIR: &str = "var/lib/dpkg";
 #[derive(Debug, Clone)]
 pub struct Installed {
     pub control: Paragraph,
-    /// Its files as listed in `info/<package>.list`.
-    pub files: Vec<String>,
+    /// Its files as listed in `info/<package>.list`, and the md5 of its regular files.
+    pub files: super::extract::Unpacked,
 }
 
 /// Writing the database failed.
@@ -55,8 +56,11 @@ pub fn write(root: &Path, packages: &[(String, Installed)]) -> Result<(), DbErro
         status.push_str(&Paragraph { fields }.render());
         status.push('\n');
         let list = dir.join("info").join(format!("{name}.list"));
-        let text: String = installed.files.iter().map(|f| format!("{f}\n")).collect();
+        let text: String = installed.files.list.iter().map(|f| format!("{f}\n")).collect();
         fs::write(&list, text).map_err(at(&list))?;
+        let sums = dir.join("info").join(format!("{name}.md5sums"));
+        let text: String = installed.files.md5sums.iter().map(|(md5, path)| format!("{md5}  {path}\n")).collect();
+        fs::write(&sums, text).map_err(at(&sums))?;
     }
     for (file, text) in [("status", status.as_str()), ("available", ""), ("diversions", ""), ("statoverride", "")] {
         let path = dir.join(file);

@@ -16,6 +16,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use md5::{Digest, Md5};
+
 /// How many symbolic links one path may pass through.
 const MAX_LINKS: usize = 40;
 
@@ -35,6 +37,17 @@ pub enum ExtractError {
     },
 }
 
+/// What unpacking one package installed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unpacked {
+    /// Its paths as dpkg lists them: `/.`, then each path, absolute, without a
+    /// trailing `/`.
+    pub list: Vec<String>,
+    /// The md5 of each regular file, with its path relative to the root (as
+    /// `md5sums` files hold them).
+    pub md5sums: Vec<(String, String)>,
+}
+
 /// Unpacks packages into one root, remembering who installed which file.
 pub struct Extractor {
     root: PathBuf,
@@ -48,18 +61,14 @@ impl Extractor {
         Extractor { root: root.to_path_buf(), owners: BTreeMap::new() }
     }
 
-    /// Unpack one package's data archive; returns its file list as dpkg records it
-    /// (`/.`, then each path, absolute, without a trailing `/`).
-    pub fn unpack<R: Read>(
-        &mut self,
-        package: &str,
-        archive: &mut tar::Archive<R>,
-    ) -> Result<Vec<String>, ExtractError> {
+    /// Unpack one package's data archive.
+    pub fn unpack<R: Read>(&mut self, package: &str, archive: &mut tar::Archive<R>) -> Result<Unpacked, ExtractError> {
         let io_err = |path: &Path| {
             let (package, path) = (package.to_owned(), path.to_path_buf());
             move |source| ExtractError::Io { package, path, source }
         };
         let mut list = Vec::new();
+        let mut md5sums = Vec::new();
         let entries = archive.entries().map_err(io_err(&self.root))?;
         for entry in entries {
             let mut entry = entry.map_err(io_err(&self.root))?;
@@ -81,7 +90,8 @@ impl Extractor {
                 listed.push(b'/');
                 listed.extend_from_slice(c.as_bytes());
             }
-            list.push(String::from_utf8_lossy(&listed).into_owned());
+            let listed = String::from_utf8_lossy(&listed).into_owned();
+            list.push(listed.clone());
 
             let parent = self.resolve(parents).map_err(|e| match e {
                 Resolve::Io(path, source) => ExtractError::Io { package: package.to_owned(), path, source },
@@ -122,9 +132,11 @@ impl Extractor {
                 None => {}
             }
             if kind.is_file() {
-                let mut out = fs::File::create(&target).map_err(io_err(&target))?;
-                io::copy(&mut entry, &mut out).map_err(io_err(&target))?;
-                drop(out);
+                let out = fs::File::create(&target).map_err(io_err(&target))?;
+                let mut hashing = Md5Writer { inner: out, md5: Md5::new() };
+                io::copy(&mut entry, &mut hashing).map_err(io_err(&target))?;
+                let digest: String = hashing.md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+                md5sums.push((digest, listed[1..].to_owned()));
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_err(&target))?;
             } else if kind.is_symlink() {
                 let link = entry.link_name_bytes().ok_or_else(|| bad("is a link without a target"))?;
@@ -145,7 +157,7 @@ impl Extractor {
             }
             self.owners.insert(relative, package.to_owned());
         }
-        Ok(list)
+        Ok(Unpacked { list, md5sums })
     }
 
     fn conflict(&self, relative: &Path, package: &str, what: &str) -> ExtractError {
@@ -198,6 +210,24 @@ impl Extractor {
     }
 }
 
+/// Writes through to a file, hashing what passes.
+struct Md5Writer {
+    inner: fs::File,
+    md5: Md5,
+}
+
+impl io::Write for Md5Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.md5.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 enum Resolve {
     Io(PathBuf, io::Error),
     Problem(&'static str),
@@ -243,7 +273,7 @@ mod tests {
         w.finish().unwrap()
     }
 
-    fn unpack(x: &mut Extractor, package: &str, bytes: &[u8]) -> Result<Vec<String>, ExtractError> {
+    fn unpack(x: &mut Extractor, package: &str, bytes: &[u8]) -> Result<Unpacked, ExtractError> {
         x.unpack(package, &mut tar::Archive::new(bytes))
     }
 
@@ -259,13 +289,15 @@ mod tests {
             w.directory(b"./usr/lib/", 0o755).unwrap();
             w.symlink(b"./lib", b"/usr/lib").unwrap();
         });
-        assert_eq!(unpack(&mut x, "base", &usrmerge).unwrap(), ["/.", "/usr", "/usr/lib", "/lib"]);
+        assert_eq!(unpack(&mut x, "base", &usrmerge).unwrap().list, ["/.", "/usr", "/usr/lib", "/lib"]);
         let lib = archive(|w| {
             w.directory(b"./", 0o755).unwrap();
             w.directory(b"./lib/", 0o755).unwrap();
             w.file(b"./lib/libz.so.1", 0o644, 2, &b"zz"[..]).unwrap();
         });
-        assert_eq!(unpack(&mut x, "zlib", &lib).unwrap(), ["/.", "/lib", "/lib/libz.so.1"]);
+        let unpacked = unpack(&mut x, "zlib", &lib).unwrap();
+        assert_eq!(unpacked.list, ["/.", "/lib", "/lib/libz.so.1"]);
+        assert_eq!(unpacked.md5sums, [("25ed1bcb423b0b7200f485fc5ff71c8e".to_owned(), "lib/libz.so.1".to_owned())]);
         assert_eq!(fs::read(root.join("usr/lib/libz.so.1")).unwrap(), b"zz", "through the absolute link, inside");
         assert!(fs::symlink_metadata(root.join("lib")).unwrap().file_type().is_symlink(), "the link is kept");
 

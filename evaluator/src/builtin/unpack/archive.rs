@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -126,7 +126,7 @@ pub fn extract(archive: &Path, format: Format, dest: &Path, strip: usize) -> Res
     let file = File::open(archive).map_err(read_err)?;
     let mut x = Extractor::new(archive, dest, strip);
     match format {
-        Format::Tar(c) => x.tar(decoder(c, BufReader::new(file)).map_err(read_err)?)?,
+        Format::Tar(c) => x.tar(decoder(c, BufReader::with_capacity(1 << 20, file)).map_err(read_err)?)?,
         Format::Zip => x.zip(file)?,
         Format::Deb => {
             let (name, reader) = deb_data(archive, file)?;
@@ -143,7 +143,7 @@ pub fn extract(archive: &Path, format: Format, dest: &Path, strip: usize) -> Res
                     });
                 }
             };
-            x.tar(decoder(c, BufReader::new(reader)).map_err(read_err)?)?
+            x.tar(decoder(c, BufReader::with_capacity(1 << 20, reader)).map_err(read_err)?)?
         }
     }
     x.finish()
@@ -153,7 +153,7 @@ pub fn extract(archive: &Path, format: Format, dest: &Path, strip: usize) -> Res
 pub fn decompress(archive: &Path, compression: Compression, out: &Path) -> Result<(), ArchiveError> {
     let read_err = |source| ArchiveError::Read { archive: archive.to_path_buf(), source };
     let file = File::open(archive).map_err(read_err)?;
-    let mut reader = decoder(compression, BufReader::new(file)).map_err(read_err)?;
+    let mut reader = decoder(compression, BufReader::with_capacity(1 << 20, file)).map_err(read_err)?;
     crate::builtin::fetch::files::remove_any(out).map_err(|e| ArchiveError::Write {
         archive: archive.into(),
         path: out.into(),
@@ -171,7 +171,86 @@ pub fn decompress(archive: &Path, compression: Compression, out: &Path) -> Resul
     fs::set_permissions(out, fs::Permissions::from_mode(0o644)).map_err(write_err)
 }
 
-fn decoder<'a>(c: Compression, r: impl io::BufRead + 'a) -> io::Result<Box<dyn Read + 'a>> {
+/// A reader of `c`-compressed data from `r`. Decompression runs on a thread of its
+/// own feeding the caller through a bounded channel, so that decompressing and writing
+/// files use two cores, as `xz -dc | tar -x` does.
+fn decoder(c: Compression, r: impl io::BufRead + Send + 'static) -> io::Result<Box<dyn Read + Send>> {
+    if c == Compression::None {
+        return Ok(Box::new(r));
+    }
+    let mut inner = decompressor(c, r)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(16);
+    std::thread::spawn(move || {
+        loop {
+            let mut chunk = vec![0u8; 256 * 1024];
+            let mut filled = 0;
+            let result = loop {
+                match inner.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == chunk.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            let done = filled < chunk.len();
+            chunk.truncate(filled);
+            let message = match result {
+                Ok(()) => Ok(chunk),
+                Err(e) => Err(e),
+            };
+            let failed = message.is_err();
+            // A closed channel means the reader stopped early: stop too.
+            if tx.send(message).is_err() || failed || done {
+                return;
+            }
+        }
+    });
+    Ok(Box::new(ChannelReader { rx, current: Vec::new(), pos: 0, finished: false }))
+}
+
+/// The reading end of a decompression thread.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+    finished: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.finished {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.finished = chunk.len() < 256 * 1024;
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.finished = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn decompressor(c: Compression, r: impl io::BufRead + Send + 'static) -> io::Result<Box<dyn Read + Send>> {
     Ok(match c {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
@@ -246,6 +325,8 @@ struct Extractor<'a> {
     dir_attrs: Vec<(PathBuf, u32, Option<i64>)>,
     epoch: Option<i64>,
     done: Extracted,
+    /// The copy buffer for file contents.
+    buf: Vec<u8>,
 }
 
 impl<'a> Extractor<'a> {
@@ -258,6 +339,7 @@ impl<'a> Extractor<'a> {
             dir_attrs: Vec::new(),
             epoch: crate::builtin::fetch::files::source_date_epoch(),
             done: Extracted::default(),
+            buf: Vec::new(),
         }
     }
 
@@ -356,19 +438,26 @@ impl<'a> Extractor<'a> {
         let path = self.replace(member, rel)?;
         let mut out =
             fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| self.write_err(&path, e))?;
-        io::copy(data, &mut out).map_err(|e| {
-            // A read error is the archive's fault; anything else is ours.
-            if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::Other) {
-                self.read_err(e)
-            } else {
-                self.write_err(&path, e)
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(256 * 1024, 0);
+        let copied = loop {
+            let n = match data.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A read error is the archive's fault.
+                Err(e) => break Err(self.read_err(e)),
+            };
+            if let Err(e) = out.write_all(&buf[..n]) {
+                break Err(self.write_err(&path, e));
             }
-        })?;
-        drop(out);
-        fs::set_permissions(&path, fs::Permissions::from_mode(normal_mode(mode)))
-            .map_err(|e| self.write_err(&path, e))?;
+        };
+        self.buf = buf;
+        copied?;
+        out.set_permissions(fs::Permissions::from_mode(normal_mode(mode))).map_err(|e| self.write_err(&path, e))?;
         if let Some(t) = self.clamp(mtime) {
-            set_mtime(&path, t).map_err(|e| self.write_err(&path, e))?;
+            let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+            out.set_modified(time).map_err(|e| self.write_err(&path, e))?;
         }
         self.done.members += 1;
         Ok(())
@@ -423,7 +512,7 @@ impl<'a> Extractor<'a> {
         Ok(())
     }
 
-    fn tar(&mut self, reader: Box<dyn Read + '_>) -> Result<(), ArchiveError> {
+    fn tar(&mut self, reader: Box<dyn Read + Send>) -> Result<(), ArchiveError> {
         let mut archive = tar::Archive::new(reader);
         let entries = archive.entries().map_err(|e| self.read_err(e))?;
         for entry in entries {
