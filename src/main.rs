@@ -53,6 +53,12 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    // Like every Unix tool: when the reader of stdout goes away (`rstore … | head`),
+    // stop quietly instead of failing on the next write.
+    // SAFETY: called before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     logging::init(cli.global.verbose, cli.global.quiet);
     match commands::run(cli) {

@@ -20,9 +20,15 @@ mod common;
 const BUSYBOX_SHA256: &str = "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4";
 const EPOCH: u64 = 1_577_836_800;
 
-/// A downloads mirror with the bundled recipes' tarballs, filled (once per target
-/// directory) by the project's script from Debian's archive.
+/// A downloads mirror with the bundled recipes' tarballs: the one `RSTORE_DOWNLOADS_MIRROR`
+/// names (scripts/test fills it), else one filled (once per target directory) by the
+/// project's script from Debian's archive.
 fn real_mirror() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RSTORE_DOWNLOADS_MIRROR").map(PathBuf::from)
+        && dir.join("busybox-1.37.0.tar.bz2").is_file()
+    {
+        return dir;
+    }
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fetch-tests");
     let mirror = base.join("downloads-mirror");
     if mirror.join("busybox-1.37.0.tar.bz2").is_file() {

@@ -191,7 +191,7 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
             Mount::ReadOnly { host: b.host.clone(), inside: b.inside.clone() }
         });
     }
-    let outcome = rstore_sandbox::run(&req, host.cancel).map_err(|e| setup(e.to_string()))?;
+    let outcome = rstore_sandbox::run(&req, host.cancel).map_err(|e| setup(with_causes(&e)))?;
     let log_digest = host.store.add_blob_file(log).ok();
     match outcome.termination {
         _ if outcome.success() => {}
@@ -207,6 +207,19 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
     }
     let root = overlay::merge(host.store, &p.lowers, &upper).map_err(|e| setup(format!("storing the output: {e}")))?;
     Ok(Executed { root, log: log_digest, duration: started.elapsed() })
+}
+
+/// An error and its causes on one line ("what failed: why"): the sandbox's setup
+/// errors keep the OS error in their source.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn describe(t: &rstore_sandbox::Termination) -> String {

@@ -23,6 +23,14 @@ use crate::GlobalArgs;
 use crate::commands::metadata;
 
 /// Build targets: run every task they need that the store does not have yet
+///
+/// Parses the layers, makes the task graph of the targets (as `bitbake -g` would),
+/// computes every task's hashes, takes from the store every task whose output it
+/// already holds (and skips what only such tasks need), and runs the rest in the
+/// sandbox, storing each output with hash equivalence: a task whose output did not
+/// change cuts off everything above it. Outputs are published into tmp/deploy/, logs
+/// go to each recipe's temp/log.do_TASK, and tmp/rstore-results/ holds result links
+/// (GC roots of the store).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  rstore build rstore-image-minimal\n  rstore build zstd-native:do_install -j 4\n  rstore build busybox -n            (what would run)\n  rstore build hello -f -c compile   (run hello's do_compile again)"
@@ -53,6 +61,8 @@ pub struct BuildArgs {
 
 struct Display {
     json: bool,
+    /// `-q`: no progress lines (failures are still reported at the end).
+    quiet: bool,
     live: bool,
     started: Instant,
     state: Mutex<(usize, usize, BTreeSet<String>)>,
@@ -66,7 +76,7 @@ impl Display {
     }
 
     fn line(&self, text: &str) {
-        if self.json {
+        if self.json || self.quiet {
             return;
         }
         if self.live {
@@ -117,7 +127,9 @@ impl realise::Reporter for Display {
         }
         self.event(json!({"event": "finished", "task": id.to_string(), "resolution": resolution, "detail": detail}));
         match resolution {
-            Resolution::Failed => self.line(&format!("FAILED {id}: {detail}")),
+            // The first line (what failed, and the log path); the log's tail is
+            // printed once, with the summary.
+            Resolution::Failed => self.line(&format!("FAILED {id}: {}", detail.lines().next().unwrap_or_default())),
             _ => self.line(&format!("done {id} ({detail})")),
         }
     }
@@ -289,6 +301,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let mut planner = BuildPlanner::new(&build_dir, env_options, &graph, tmpdir.clone(), downloads);
     let display = Display {
         json: args.json,
+        quiet: global.quiet,
         live: !args.json && !global.quiet && std::io::stderr().is_terminal(),
         started,
         state: Mutex::new((0, 0, BTreeSet::new())),
@@ -328,6 +341,17 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
+        // One record per task the build needed: how it was satisfied and its hashes.
+        for (i, t) in summary.tasks.iter().enumerate() {
+            if t.resolution == Resolution::NotNeeded {
+                continue;
+            }
+            println!(
+                "{}",
+                json!({"event": "task", "task": nodes[i].id.to_string(), "resolution": t.resolution,
+                       "taskhash": t.taskhash, "unihash": t.unihash, "output_root": t.root})
+            );
+        }
         println!(
             "{}",
             json!({

@@ -27,6 +27,9 @@ do_configure() {
 	./configure --prefix=${prefix} --libdir=${libdir} --sharedlibdir=${libdir} \
 		--includedir=${includedir} ${ZLIB_LINKAGE} \
 		|| bbfatal "zlib's configure failed"
+	# configure.log starts with the date and time of the run: keep the build
+	# directory reproducible (the log is not needed once configure succeeded).
+	rm -f configure.log
 }
 
 do_compile() {

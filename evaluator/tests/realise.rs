@@ -1,0 +1,272 @@
+//! The realisation engine for real: a small graph of shell tasks run in the sandbox
+//! against a real store. Substitution, no-op, hash-equivalence cut-off, failures with
+//! and without keep-going, forced tasks, dry runs, and the tasks a node reads beyond its
+//! dependencies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rstore_evaluator::derivation::TaskId;
+use rstore_evaluator::execute::{Action, Prepared};
+use rstore_evaluator::realise::{self, Node, Options, Planner, Reporter, Resolution, Summary};
+use rstore_sandbox::CancelHandle;
+use rstore_store::{Digest, Store};
+
+/// One task of the test graph: its recipe, task name, script and dependencies.
+#[derive(Clone)]
+struct Task {
+    recipe: &'static str,
+    task: &'static str,
+    script: String,
+    deps: Vec<usize>,
+    reads: Vec<usize>,
+}
+
+/// Plans tasks from [`Task`]s: a recipe's work directory is `/w/<recipe>`, other
+/// recipes' outputs are mounted at `/deps/<recipe>`.
+struct TestPlanner {
+    tasks: Vec<Task>,
+    logs: PathBuf,
+    /// The inputs each prepared node was given.
+    seen_inputs: Arc<Mutex<HashMap<usize, Vec<usize>>>>,
+}
+
+impl Planner for TestPlanner {
+    fn prepare(&mut self, node: usize, outputs: &HashMap<usize, Digest>) -> Result<Prepared, String> {
+        let t = &self.tasks[node];
+        let mut keys: Vec<usize> = outputs.keys().copied().collect();
+        keys.sort_unstable();
+        self.seen_inputs.lock().unwrap().insert(node, keys.clone());
+        let lowers: Vec<Digest> = keys
+            .iter()
+            .rev()
+            .filter(|&&d| self.tasks[d].recipe == t.recipe)
+            .map(|d| outputs[d])
+            .collect();
+        let inputs: Vec<(Digest, PathBuf)> = keys
+            .iter()
+            .filter(|&&d| self.tasks[d].recipe != t.recipe)
+            .map(|d| (outputs[d], PathBuf::from(format!("/deps/{}/{}", self.tasks[*d].recipe, self.tasks[*d].task))))
+            .collect();
+        let workdir = PathBuf::from(format!("/w/{}", t.recipe));
+        Ok(Prepared {
+            id: TaskId { recipe: t.recipe.into(), task: t.task.into() },
+            action: Action::Shell { script: format!("set -e\n{}\n", t.script) },
+            workdir: workdir.clone(),
+            cleandirs: Vec::new(),
+            dirs: vec![workdir.clone()],
+            cwd: workdir,
+            lowers,
+            inputs,
+            binds: Vec::new(),
+            env: BTreeMap::new(),
+            network: false,
+            source_date_epoch: 0,
+            parallelism: Some(1),
+            time_limit: None,
+        })
+    }
+
+    fn log_path(&self, node: usize) -> PathBuf {
+        self.logs.join(format!("log.{}.{}", self.tasks[node].recipe, self.tasks[node].task))
+    }
+}
+
+struct Quiet;
+impl Reporter for Quiet {}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    store: Arc<Store>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let store = Arc::new(Store::open(root.join("store")).unwrap());
+        std::fs::create_dir_all(root.join("scratch")).unwrap();
+        Fixture { _dir: dir, root, store }
+    }
+
+    fn realise(&self, tasks: &[Task], targets: &[usize], options: Options) -> (Summary, HashMap<usize, Vec<usize>>) {
+        let nodes: Vec<Node> = tasks
+            .iter()
+            .map(|t| Node {
+                id: TaskId { recipe: t.recipe.into(), task: t.task.into() },
+                // The script is the whole derivation here.
+                basehash: blake3::hash(t.script.as_bytes()).to_hex().to_string(),
+                deps: t.deps.clone(),
+                reads: t.reads.clone(),
+            })
+            .collect();
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let mut planner = TestPlanner { tasks: tasks.to_vec(), logs: self.root.join("logs"), seen_inputs: seen.clone() };
+        let summary = realise::realise(
+            &nodes,
+            targets,
+            self.store.clone(),
+            &mut planner,
+            self.root.join("scratch"),
+            PathBuf::from("/nonexistent/rstore"),
+            &options,
+            &Quiet,
+            &CancelHandle::new().unwrap(),
+        )
+        .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        (summary, seen)
+    }
+
+    fn file(&self, summary: &Summary, node: usize, path: &str) -> String {
+        let root: Digest = summary.tasks[node].root.as_deref().expect("built").parse().unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut self.store.open_file(&root, path).unwrap(), &mut out).unwrap();
+        out
+    }
+}
+
+fn options() -> Options {
+    Options { jobs: 2, host_fingerprint: "test-host".into(), ..Options::default() }
+}
+
+/// a:do_compile -> a:do_install -> b:do_build (reads a's installed file).
+fn chain(text: &str, comment: &str) -> Vec<Task> {
+    vec![
+        Task {
+            recipe: "a",
+            task: "do_compile",
+            script: format!("echo '{text}' > out.txt {comment}"),
+            deps: vec![],
+            reads: vec![],
+        },
+        Task {
+            recipe: "a",
+            task: "do_install",
+            script: "mkdir -p image && cp out.txt image/out.txt".into(),
+            deps: vec![0],
+            reads: vec![],
+        },
+        Task {
+            recipe: "b",
+            task: "do_build",
+            script: "cat /deps/a/do_install/image/out.txt /deps/a/do_install/image/out.txt > twice.txt".into(),
+            deps: vec![1],
+            reads: vec![],
+        },
+    ]
+}
+
+fn count(summary: &Summary, r: Resolution) -> usize {
+    summary.tasks.iter().filter(|t| t.resolution == r).count()
+}
+
+#[test]
+fn builds_then_substitutes_everything() {
+    let f = Fixture::new();
+    let (first, _) = f.realise(&chain("hello", ""), &[2], options());
+    assert_eq!((first.run, first.failed, first.cutoff), (3, 0, 0), "{first:?}");
+    assert_eq!(f.file(&first, 2, "twice.txt"), "hello\nhello\n");
+    // The recipe's later task sees its earlier task's output below its work directory.
+    assert_eq!(f.file(&first, 1, "out.txt"), "hello\n");
+
+    let (again, seen) = f.realise(&chain("hello", ""), &[2], options());
+    assert_eq!((again.run, again.available, again.cutoff), (0, 1, 0), "{again:?}");
+    assert!(seen.is_empty(), "nothing may be prepared in a no-op realisation");
+    assert_eq!(again.tasks[2].root, first.tasks[2].root);
+    // Only the target was needed: what lies below an available task is not.
+    assert_eq!(again.tasks[0].resolution, Resolution::NotNeeded);
+}
+
+#[test]
+fn an_unchanged_output_cuts_off_everything_above() {
+    let f = Fixture::new();
+    let (first, _) = f.realise(&chain("hello", ""), &[2], options());
+    assert_eq!(first.run, 3);
+
+    // A comment changes a:do_compile's derivation, not its output.
+    let (second, _) = f.realise(&chain("hello", "# a comment"), &[2], options());
+    assert_eq!((second.run, second.cutoff, second.failed), (1, 2, 0), "{second:?}");
+    assert_eq!(second.tasks[0].resolution, Resolution::Ran);
+    assert_eq!(second.tasks[1].resolution, Resolution::CutOff);
+    assert_eq!(second.tasks[2].resolution, Resolution::CutOff);
+    // Hash equivalence: the new taskhash maps to the first build's unihash.
+    assert_ne!(second.tasks[0].taskhash, first.tasks[0].taskhash);
+    assert_eq!(second.tasks[0].unihash, first.tasks[0].unihash);
+    assert_eq!(second.tasks[2].root, first.tasks[2].root);
+
+    // A change of output runs everything above it.
+    let (third, _) = f.realise(&chain("changed", ""), &[2], options());
+    assert_eq!((third.run, third.cutoff), (3, 0), "{third:?}");
+    assert_eq!(f.file(&third, 2, "twice.txt"), "changed\nchanged\n");
+}
+
+#[test]
+fn a_failure_stores_nothing_and_keep_going_runs_the_rest() {
+    let f = Fixture::new();
+    let mut tasks = chain("hello", "");
+    tasks[0].script = "echo 'compiler says no' >&2; exit 3".into();
+    tasks.push(Task { recipe: "c", task: "do_build", script: "echo independent > c.txt".into(), deps: vec![], reads: vec![] });
+
+    let keep_going = Options { keep_going: true, jobs: 1, ..options() };
+    let (summary, _) = f.realise(&tasks, &[2, 3], keep_going);
+    assert_eq!((summary.failed, summary.run), (1, 1), "{summary:?}");
+    assert_eq!(summary.tasks[0].resolution, Resolution::Failed);
+    assert_eq!(summary.tasks[1].resolution, Resolution::Skipped);
+    assert_eq!(summary.tasks[2].resolution, Resolution::Skipped);
+    assert_eq!(summary.tasks[3].resolution, Resolution::Ran);
+    let failure = &summary.failures[0];
+    assert_eq!(failure.task, "a:do_compile");
+    assert!(failure.message.contains("exit status 3"), "{}", failure.message);
+    assert!(failure.message.contains("compiler says no"), "the log's tail: {}", failure.message);
+    let log = failure.log.as_deref().expect("a log path");
+    assert!(std::fs::read_to_string(log).unwrap().contains("compiler says no"));
+    // Nothing of the failed task entered the store.
+    let th: Digest = summary.tasks[0].taskhash.as_deref().unwrap().parse().unwrap();
+    assert_eq!(f.store.lookup(&th).unwrap(), None);
+    assert!(f.store.entry(&th).unwrap().is_none());
+
+    // Without keep-going, nothing new starts after the failure: with one worker,
+    // a:do_compile goes first (most tasks wait for it) and c never starts.
+    let g = Fixture::new();
+    let stop = Options { keep_going: false, jobs: 1, ..options() };
+    let (summary, _) = g.realise(&tasks, &[2, 3], stop);
+    assert_eq!((summary.failed, summary.run), (1, 0), "{summary:?}");
+    assert_eq!(count(&summary, Resolution::Skipped), 3, "{summary:?}");
+}
+
+#[test]
+fn force_dry_run_and_reads() {
+    let f = Fixture::new();
+    let mut tasks = chain("hello", "");
+    // b also reads a:do_compile's output (not part of its taskhash).
+    tasks[2].reads = vec![0];
+    tasks[2].script = "cat /deps/a/do_compile/out.txt > direct.txt".into();
+
+    let dry = Options { dry_run: true, ..options() };
+    let (plan, seen) = f.realise(&tasks, &[2], dry);
+    assert_eq!(plan.would_run, vec!["a:do_compile", "a:do_install", "b:do_build"]);
+    assert!(seen.is_empty());
+    assert_eq!(plan.run, 0);
+
+    let (built, seen) = f.realise(&tasks, &[2], options());
+    assert_eq!(built.run, 3);
+    assert_eq!(seen[&2], vec![0, 1], "b is given a:do_compile's output as well");
+    assert_eq!(f.file(&built, 2, "direct.txt"), "hello\n");
+
+    // Forcing the target runs it alone: what it needs is available.
+    let force = Options { force: [2].into(), ..options() };
+    let (forced, _) = f.realise(&tasks, &[2], force);
+    assert_eq!(forced.run, 1, "{forced:?}");
+    assert_eq!(forced.tasks[2].resolution, Resolution::Ran);
+    assert_eq!(forced.tasks[2].root, built.tasks[2].root, "the same inputs give the same output");
+
+    // A read task that is not in the store any more is rebuilt before b runs: here the
+    // store is new, b is forced, and a's tasks must run first.
+    let g = Fixture::new();
+    let force = Options { force: [2].into(), ..options() };
+    let (fresh, _) = g.realise(&tasks, &[2], force);
+    assert_eq!(fresh.run, 3);
+}
