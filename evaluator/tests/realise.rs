@@ -38,12 +38,8 @@ impl Planner for TestPlanner {
         let mut keys: Vec<usize> = outputs.keys().copied().collect();
         keys.sort_unstable();
         self.seen_inputs.lock().unwrap().insert(node, keys.clone());
-        let lowers: Vec<Digest> = keys
-            .iter()
-            .rev()
-            .filter(|&&d| self.tasks[d].recipe == t.recipe)
-            .map(|d| outputs[d])
-            .collect();
+        let lowers: Vec<Digest> =
+            keys.iter().rev().filter(|&&d| self.tasks[d].recipe == t.recipe).map(|d| outputs[d]).collect();
         let inputs: Vec<(Digest, PathBuf)> = keys
             .iter()
             .filter(|&&d| self.tasks[d].recipe != t.recipe)
@@ -103,7 +99,8 @@ impl Fixture {
             })
             .collect();
         let seen = Arc::new(Mutex::new(HashMap::new()));
-        let mut planner = TestPlanner { tasks: tasks.to_vec(), logs: self.root.join("logs"), seen_inputs: seen.clone() };
+        let mut planner =
+            TestPlanner { tasks: tasks.to_vec(), logs: self.root.join("logs"), seen_inputs: seen.clone() };
         let summary = realise::realise(
             &nodes,
             targets,
@@ -208,7 +205,13 @@ fn a_failure_stores_nothing_and_keep_going_runs_the_rest() {
     let f = Fixture::new();
     let mut tasks = chain("hello", "");
     tasks[0].script = "echo 'compiler says no' >&2; exit 3".into();
-    tasks.push(Task { recipe: "c", task: "do_build", script: "echo independent > c.txt".into(), deps: vec![], reads: vec![] });
+    tasks.push(Task {
+        recipe: "c",
+        task: "do_build",
+        script: "echo independent > c.txt".into(),
+        deps: vec![],
+        reads: vec![],
+    });
 
     let keep_going = Options { keep_going: true, jobs: 1, ..options() };
     let (summary, _) = f.realise(&tasks, &[2, 3], keep_going);
