@@ -117,7 +117,7 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
             None => overlay::merge(host.store, &[], &empty_dir(host.scratch).map_err(|e| setup(e.to_string()))?)
                 .map_err(|e| setup(e.to_string()))?,
         };
-        host.store.commit_tree(&root).map_err(|e| setup(format!("storing the output: {e}")))?;
+        host.store.commit_tree(&root).map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
         return Ok(Executed { root, log: None, duration: started.elapsed() });
     }
     let run = tempfile::Builder::new()
@@ -133,8 +133,11 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
     }
     let mut lower_dirs = Vec::new();
     for digest in &p.lowers {
-        lower_dirs
-            .push(host.store.checkout_for_overlay(digest).map_err(|e| setup(format!("checking out {digest}: {e}")))?);
+        lower_dirs.push(
+            host.store
+                .checkout_for_overlay(digest)
+                .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?,
+        );
     }
     if lower_dirs.is_empty() {
         lower_dirs.push(empty.clone());
@@ -181,7 +184,10 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
         req.mounts.push(Mount::ReadOnly { host: host.rstore.to_path_buf(), inside: RSTORE_INSIDE.into() });
     }
     for (digest, inside) in &p.inputs {
-        let dir = host.store.checkout_for_overlay(digest).map_err(|e| setup(format!("checking out {digest}: {e}")))?;
+        let dir = host
+            .store
+            .checkout_for_overlay(digest)
+            .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?;
         req.mounts.push(Mount::ReadOnly { host: dir, inside: inside.clone() });
     }
     for b in &p.binds {
@@ -205,7 +211,8 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
             });
         }
     }
-    let root = overlay::merge(host.store, &p.lowers, &upper).map_err(|e| setup(format!("storing the output: {e}")))?;
+    let root = overlay::merge(host.store, &p.lowers, &upper)
+        .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
     Ok(Executed { root, log: log_digest, duration: started.elapsed() })
 }
 

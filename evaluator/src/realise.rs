@@ -428,7 +428,16 @@ pub fn realise(
                         TaskFailure::Failed { log, .. } => Some(log.clone()),
                         _ => None,
                     };
-                    fail(&mut state, &mut resolution, &mut summary, reporter, nodes, i, failure.to_string(), log);
+                    fail(
+                        &mut state,
+                        &mut resolution,
+                        &mut summary,
+                        reporter,
+                        nodes,
+                        i,
+                        failure.to_string().trim_end().to_owned(),
+                        log,
+                    );
                     stop |= !options.keep_going;
                 }
             }

@@ -407,11 +407,19 @@ fn open_source(p: &Prepared<'_>, index: usize, step: &Step) -> Result<Option<(Ow
             Ok(Some((tree, false)))
         }
         Step::Overlay { lower, upper, work, .. } => {
-            let lower = lower.iter().map(|d| d.to_string_lossy()).collect::<Vec<_>>().join(":");
+            // fsconfig takes at most 256 bytes per value, and store checkout paths are
+            // long: every directory is opened here and named by its descriptor
+            // (`/proc/self/fd/N`, resolved by overlayfs while the mount is created).
+            let open_dir = |dir: &std::path::Path| {
+                rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(&fail)
+            };
+            let by_fd = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
+            let lower_fds = lower.iter().map(|d| open_dir(d.as_path())).collect::<Result<Vec<_>, _>>()?;
+            let (upper_fd, work_fd) = (open_dir(upper)?, open_dir(work)?);
+            let lower = lower_fds.iter().map(by_fd).collect::<Vec<_>>().join(":");
             let lower = CString::new(lower).map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let upper =
-                CString::new(upper.as_os_str().as_encoded_bytes()).map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let work = CString::new(work.as_os_str().as_encoded_bytes()).map_err(|_| fail(rustix::io::Errno::INVAL))?;
+            let upper = CString::new(by_fd(&upper_fd)).map_err(|_| fail(rustix::io::Errno::INVAL))?;
+            let work = CString::new(by_fd(&work_fd)).map_err(|_| fail(rustix::io::Errno::INVAL))?;
             let fs = rustix::mount::fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(&fail)?;
             rustix::mount::fsconfig_set_string(&fs, c"lowerdir", lower.as_c_str()).map_err(&fail)?;
             rustix::mount::fsconfig_set_string(&fs, c"upperdir", upper.as_c_str()).map_err(&fail)?;

@@ -23,6 +23,9 @@ pub struct ShowArgs {
     /// Only list the names of the variables and functions the task reads
     #[arg(long)]
     pub names: bool,
+    /// Print the task's log as the store keeps it (from the build that produced its output)
+    #[arg(long, conflicts_with_all = ["json", "names"])]
+    pub log: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
@@ -46,7 +49,13 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
         bail!("{recipe} has no task {task} (tasks: {})", derived.deps.tasks.join(" "));
     };
     let basehash = drv.basehash();
-    let built = realised(global, &format!("{recipe}:{task}"), &drv.id)?;
+    let (built, store) = match realised(global, &format!("{recipe}:{task}"), &drv.id)? {
+        Some((b, s)) => (Some(b), Some(s)),
+        None => (None, None),
+    };
+    if args.log {
+        return print_log(&drv.id, built.as_ref(), store.as_deref());
+    }
     if args.json {
         let out = json!({
             "recipe": drv.id.recipe,
@@ -130,7 +139,7 @@ fn realised(
     global: &GlobalArgs,
     target: &str,
     id: &rstore_evaluator::derivation::TaskId,
-) -> anyhow::Result<Option<rstore_evaluator::realise::TaskResult>> {
+) -> anyhow::Result<Option<(rstore_evaluator::realise::TaskResult, std::sync::Arc<rstore_store::Store>)>> {
     let request = rstore_importer::taskgraph::Request { targets: vec![target.to_owned()], task: None };
     let plan = match crate::commands::build::plan(global, &request, None) {
         Ok(p) => p,
@@ -140,5 +149,27 @@ fn realised(
         }
     };
     let results = rstore_evaluator::realise::resolve_hashes(&plan.nodes, &plan.store, &plan.host_fingerprint)?;
-    Ok(plan.nodes.iter().position(|n| n.id == *id).map(|i| results[i].clone()))
+    Ok(plan.nodes.iter().position(|n| n.id == *id).map(|i| (results[i].clone(), plan.store.clone())))
+}
+
+/// The log the store keeps with the task's entry.
+fn print_log(
+    id: &rstore_evaluator::derivation::TaskId,
+    built: Option<&rstore_evaluator::realise::TaskResult>,
+    store: Option<&rstore_store::Store>,
+) -> anyhow::Result<ExitCode> {
+    let (Some(built), Some(store)) = (built, store) else {
+        bail!("{id}: its hashes cannot be computed, so its log cannot be found");
+    };
+    let Some(unihash) = built.unihash.as_deref().filter(|_| built.root.is_some()) else {
+        bail!("{id} has not been built: the store has no output for it");
+    };
+    let unihash: rstore_store::Digest = unihash.parse().map_err(|e| anyhow::anyhow!("{unihash}: {e}"))?;
+    let entry = store.entry(&unihash)?.with_context(|| format!("{id}: the store has no entry {unihash}"))?;
+    let Some(log) = entry.log else {
+        bail!("{id} wrote no log (a task that only orders others)");
+    };
+    let bytes = store.read_blob(&log)?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -88,7 +88,15 @@ impl Store {
             .ctx("changing the owner of", &tmp)?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).ctx("setting permissions of", &tmp)?;
         fix_times(&tmp)?;
-        fs::rename(&tmp, &path).ctx("renaming", &tmp)?;
+        // Linked into place, never renamed over it: replacing a copy another thread
+        // has just returned would make its own `link` of that copy fail (ENOENT).
+        let placed = match fs::hard_link(&tmp, &path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        };
+        let _ = fs::remove_file(&tmp);
+        placed.ctx("linking into place", &path)?;
         Ok(path)
     }
 
