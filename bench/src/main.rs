@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run --release -p rstore-bench -- <name>` (or `bench/run <name>`).
 
+mod build;
 mod fetch;
 mod graph;
 mod parse;
@@ -31,6 +32,8 @@ enum Bench {
     Sandbox(sandbox::Args),
     /// Download and unpack throughput of the fetch built-ins vs curl and tar
     Fetch(fetch::Args),
+    /// No-op build of rstore-image-minimal and the rebuild after editing hello vs bitbake
+    Build(build::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Store(args) => store::run(args),
         Bench::Sandbox(args) => sandbox::run(args),
         Bench::Fetch(args) => fetch::run(args),
+        Bench::Build(args) => build::run(args),
     }
 }

@@ -89,6 +89,8 @@ pub trait Reporter {
     fn planned(&self, _needed: usize, _available: usize) {}
     fn started(&self, _id: &TaskId, _running: usize) {}
     fn finished(&self, _id: &TaskId, _resolution: Resolution, _detail: &str) {}
+    /// Called about once a second while tasks run (to refresh elapsed times).
+    fn tick(&self) {}
 }
 
 /// Prepares tasks on the calling thread (it reads metadata, which is not `Send`).
@@ -311,6 +313,8 @@ pub fn realise(
     let mut running = 0usize;
 
     runtime.block_on(async {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Start what can start.
             if !stop && !cancel.is_cancelled() {
@@ -363,7 +367,14 @@ pub fn realise(
             if running == 0 {
                 break;
             }
-            let Some((i, result)) = rx.recv().await else { break };
+            // Wait for a task to finish; meanwhile tell the reporter time goes by.
+            let received = loop {
+                tokio::select! {
+                    r = rx.recv() => break r,
+                    _ = ticker.tick() => reporter.tick(),
+                }
+            };
+            let Some((i, result)) = received else { break };
             running -= 1;
             match result {
                 Ok(done) => {

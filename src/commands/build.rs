@@ -91,14 +91,12 @@ impl Display {
             return;
         }
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let running: Vec<&String> = s.2.iter().take(3).collect();
-        eprint!(
-            "\r\x1b[K[{}/{}] {:.0}s running: {}",
-            s.0,
-            s.1,
-            self.started.elapsed().as_secs_f64(),
-            running.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-        );
+        let mut running = s.2.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
+        if s.2.len() > 3 {
+            running.push_str(&format!(" (+{})", s.2.len() - 3));
+        }
+        let elapsed = self.started.elapsed().as_secs();
+        eprint!("\r\x1b[K[{}/{}] {}:{:02} {running}", s.0, s.1, elapsed / 60, elapsed % 60);
     }
 }
 
@@ -117,6 +115,10 @@ impl realise::Reporter for Display {
             s.2.insert(id.to_string());
         }
         self.event(json!({"event": "started", "task": id.to_string()}));
+        self.redraw();
+    }
+
+    fn tick(&self) {
         self.redraw();
     }
 
