@@ -5,13 +5,16 @@
 //! Runs when `RSTORE_OE_CORE_DIR` names an openembedded-core checkout at the reference
 //! commit; otherwise it says so and passes.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use common::{oe_core, oe_core_build_dir};
 
 use serde_json::Value;
 
-const OE_CORE_COMMIT: &str = "35a2c6ed7987763dadbe45ad86095e1aee1c7314";
 const FIELDS: [&str; 14] = [
     "PN",
     "PV",
@@ -30,38 +33,6 @@ const FIELDS: [&str; 14] = [
 ];
 /// Variables that must match for every recipe (the others for at least 99%).
 const EXACT: [&str; 4] = ["PN", "PV", "tasks", "skipped"];
-
-fn oe_core() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
-        eprintln!(
-            "skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to run the fidelity check"
-        );
-        return None;
-    };
-    let head = Command::new("git").arg("-C").arg(&dir).args(["rev-parse", "HEAD"]).output().ok()?;
-    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
-    if head != OE_CORE_COMMIT {
-        eprintln!("skipping: {} is at {head}, the reference values are for {OE_CORE_COMMIT}", dir.display());
-        return None;
-    }
-    dir.canonicalize().ok()
-}
-
-/// A build directory like the reference one.
-fn build_dir(oe: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let conf = dir.path().join("conf");
-    std::fs::create_dir_all(&conf).unwrap();
-    let templates = oe.join("meta/conf/templates/default");
-    let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample")).unwrap();
-    std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string())).unwrap();
-    let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();
-    local.push_str(
-        "MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n",
-    );
-    std::fs::write(conf.join("local.conf"), local).unwrap();
-    dir
-}
 
 fn reference() -> HashMap<String, Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/oe-core/recipes.jsonl.zst");
@@ -110,8 +81,8 @@ fn tasks_key(v: Option<&Value>) -> Option<Vec<String>> {
 
 #[test]
 fn oe_core_matches_bitbake() {
-    let Some(oe) = oe_core() else { return };
-    let build = build_dir(&oe);
+    let Some(oe) = oe_core("run the fidelity check") else { return };
+    let build = oe_core_build_dir(&oe);
     let topdir = build.path().canonicalize().unwrap().display().to_string();
     let oe_s = oe.display().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_rstore"))

@@ -6,44 +6,17 @@
 //! Runs when `RSTORE_OE_CORE_DIR` names an openembedded-core checkout at the reference
 //! commit; otherwise it says so and passes.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use common::{oe_core, oe_core_build_dir};
 
 use serde_json::Value;
 
-const OE_CORE_COMMIT: &str = "35a2c6ed7987763dadbe45ad86095e1aee1c7314";
 const RECIPES: [&str; 5] = ["zlib", "busybox", "glibc", "base-files", "core-image-minimal"];
-
-fn oe_core() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
-        eprintln!(
-            "skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to run the signature fidelity check"
-        );
-        return None;
-    };
-    let head = Command::new("git").arg("-C").arg(&dir).args(["rev-parse", "HEAD"]).output().ok()?;
-    if String::from_utf8_lossy(&head.stdout).trim() != OE_CORE_COMMIT {
-        eprintln!("skipping: {} is not at {OE_CORE_COMMIT}", dir.display());
-        return None;
-    }
-    dir.canonicalize().ok()
-}
-
-fn build_dir(oe: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("conf");
-    std::fs::create_dir_all(&conf).unwrap();
-    let templates = oe.join("meta/conf/templates/default");
-    let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample")).unwrap();
-    std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string())).unwrap();
-    let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();
-    local.push_str(
-        "MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n",
-    );
-    std::fs::write(conf.join("local.conf"), local).unwrap();
-    dir
-}
 
 /// Values as the reference writes them: integers as numbers, scratch paths as `${COREBASE}`.
 fn same_value(reference: &Value, ours: Option<&Value>) -> bool {
@@ -63,8 +36,8 @@ fn same_value(reference: &Value, ours: Option<&Value>) -> bool {
 
 #[test]
 fn task_signatures_match_bitbake() {
-    let Some(oe) = oe_core() else { return };
-    let build = build_dir(&oe);
+    let Some(oe) = oe_core("run the signature fidelity check") else { return };
+    let build = oe_core_build_dir(&oe);
     let (mut tasks, mut exact_sets, mut values, mut exact_values) = (0, 0, 0, 0);
     let mut problems = Vec::new();
     for pn in RECIPES {

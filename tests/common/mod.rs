@@ -192,3 +192,40 @@ pub fn fail_fixtures(layers: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The openembedded-core commit the reference values in `tests/fidelity/oe-core/` were
+/// computed for.
+pub const OE_CORE_COMMIT: &str = "35a2c6ed7987763dadbe45ad86095e1aee1c7314";
+
+/// The openembedded-core checkout that `RSTORE_OE_CORE_DIR` names, when it is at
+/// [`OE_CORE_COMMIT`]; otherwise `None`, after saying on stderr why `check` is skipped.
+pub fn oe_core(check: &str) -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
+        eprintln!("skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to {check}");
+        return None;
+    };
+    let head = Command::new("git").arg("-C").arg(&dir).args(["rev-parse", "HEAD"]).output().ok()?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    if head != OE_CORE_COMMIT {
+        eprintln!("skipping: {} is at {head}, the reference values are for {OE_CORE_COMMIT}", dir.display());
+        return None;
+    }
+    dir.canonicalize().ok()
+}
+
+/// A build directory over openembedded-core `oe`, configured like the one the reference
+/// values were computed in (its default templates, MACHINE qemux86-64, no network).
+pub fn oe_core_build_dir(oe: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let templates = oe.join("meta/conf/templates/default");
+    let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample")).unwrap();
+    std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string())).unwrap();
+    let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();
+    local.push_str(
+        "MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n",
+    );
+    std::fs::write(conf.join("local.conf"), local).unwrap();
+    dir
+}
