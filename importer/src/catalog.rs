@@ -133,6 +133,11 @@ pub fn parse_all_then(
     let mut hasher = FileHasher::default();
     let first = parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::None, &mut cache, &mut hasher)?;
     let Some(files) = pick(&first.0) else { return Ok(first) };
+    // The first pass left every record in the cache: when those of the picked files
+    // already carry their signatures, the first report holds them too.
+    if files.iter().all(|f| cache.files.get(f).is_some_and(|c| has_signatures(&c.result))) {
+        return Ok(first);
+    }
     parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::For(&files), &mut cache, &mut hasher)
 }
 

@@ -77,28 +77,40 @@ impl taskgraph::Reporter for Reporter {
 
 pub fn run(global: &GlobalArgs, args: GraphArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (report, _) = metadata::parse_all(global, &[], args.jobs)?;
+    let request = Request { targets: args.targets.clone(), task: args.task.clone() };
+    let progress = !global.quiet && std::io::stderr().is_terminal();
+    // Hashes and snapshots need the signatures of the graph's recipes: they are computed
+    // (or read from the parse cache) in the same pass over the cache as the parse.
+    let signed = args.hashes || args.save.is_some();
+    let (mut parsed, mut resolved) = (0.0, 0.0);
+    let mut result = None;
+    let report = metadata::parse_all_then(global, args.jobs, &mut |report| {
+        if !report.failures.is_empty() {
+            return None;
+        }
+        parsed = started.elapsed().as_secs_f64();
+        if progress {
+            eprint!("Resolving providers and tasks…");
+        }
+        let g = taskgraph::build(&report.recipes, &report.providers, &request, &Reporter);
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+        resolved = started.elapsed().as_secs_f64() - parsed;
+        let files = g.as_ref().ok().filter(|_| signed).map(|g| g.recipes.iter().map(|r| r.file.clone()).collect());
+        result = Some(g);
+        files
+    })?;
     if !report.failures.is_empty() {
         for f in &report.failures {
             eprintln!("error: {}", f.error);
         }
         bail!("{} of {} recipe files failed to parse", report.failures.len(), report.files);
     }
-    let parsed = started.elapsed().as_secs_f64();
-    let progress = !global.quiet && std::io::stderr().is_terminal();
-    if progress {
-        eprint!("Resolving providers and tasks…");
-    }
-    let request = Request { targets: args.targets.clone(), task: args.task.clone() };
-    let result = taskgraph::build(&report.recipes, &report.providers, &request, &Reporter);
-    if progress {
-        eprint!("\r\x1b[K");
-    }
-    let graph = match result {
+    let graph = match result.context("no task graph was computed")? {
         Ok(g) => g,
         Err(e) => return Ok(fail(&e, args.json)),
     };
-    let resolved = started.elapsed().as_secs_f64() - parsed;
     let dir = match &args.output {
         Some(d) => d.clone(),
         None => std::env::current_dir().context("reading the current directory")?,
@@ -112,13 +124,13 @@ pub fn run(global: &GlobalArgs, args: GraphArgs) -> anyhow::Result<ExitCode> {
     if args.format.contains(&Format::Dot) {
         written.push(write_atomic(&dir, "task-depends.dot", &dot(&graph))?);
     }
-    let hashes = if args.hashes { Some(task_hashes(global, &graph, args.jobs)?) } else { None };
+    let hashes = if args.hashes { Some(task_hashes(&graph, &report.recipes)?) } else { None };
     if args.format.contains(&Format::Json) {
         let text = serde_json::to_string_pretty(&graph_json(&graph, &request, hashes.as_deref()))? + "\n";
         written.push(write_atomic(&dir, "task-depends.json", &text)?);
     }
     if let Some(path) = &args.save {
-        let snap = crate::commands::why::current_snapshot(global, &args.targets, args.task.clone())?;
+        let snap = crate::commands::why::snapshot_of(global, &graph, &args.targets)?;
         crate::commands::why::write_snapshot(path, &snap)?;
         written.push(path.clone());
     }
@@ -202,12 +214,13 @@ fn dot(g: &TaskGraph) -> String {
 }
 
 /// `task-depends.json`: targets, recipes, tasks and edges (`pn:do_task` ids).
-/// (basehash, taskhash) of every node: signatures from the parse cache, taskhashes
-/// combined in dependency order.
-fn task_hashes(global: &GlobalArgs, g: &TaskGraph, jobs: Option<usize>) -> anyhow::Result<Vec<(String, String)>> {
-    let files: std::collections::BTreeSet<PathBuf> = g.recipes.iter().map(|r| r.file.clone()).collect();
-    let (report, _) = metadata::parse_all_with(global, &[], jobs, &rstore_importer::catalog::Signatures::For(&files))?;
-    let nodes = rstore_importer::build::nodes(g, &report.recipes).map_err(|e| anyhow::anyhow!(e))?;
+/// (basehash, taskhash) of every node: signatures from the parse (`recipes`, parsed
+/// with the signatures of the graph's recipes), taskhashes combined in dependency order.
+fn task_hashes(
+    g: &TaskGraph,
+    recipes: &[rstore_importer::session::RecipeInfo],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let nodes = rstore_importer::build::nodes(g, recipes).map_err(|e| anyhow::anyhow!(e))?;
     let order = g.graph.topological_order().map_err(|c| anyhow::anyhow!("cycle: {c}"))?;
     let mut out = vec![(String::new(), String::new()); nodes.len()];
     for i in order {

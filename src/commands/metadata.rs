@@ -33,16 +33,8 @@ pub fn open(global: &GlobalArgs, tracking: bool) -> anyhow::Result<Session> {
     Ok(session)
 }
 
-/// Parse every recipe of the build directory (through the parse cache).
-pub fn parse_all(
-    global: &GlobalArgs,
-    vars: &[String],
-    jobs: Option<usize>,
-) -> anyhow::Result<(rstore_importer::session::ParseReport, rstore_importer::catalog::CatalogStats)> {
-    parse_all_with(global, vars, jobs, &rstore_importer::catalog::Signatures::None)
-}
-
-/// [`parse_all`], also computing task signatures where `signatures` says.
+/// Parse every recipe of the build directory (through the parse cache), also computing
+/// task signatures where `signatures` says.
 pub fn parse_all_with(
     global: &GlobalArgs,
     vars: &[String],

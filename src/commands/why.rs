@@ -7,9 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use rstore_evaluator::snapshot::{self, Cause, Snapshot};
 use rstore_importer::build::derivations;
-use rstore_importer::catalog::Signatures;
 use rstore_importer::session::{Options, Session};
-use rstore_importer::taskgraph::{self, Request};
+use rstore_importer::taskgraph::{self, Request, TaskGraph};
 
 use crate::GlobalArgs;
 use crate::commands::metadata;
@@ -55,15 +54,26 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> anyhow::Result<()> {
 
 /// The snapshot of the current metadata for `targets`.
 pub fn current_snapshot(global: &GlobalArgs, targets: &[String], task: Option<String>) -> anyhow::Result<Snapshot> {
-    let (report, _) = metadata::parse_all(global, &[], None)?;
     let request = Request { targets: targets.to_vec(), task };
-    let graph = taskgraph::build(&report.recipes, &report.providers, &request, &taskgraph::Quiet)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let files = graph.recipes.iter().map(|r| r.file.clone()).collect();
-    let _ = metadata::parse_all_with(global, &[], None, &Signatures::For(&files))?;
+    let mut graph = None;
+    // Signatures of the graph's recipes are computed (or read from the parse cache) in
+    // the same pass over the cache as the parse.
+    metadata::parse_all_then(global, None, &mut |report| {
+        let g = taskgraph::build(&report.recipes, &report.providers, &request, &taskgraph::Quiet);
+        let files = g.as_ref().ok().map(|g| g.recipes.iter().map(|r| r.file.clone()).collect());
+        graph = Some(g);
+        files
+    })?;
+    let graph = graph.context("no task graph was computed")?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    snapshot_of(global, &graph, targets)
+}
+
+/// The snapshot of `graph` (the graph of `targets`), whose recipes' signatures are in
+/// the parse cache.
+pub fn snapshot_of(global: &GlobalArgs, graph: &TaskGraph, targets: &[String]) -> anyhow::Result<Snapshot> {
     let build_dir = metadata::build_dir(global)?;
     let session = Session::open(&build_dir, &Options { env: std::env::vars().collect(), tracking: false })?;
-    let derivations = derivations(&session, &graph).map_err(|e| anyhow::anyhow!(e))?;
+    let derivations = derivations(&session, graph).map_err(|e| anyhow::anyhow!(e))?;
     Ok(Snapshot::new(targets.to_vec(), &derivations))
 }
 
