@@ -26,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
+use crate::bitbake::chown;
 use crate::parse::{measure, median, rstore_binary};
 use crate::report::Row;
 
@@ -240,13 +241,7 @@ fn bitbake_figures(
     logs: &Path,
     runs: usize,
 ) -> anyhow::Result<Figures> {
-    // SAFETY: getuid has no preconditions.
-    let root = unsafe { libc::getuid() } == 0;
-    let user = match (root, user) {
-        (true, None) => bail!("BitBake refuses to run as root: pass --bitbake-user USER (an unprivileged user)"),
-        (true, Some(u)) => Some(u),
-        (false, _) => None,
-    };
+    let user = crate::bitbake::user(user)?;
     let bitbake =
         bitbake.canonicalize().with_context(|| format!("reading the BitBake checkout {}", bitbake.display()))?;
     if !bitbake.join("bin/bitbake").is_file() {
@@ -303,20 +298,7 @@ fn bitbake_figures(
             sh_quote(&bitbake.join("bin").display().to_string()),
             if resident { " BB_SERVER_TIMEOUT=60" } else { "" }
         );
-        let mut c = match user {
-            Some(u) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--", "sh", "-c", &script]);
-                c
-            }
-            None => {
-                let mut c = Command::new("sh");
-                c.args(["-c", &script]);
-                c
-            }
-        };
-        c.env_remove("BB_SERVER_TIMEOUT");
-        c
+        crate::bitbake::shell(user, &script)
     };
     let bitbake_cmd = || bitbake_with(TARGET, false);
 
@@ -620,18 +602,6 @@ fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-fn chown(user: &str, paths: &[&Path], recursive: bool) -> anyhow::Result<()> {
-    let mut c = Command::new("chown");
-    if recursive {
-        c.arg("-R");
-    }
-    let status = c.arg(format!("{user}:")).args(paths).status().context("running chown")?;
-    if !status.success() {
-        bail!("chown to {user} failed ({status})");
-    }
-    Ok(())
 }
 
 fn sh_quote(s: &str) -> String {

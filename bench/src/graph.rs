@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
+use crate::bitbake::OeCoreBuild;
 use crate::parse::{measure, median, rstore_binary, write_build_dir};
 use crate::report::Row;
 
@@ -104,49 +105,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Warm `bitbake -g TARGET` on a copy of the build directory owned by `user`.
 fn bitbake_graph_time(bitbake: &Path, oe: &Path, user: Option<&str>, target: &str, runs: usize) -> anyhow::Result<f64> {
-    // SAFETY: getuid has no preconditions.
-    let root = unsafe { libc::getuid() } == 0;
-    if root && user.is_none() {
-        bail!("BitBake refuses to run as root: pass --bitbake-user USER (an unprivileged user)");
-    }
-    let tmp = tempfile::Builder::new().prefix("rstore-bench-bitbake").tempdir_in("/tmp")?;
-    let build = tmp.path().join("build");
-    write_build_dir(&build, Some(oe))?;
-    if let (true, Some(user)) = (root, user) {
-        let ok = Command::new("chown").arg("-R").arg(user).arg(tmp.path()).status()?.success();
-        if !ok {
-            bail!("chown to {user} failed");
-        }
-    }
-    let script = format!(
-        "cd {} && export PATH={}:$PATH LANG=en_US.UTF-8 && exec python3 {} -g {target}",
-        build.display(),
-        bitbake.join("bin").display(),
-        bitbake.join("bin/bitbake").display()
-    );
-    let command = || {
-        let mut c = match (root, user) {
-            (true, Some(u)) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--", "sh", "-c", &script]);
-                c
-            }
-            _ => {
-                let mut c = Command::new("sh");
-                c.args(["-c", &script]);
-                c
-            }
-        };
-        c.stdout(Stdio::null()).stderr(Stdio::null());
-        c
-    };
+    let build = OeCoreBuild::new(bitbake, oe, user)?;
+    let args = format!("-g {target}");
     // The first run parses everything, the second parses again after it (see the
     // parse benchmark); the runs after those are warm.
-    measure(&mut command())?;
-    measure(&mut command())?;
+    measure(&mut build.command(&args))?;
+    measure(&mut build.command(&args))?;
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
-        times.push(measure(&mut command())?.seconds);
+        times.push(measure(&mut build.command(&args))?.seconds);
     }
     Ok(median(times))
 }

@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo run --release -p rstore-bench -- <name>` (or `bench/run <name>`).
 
+mod bitbake;
 mod build;
 mod fetch;
 mod graph;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::bitbake::OeCoreBuild;
 use crate::report::Row;
 
 #[derive(Debug, clap::Args)]
@@ -195,57 +196,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Cold and warm `bitbake -p` on a copy of the build directory owned by `user`.
 fn bitbake_times(bitbake: &Path, oe: &Path, user: Option<&str>, runs: usize) -> anyhow::Result<(f64, f64, f64)> {
-    // SAFETY: getuid has no preconditions.
-    let root = unsafe { libc::getuid() } == 0;
-    if root && user.is_none() {
-        bail!("BitBake refuses to run as root: pass --bitbake-user USER (an unprivileged user)");
-    }
-    let tmp = tempfile::Builder::new().prefix("rstore-bench-bitbake").tempdir_in("/tmp")?;
-    let build = tmp.path().join("build");
-    write_build_dir(&build, Some(oe))?;
-    if let (true, Some(user)) = (root, user) {
-        let ok = Command::new("chown").arg("-R").arg(user).arg(tmp.path()).status()?.success();
-        if !ok {
-            bail!("chown to {user} failed");
-        }
-    }
-    let bitbake_bin = bitbake.join("bin/bitbake");
-    let script = format!(
-        "cd {} && export PATH={}:$PATH LANG=en_US.UTF-8 && exec python3 {} -p",
-        build.display(),
-        bitbake.join("bin").display(),
-        bitbake_bin.display()
-    );
-    let command = || {
-        let mut c = match (root, user) {
-            (true, Some(u)) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", u, "--", "sh", "-c", &script]);
-                c
-            }
-            _ => {
-                let mut c = Command::new("sh");
-                c.args(["-c", &script]);
-                c
-            }
-        };
-        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        c
-    };
+    let build = OeCoreBuild::new(bitbake, oe, user)?;
     let mut cold = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..runs.max(1) {
-        let _ = std::fs::remove_dir_all(build.join("tmp"));
-        let _ = std::fs::remove_dir_all(build.join("cache"));
-        let m = measure(&mut command())?;
+        let _ = std::fs::remove_dir_all(build.dir().join("tmp"));
+        let _ = std::fs::remove_dir_all(build.dir().join("cache"));
+        let m = measure(&mut build.command("-p"))?;
         cold.push(m.seconds);
         rss.push(m.max_rss_mib);
     }
     // The first run after a cold one re-parses (see the reference README); warm is after it.
-    measure(&mut command())?;
+    measure(&mut build.command("-p"))?;
     let mut warm = Vec::new();
     for _ in 0..runs.max(1) {
-        warm.push(measure(&mut command())?.seconds);
+        warm.push(measure(&mut build.command("-p"))?.seconds);
     }
     Ok((median(cold), median(warm), median(rss)))
 }
