@@ -512,20 +512,35 @@ impl<'a> Extractor<'a> {
         Ok(())
     }
 
+    /// Where member `raw` goes below the destination (`strip` leading components
+    /// removed), or `None` (counted as skipped) when stripping leaves nothing.
+    fn destination(&mut self, raw: &Path) -> Result<Option<PathBuf>, ArchiveError> {
+        match member_path(raw, self.strip) {
+            Ok(Some(rel)) => Ok(Some(rel)),
+            Ok(None) => {
+                self.done.skipped += 1;
+                Ok(None)
+            }
+            Err(why) => Err(self.unsafe_member(raw, why)),
+        }
+    }
+
+    /// The target of a `kind` ("symbolic" or "hard") link member.
+    fn link_target<R: Read>(&self, entry: &tar::Entry<R>, raw: &Path, kind: &str) -> Result<PathBuf, ArchiveError> {
+        Ok(entry
+            .link_name()
+            .map_err(|e| self.read_err(e))?
+            .ok_or_else(|| self.unsafe_member(raw, format!("is a {kind} link without a target")))?
+            .into_owned())
+    }
+
     fn tar(&mut self, reader: Box<dyn Read + Send>) -> Result<(), ArchiveError> {
         let mut archive = tar::Archive::new(reader);
         let entries = archive.entries().map_err(|e| self.read_err(e))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| self.read_err(e))?;
             let raw = entry.path().map_err(|e| self.read_err(e))?.into_owned();
-            let rel = match member_path(&raw, self.strip) {
-                Ok(Some(rel)) => rel,
-                Ok(None) => {
-                    self.done.skipped += 1;
-                    continue;
-                }
-                Err(why) => return Err(self.unsafe_member(&raw, why)),
-            };
+            let Some(rel) = self.destination(&raw)? else { continue };
             let header = entry.header();
             let mode = header.mode().unwrap_or(0o644);
             let mtime = header.mtime().ok().map(|m| m.min(i64::MAX as u64) as i64);
@@ -535,19 +550,11 @@ impl<'a> Extractor<'a> {
                 T::Directory => self.dir(&raw, &rel, mode, mtime)?,
                 T::Regular | T::Continuous | T::GNUSparse => self.file(&raw, &rel, &mut entry, mode, mtime)?,
                 T::Symlink => {
-                    let target = entry
-                        .link_name()
-                        .map_err(|e| self.read_err(e))?
-                        .ok_or_else(|| self.unsafe_member(&raw, "is a symbolic link without a target"))?
-                        .into_owned();
+                    let target = self.link_target(&entry, &raw, "symbolic")?;
                     self.symlink(&raw, &rel, &target, mtime)?
                 }
                 T::Link => {
-                    let target = entry
-                        .link_name()
-                        .map_err(|e| self.read_err(e))?
-                        .ok_or_else(|| self.unsafe_member(&raw, "is a hard link without a target"))?
-                        .into_owned();
+                    let target = self.link_target(&entry, &raw, "hard")?;
                     self.hardlink(&raw, &rel, &target)?
                 }
                 T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {}
@@ -567,14 +574,7 @@ impl<'a> Extractor<'a> {
         for i in 0..archive.len() {
             let mut member = archive.by_index(i).map_err(invalid)?;
             let raw = PathBuf::from(member.name().replace('\\', "/"));
-            let rel = match member_path(&raw, self.strip) {
-                Ok(Some(rel)) => rel,
-                Ok(None) => {
-                    self.done.skipped += 1;
-                    continue;
-                }
-                Err(why) => return Err(self.unsafe_member(&raw, why)),
-            };
+            let Some(rel) = self.destination(&raw)? else { continue };
             let unix = member.unix_mode();
             if member.is_dir() {
                 self.dir(&raw, &rel, unix.unwrap_or(0o755), None)?;
