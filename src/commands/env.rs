@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use rstore_importer::emit;
 
 use crate::GlobalArgs;
@@ -22,15 +21,7 @@ pub fn run(global: &GlobalArgs, args: EnvArgs) -> anyhow::Result<ExitCode> {
     let session = metadata::open(global, args.history)?;
     let d = match &args.recipe {
         None => session.data().clone(),
-        Some(name) => {
-            let (file, variant) = metadata::find_recipe(&session, name)?;
-            let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-            variants
-                .into_iter()
-                .find(|v| v.name == variant)
-                .with_context(|| format!("{} has no variant {variant:?}", file.display()))?
-                .data
-        }
+        Some(name) => metadata::recipe_variant(&session, name)?.1.data,
     };
     print!("{}", emit::emit_env(&d, true).map_err(|e| anyhow::anyhow!("{e}"))?);
     Ok(ExitCode::SUCCESS)

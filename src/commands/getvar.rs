@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use rstore_importer::datastore::Read;
 use rstore_importer::emit;
 use serde_json::json;
@@ -47,12 +46,7 @@ pub fn run(global: &GlobalArgs, args: GetvarArgs) -> anyhow::Result<ExitCode> {
     let d = match &recipe {
         None => session.data().clone(),
         Some(name) => {
-            let (file, variant) = metadata::find_recipe(&session, name)?;
-            let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let v = variants
-                .into_iter()
-                .find(|v| v.name == variant)
-                .with_context(|| format!("{} has no variant {variant:?}", file.display()))?;
+            let (_, v) = metadata::recipe_variant(&session, name)?;
             if let Some(reason) = &v.skipped {
                 eprintln!("note: {name} is skipped: {reason}");
             }

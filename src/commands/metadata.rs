@@ -103,10 +103,22 @@ impl Reporter for Progress {
 }
 
 /// Resolve a recipe argument to (file, variant) or fail with a clear message.
-pub fn find_recipe(session: &Session, name: &str) -> anyhow::Result<(PathBuf, String)> {
+fn find_recipe(session: &Session, name: &str) -> anyhow::Result<(PathBuf, String)> {
     session.find_recipe(name).with_context(|| {
         format!(
             "no recipe named {name}: give a PN (e.g. zlib, zlib-native), a path to a .bb file, or virtual:VARIANT:FILE"
         )
     })
+}
+
+/// Parse the recipe a recipe argument names: its file and the variant named (which may
+/// be skipped: the caller decides what that means).
+pub fn recipe_variant(session: &Session, name: &str) -> anyhow::Result<(PathBuf, rstore_importer::recipe::Variant)> {
+    let (file, variant) = find_recipe(session, name)?;
+    let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let v = variants
+        .into_iter()
+        .find(|v| v.name == variant)
+        .with_context(|| format!("{} has no variant {variant:?}", file.display()))?;
+    Ok((file, v))
 }

@@ -35,12 +35,7 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
     };
     let task = if task.starts_with("do_") { task } else { format!("do_{task}") };
     let session = metadata::open(global, false)?;
-    let (file, variant) = metadata::find_recipe(&session, &recipe)?;
-    let (variants, _, _) = session.parse_file(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let v = variants
-        .into_iter()
-        .find(|v| v.name == variant)
-        .with_context(|| format!("{} has no variant {variant:?}", file.display()))?;
+    let (file, v) = metadata::recipe_variant(&session, &recipe)?;
     if let Some(reason) = &v.skipped {
         bail!("{recipe} is skipped: {reason}");
     }
@@ -61,7 +56,7 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
             "recipe": drv.id.recipe,
             "task": drv.id.task,
             "file": file,
-            "variant": variant,
+            "variant": v.name,
             "kind": drv.kind,
             "basehash": basehash,
             "inputs": drv.inputs,
