@@ -2,14 +2,17 @@
 //!
 //! CPython runs one thread at a time, so parallel parsing needs processes, as in
 //! BitBake. After the configuration is parsed once, the process forks one worker per
-//! job; each worker parses every N-th file against the inherited configuration and
-//! streams one JSON line per file back through a pipe. Forking is safe here because the
+//! job; each worker claims the next unparsed file from a counter the workers share
+//! (recipes differ a lot in cost: a fixed split left one worker idle for a quarter of
+//! the run), parses it against the inherited configuration and streams one JSON line
+//! per file back through a pipe. Forking is safe here because the
 //! process is single-threaded at that point (the reader threads start after the forks)
 //! and the children leave with `_exit`, running no destructors.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
@@ -56,9 +59,13 @@ pub fn parse_files(
             })
             .collect();
     }
+    let Some(next) = SharedCounter::new() else {
+        tracing::warn!("shared memory failed, parsing in one process: {}", std::io::Error::last_os_error());
+        return parse_files(session, files, vars, 1, reporter, signatures);
+    };
     let mut readers = Vec::new();
     let mut children = Vec::new();
-    for k in 0..jobs {
+    for _ in 0..jobs {
         let mut fds = [0i32; 2];
         // SAFETY: `fds` is a valid two-element array for pipe2 to fill.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -73,11 +80,8 @@ pub fn parse_files(
             unsafe { libc::close(fds[0]) };
             // SAFETY: fds[1] is the open write end of the pipe, owned by this child only.
             let mut out = std::io::BufWriter::new(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[1]) }));
-            for (i, f) in files.iter().enumerate() {
-                if i % jobs != k {
-                    continue;
-                }
-                let r = parse_one(session, f, vars, signatures);
+            while let Some(i) = next.claim(files.len()) {
+                let r = parse_one(session, &files[i], vars, signatures);
                 let line = serde_json::to_string(&(i, r)).unwrap_or_default();
                 if writeln!(out, "{line}").is_err() {
                     break;
@@ -98,11 +102,11 @@ pub fn parse_files(
         }
         children.push(pid);
         // SAFETY: fds[0] is the open read end, now owned by the parent only.
-        readers.push((k, std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) })));
+        readers.push(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) }));
     }
     let (tx, rx) = mpsc::channel::<(usize, FileResult)>();
     let mut threads = Vec::new();
-    for (_, file) in readers {
+    for file in readers {
         let tx = tx.clone();
         threads.push(std::thread::spawn(move || {
             for line in BufReader::new(file).lines() {
@@ -140,4 +144,42 @@ pub fn parse_files(
         .enumerate()
         .map(|(i, r)| r.unwrap_or_else(|| parse_one(session, &files[i], vars, signatures)))
         .collect()
+}
+
+/// A counter in memory shared by this process and the children it forks afterwards:
+/// the workers claim files from it.
+struct SharedCounter {
+    value: *mut AtomicUsize,
+}
+
+impl SharedCounter {
+    fn new() -> Option<SharedCounter> {
+        // SAFETY: a new anonymous shared mapping, not aliasing anything; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<AtomicUsize>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        // A new mapping is zero-filled and page-aligned: a valid AtomicUsize holding 0.
+        (p != libc::MAP_FAILED).then_some(SharedCounter { value: p.cast() })
+    }
+
+    /// The next index below `len` that no process has claimed yet.
+    fn claim(&self, len: usize) -> Option<usize> {
+        // SAFETY: `value` points into the mapping, which lives as long as `self`.
+        let i = unsafe { &*self.value }.fetch_add(1, Ordering::Relaxed);
+        (i < len).then_some(i)
+    }
+}
+
+impl Drop for SharedCounter {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping `new` made; nothing uses it after this.
+        unsafe { libc::munmap(self.value.cast(), std::mem::size_of::<AtomicUsize>()) };
+    }
 }
