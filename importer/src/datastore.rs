@@ -1344,6 +1344,31 @@ impl DataStore {
         Ok(keys)
     }
 
+    /// The names [`keys`](Self::keys) gives that contain `${`, sorted: what
+    /// [`expand_keys`](Self::expand_keys) looks at, without merging and sorting every
+    /// name of every layer (there are thousands; a handful contain `${`).
+    fn keys_with_references(self: &Rc<Self>) -> Result<Vec<Str>, DataError> {
+        let ov = self.current_overrides()?;
+        let mut keys: BTreeSet<Str> = BTreeSet::new();
+        for (var, list) in self.overridedata.borrow().iter() {
+            if var.contains("${") && list.iter().any(|(_, o)| Self::override_active(o, &ov)) {
+                keys.insert(var.clone());
+            }
+        }
+        let mut seen: HashSet<Str> = HashSet::default();
+        let mut layer: Option<&DataStore> = Some(self);
+        while let Some(l) = layer {
+            for (k, v) in l.vars.borrow().iter() {
+                // The nearest layer decides: an empty variable there hides the parents'.
+                if k.contains("${") && seen.insert(k.clone()) && !v.is_empty() {
+                    keys.insert(k.clone());
+                }
+            }
+            layer = l.parent.as_deref();
+        }
+        Ok(keys.into_iter().collect())
+    }
+
     /// Variable names set in this layer only.
     pub fn local_keys(&self) -> Vec<Str> {
         let mut k: Vec<Str> = self.vars.borrow().keys().cloned().collect();
@@ -1354,10 +1379,7 @@ impl DataStore {
     /// `bb.data.expandKeys`: rename variables whose names contain `${…}`.
     pub fn expand_keys(self: &Rc<Self>) -> Result<Vec<String>, DataError> {
         let mut todo: Vec<(Str, String)> = Vec::new();
-        for key in self.keys()?.iter().cloned() {
-            if !key.contains("${") {
-                continue;
-            }
+        for key in self.keys_with_references()? {
             let ekey = self.expand(&key, None)?;
             if *key != *ekey {
                 todo.push((key, ekey));

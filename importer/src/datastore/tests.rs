@@ -168,6 +168,26 @@ fn expand_keys_renames() {
 }
 
 #[test]
+fn expand_keys_renames_every_name_with_a_reference_across_layers() {
+    let base =
+        conf("OVERRIDES = \"o\"\nPN = \"foo\"\nX_${PN} = \"1\"\nY_${PN} = \"2\"\nW_${PN}:o = \"3\"\nPLAIN = \"p\"\n");
+    let copy = base.create_copy();
+    copy.del_var("Y_${PN}", None);
+    load(&copy, "V_${PN} = \"4\"\n");
+    let with_references: Vec<_> = copy.keys().unwrap().iter().filter(|k| k.contains("${")).cloned().collect();
+    assert_eq!(copy.keys_with_references().unwrap(), with_references);
+    copy.expand_keys().unwrap();
+    assert_eq!(val(&copy, "X_foo"), "1");
+    assert_eq!(get(&copy, "Y_foo"), None, "a name deleted in the nearer layer stays deleted");
+    assert_eq!(val(&copy, "V_foo"), "4");
+    assert_eq!(val(&copy, "W_foo"), "3", "a name set only through an active override");
+    assert_eq!(val(&copy, "PLAIN"), "p");
+    let left: Vec<_> = copy.keys().unwrap().iter().filter(|k| k.contains("${")).cloned().collect();
+    assert!(left.is_empty(), "names still holding a reference: {left:?}");
+    assert_eq!(val(&base, "X_${PN}"), "1", "the parent layer is untouched");
+}
+
+#[test]
 fn override_selection_updates_when_overrides_change() {
     let d =
         conf("MACHINEOVERRIDES = \"m1\"\nOVERRIDES = \"${MACHINEOVERRIDES}\"\nA = \"0\"\nA:m1 = \"1\"\nA:m2 = \"2\"\n");
