@@ -9,6 +9,27 @@ use anyhow::{Context, bail};
 
 use crate::parse::write_build_dir;
 
+/// Where the parse and graph benchmarks find openembedded-core and BitBake.
+#[derive(Debug, clap::Args)]
+pub struct Checkouts {
+    /// openembedded-core checkout [default: the bundled layers]
+    #[arg(long, env = "RSTORE_OE_CORE_DIR")]
+    oe_core: Option<PathBuf>,
+    /// BitBake checkout, to time BitBake on the same layers in the same run
+    #[arg(long, env = "RSTORE_BITBAKE_DIR")]
+    pub bitbake: Option<PathBuf>,
+    /// Run BitBake as this user (BitBake refuses to run as root)
+    #[arg(long, env = "RSTORE_BENCH_BITBAKE_USER")]
+    pub bitbake_user: Option<String>,
+}
+
+impl Checkouts {
+    /// The openembedded-core checkout, absolute; `None` for the bundled layers.
+    pub fn oe_core(&self) -> anyhow::Result<Option<PathBuf>> {
+        self.oe_core.as_ref().map(|p| p.canonicalize().with_context(|| format!("reading {}", p.display()))).transpose()
+    }
+}
+
 /// The user BitBake runs as: `None` for the bench's own user, `Some(user)` (through
 /// `runuser`) when the bench runs as root, which then needs `user` to be given.
 pub fn user(given: Option<&str>) -> anyhow::Result<Option<&str>> {

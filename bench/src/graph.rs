@@ -2,26 +2,19 @@
 //! openembedded-core (or the bundled layers), beside `bitbake -g TARGET` from a warm
 //! BitBake cache on the same checkout and configuration when a BitBake checkout is given.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use crate::bitbake::OeCoreBuild;
+use crate::bitbake::{Checkouts, OeCoreBuild};
 use crate::parse::{measure, median, rstore_binary, write_build_dir};
 use crate::report::Row;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// openembedded-core checkout [default: the bundled layers]
-    #[arg(long, env = "RSTORE_OE_CORE_DIR")]
-    oe_core: Option<PathBuf>,
-    /// BitBake checkout, to time `bitbake -g` in the same run
-    #[arg(long, env = "RSTORE_BITBAKE_DIR")]
-    bitbake: Option<PathBuf>,
-    /// Run BitBake as this user (BitBake refuses to run as root)
-    #[arg(long, env = "RSTORE_BENCH_BITBAKE_USER")]
-    bitbake_user: Option<String>,
+    #[command(flatten)]
+    checkouts: Checkouts,
     /// Target [default: core-image-minimal, or rstore-image-minimal for the bundled layers]
     #[arg(long)]
     target: Option<String>,
@@ -32,10 +25,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rstore = rstore_binary()?;
-    let oe = match &args.oe_core {
-        Some(p) => Some(p.canonicalize().with_context(|| format!("reading {}", p.display()))?),
-        None => None,
-    };
+    let oe = args.checkouts.oe_core()?;
     let target = args.target.clone().unwrap_or_else(|| {
         if oe.is_some() { "core-image-minimal".to_owned() } else { "rstore-image-minimal".to_owned() }
     });
@@ -64,9 +54,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tasks =
         std::fs::read_to_string(out.join("task-depends.dot")).map(|d| d.matches("[label=").count()).unwrap_or_default();
     println!("{tasks} tasks in the graph");
-    let peer = match (&args.bitbake, &oe) {
+    let peer = match (&args.checkouts.bitbake, &oe) {
         (Some(bitbake), Some(oe)) => {
-            match bitbake_graph_time(bitbake, oe, args.bitbake_user.as_deref(), &target, args.runs) {
+            match bitbake_graph_time(bitbake, oe, args.checkouts.bitbake_user.as_deref(), &target, args.runs) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     println!("BitBake not measured: {e:#}");

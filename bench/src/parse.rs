@@ -8,20 +8,13 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::bitbake::OeCoreBuild;
+use crate::bitbake::{Checkouts, OeCoreBuild};
 use crate::report::Row;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// openembedded-core checkout to parse [default: the bundled layers]
-    #[arg(long, env = "RSTORE_OE_CORE_DIR")]
-    oe_core: Option<PathBuf>,
-    /// BitBake checkout, to time `bitbake -p` in the same run
-    #[arg(long, env = "RSTORE_BITBAKE_DIR")]
-    bitbake: Option<PathBuf>,
-    /// Run BitBake as this user (BitBake refuses to run as root)
-    #[arg(long, env = "RSTORE_BENCH_BITBAKE_USER")]
-    bitbake_user: Option<String>,
+    #[command(flatten)]
+    checkouts: Checkouts,
     /// Repetitions of each measurement (the median is reported)
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -105,10 +98,7 @@ pub fn write_build_dir(dir: &Path, oe_core: Option<&Path>) -> anyhow::Result<Str
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rstore = rstore_binary()?;
-    let oe = match &args.oe_core {
-        Some(p) => Some(p.canonicalize().with_context(|| format!("reading {}", p.display()))?),
-        None => None,
-    };
+    let oe = args.checkouts.oe_core()?;
     let tmp = tempfile::tempdir()?;
     let build = tmp.path().join("build");
     let what = write_build_dir(&build, oe.as_deref())?;
@@ -136,14 +126,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         warm.push(m.seconds);
         warm_rss.push(m.max_rss_mib);
     }
-    let (bb_cold, bb_warm, bb_rss) = match (&args.bitbake, &oe) {
-        (Some(bitbake), Some(oe)) => match bitbake_times(bitbake, oe, args.bitbake_user.as_deref(), args.runs) {
-            Ok(t) => (Some(t.0), Some(t.1), Some(t.2)),
-            Err(e) => {
-                println!("BitBake not measured: {e:#}");
-                (None, None, None)
+    let (bb_cold, bb_warm, bb_rss) = match (&args.checkouts.bitbake, &oe) {
+        (Some(bitbake), Some(oe)) => {
+            match bitbake_times(bitbake, oe, args.checkouts.bitbake_user.as_deref(), args.runs) {
+                Ok(t) => (Some(t.0), Some(t.1), Some(t.2)),
+                Err(e) => {
+                    println!("BitBake not measured: {e:#}");
+                    (None, None, None)
+                }
             }
-        },
+        }
         _ => {
             println!(
                 "BitBake not measured (give --bitbake DIR and --oe-core DIR). Reference on this machine kind \
