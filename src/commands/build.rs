@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::publish::{self, Publication};
 use rstore_evaluator::realise::{self, Options as RealiseOptions, Resolution};
@@ -191,12 +191,7 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         graph_result = Some(g);
         files
     })?;
-    if !report.failures.is_empty() {
-        for f in &report.failures {
-            eprintln!("error: {}", f.error);
-        }
-        bail!("{} of {} recipe files failed to parse", report.failures.len(), report.files);
-    }
+    metadata::require_clean_parse(&report)?;
     let graph = graph_result.context("no task graph was computed")?.map_err(|e| anyhow::anyhow!("{e}"))?;
     let nodes = nodes(&graph, &report.recipes).map_err(|e| anyhow::anyhow!(e))?;
     let publications = publications(&graph, &report.recipes);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use rstore_importer::taskgraph::{self, GraphError, Request, TaskGraph};
@@ -101,12 +101,7 @@ pub fn run(global: &GlobalArgs, args: GraphArgs) -> anyhow::Result<ExitCode> {
         result = Some(g);
         files
     })?;
-    if !report.failures.is_empty() {
-        for f in &report.failures {
-            eprintln!("error: {}", f.error);
-        }
-        bail!("{} of {} recipe files failed to parse", report.failures.len(), report.files);
-    }
+    metadata::require_clean_parse(&report)?;
     let graph = match result.context("no task graph was computed")? {
         Ok(g) => g,
         Err(e) => return Ok(fail(&e, args.json)),

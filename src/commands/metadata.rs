@@ -55,6 +55,17 @@ pub fn parse_all_with(
     Ok((report, stats))
 }
 
+/// Print each recipe file that failed to parse on an `error:` line, and fail if any did.
+pub fn require_clean_parse(report: &rstore_importer::session::ParseReport) -> anyhow::Result<()> {
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    for f in &report.failures {
+        eprintln!("error: {}", f.error);
+    }
+    anyhow::bail!("{} of {} recipe files failed to parse", report.failures.len(), report.files)
+}
+
 /// Parse everything, then compute signatures for the recipe files `pick` returns (the
 /// recipes of a task graph) in the same pass over the parse cache.
 pub fn parse_all_then(
