@@ -2,11 +2,12 @@
 //! every change to a file a recipe read (the recipe, a class, an include, a
 //! `.bbappend`, the configuration) is picked up, re-parsing only the recipes that
 //! read it. Files are compared by content, so an edit is seen even when the file's
-//! size and time stamp stay the same.
+//! size and time stamp stay the same. The environment counts too, except the variables
+//! `BB_HASHCONFIG_IGNORE_VARS` names.
 
 mod common;
 
-use common::{Build, OKAY_LAYERS};
+use common::{Build, OKAY_LAYERS, rstore};
 use serde_json::{Value, json};
 
 const RECIPES: u64 = 18;
@@ -125,4 +126,35 @@ fn an_unreadable_cache_is_ignored() {
     std::fs::write(b.dir.join("cache/rstore/parse-v1.json.zst"), b"not a cache").unwrap();
     assert_eq!(counts(&b), (RECIPES, 0, RECIPES, 0));
     assert_eq!(counts(&b), (RECIPES, RECIPES, 0, 0));
+}
+
+/// `counts` for `rstore -C DIR parse --json` run from `cwd` with `env` added.
+fn counts_with(b: &Build, cwd: &std::path::Path, env: &[(&str, &str)]) -> (u64, u64, u64, u64) {
+    let out = rstore()
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .arg("-C")
+        .arg(&b.dir)
+        .args(["parse", "--json"])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+    (n("files"), n("from_cache"), n("parsed"), n("errors"))
+}
+
+#[test]
+fn environment_in_bb_hashconfig_ignore_vars_keeps_the_cache() {
+    let b = Build::new(&OKAY_LAYERS);
+    b.append("../build/conf/local.conf", "BB_HASHCONFIG_IGNORE_VARS = \"PWD PATH\"");
+    let here = std::env::current_dir().unwrap();
+    assert_eq!(counts_with(&b, &here, &[]), (RECIPES, 0, RECIPES, 0));
+    // Another directory and another PATH: both ignored, as BitBake's cache ignores them.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let path = format!("/nonexistent-bin:{}", std::env::var("PATH").unwrap_or_default());
+    assert_eq!(counts_with(&b, elsewhere.path(), &[("PATH", &path)]), (RECIPES, RECIPES, 0, 0));
+    // An approved variable the configuration does not ignore: everything is parsed again.
+    let passed = [("BB_ENV_PASSTHROUGH_ADDITIONS", "ITEST_FROM_ENV"), ("ITEST_FROM_ENV", "1")];
+    assert_eq!(counts_with(&b, &here, &passed), (RECIPES, 0, RECIPES, 0));
+    assert_eq!(counts_with(&b, &here, &passed), (RECIPES, RECIPES, 0, 0));
 }

@@ -98,6 +98,10 @@ pub struct CacheData {
     pub format: u32,
     /// Everything that decides the configuration except its files.
     pub identity: String,
+    /// Approved environment variables the configuration's `BB_HASHCONFIG_IGNORE_VARS`
+    /// leaves out of `identity` (as BitBake leaves them out of its cache's key).
+    #[serde(default)]
+    pub identity_ignores: Vec<String>,
     pub config_deps: Vec<(PathBuf, Option<String>)>,
     pub config_key: String,
     pub bbfiles: String,

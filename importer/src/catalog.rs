@@ -41,12 +41,14 @@ pub struct CatalogStats {
     pub seconds: f64,
 }
 
-/// What identifies a configuration besides its files.
-fn identity(env: &[(String, String)]) -> String {
+/// What identifies a configuration besides its files: rstore's build and the approved
+/// environment, except the variables named in `ignored`.
+fn identity(env: &[(String, String)], ignored: &[String]) -> String {
     let mut h = blake3::Hasher::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update(crate::python::build_id().as_bytes());
     let mut approved = approved_environment(env);
+    approved.retain(|(k, _)| !ignored.contains(k));
     approved.sort();
     for (k, v) in approved {
         h.update(k.as_bytes());
@@ -154,7 +156,7 @@ fn parse_into(
 ) -> Result<(ParseReport, CatalogStats), SessionError> {
     let started = Instant::now();
     let build_dir = build_dir.to_path_buf();
-    let ident = identity(&options.env);
+    let ident = identity(&options.env, &cache.identity_ignores);
     let mut wanted: Vec<String> = CACHED_VARS.iter().map(|s| (*s).to_owned()).collect();
     for v in vars {
         if !wanted.contains(v) {
@@ -192,6 +194,17 @@ fn parse_into(
     let session = Session::open(&build_dir, options)?;
     stats.config_parsed = true;
     stats.config_seconds = t.elapsed().as_secs_f64();
+    // As BitBake's cache, ignore the environment variables BB_HASHCONFIG_IGNORE_VARS
+    // names (PWD, PATH, HOME… in openembedded-core): running from another directory
+    // or with another PATH does not parse everything again.
+    let listed = session.data().get_str("BB_HASHCONFIG_IGNORE_VARS").ok().flatten().unwrap_or_default();
+    let listed: Vec<&str> = listed.split_whitespace().collect();
+    let ignores: Vec<String> = approved_environment(&options.env)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| listed.contains(&k.as_str()))
+        .collect();
+    let ident = identity(&options.env, &ignores);
     let config_deps = hasher.hash_all(&session.config_dependencies);
     let key = cache::config_key(&ident, &config_deps);
     let mut todo: Vec<PathBuf> = Vec::new();
@@ -218,6 +231,7 @@ fn parse_into(
     let known: BTreeSet<&PathBuf> = session.files.recipes.iter().collect();
     cache.files.retain(|f, _| known.contains(f));
     cache.identity = ident;
+    cache.identity_ignores = ignores;
     cache.config_deps = config_deps;
     cache.config_key = key;
     cache.bbfiles = session.data().get_str("BBFILES").ok().flatten().unwrap_or_default();
