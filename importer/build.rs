@@ -52,10 +52,12 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a build script compiled in another clone of the repository may
+    // be reused from a shared target directory, and must still read this clone.
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let sources = source_hash(&[manifest.join("src"), manifest.join("../evaluator/src")]);
     println!("cargo:rustc-env=RSTORE_IMPORTER_SOURCES={sources}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
+    let root = manifest.join("python");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect(&root, &mut files);

@@ -79,7 +79,15 @@ class PythonParser:
         if not name:
             return
         args = node.args
-        visitor = modulecode_deps.get(name, [None] * 6)[5]
+        entry = modulecode_deps.get(name)
+        if entry is not None:
+            visitor = entry[5]
+        elif _analysing:
+            # While the libraries are analysed, only functions analysed before this
+            # one are known, as when BitBake analyses each module as it is imported.
+            visitor = None
+        else:
+            visitor = _visitors.get(name)
         if visitor:
             contains, execs, warn = visitor(name, args)
             self.contains.update(contains)
@@ -172,7 +180,48 @@ def add_module_functions(fn, functions, namespace):
     ``functions`` maps names to function objects; functions defined in other
     files are skipped.  Calls between functions of the same module are
     recorded with their ``namespace.`` prefix.
+
+    The analysis is deferred until something reads the results (a signature,
+    :func:`module_dependencies`): a plain parse never needs it, and reading the
+    source of every library function is about half of the configuration parse.
+    Modules are analysed in the order they were added, as if done at once.
     """
+    _pending.append((fn, dict(functions), namespace))
+    for fname, function in functions.items():
+        visitor = getattr(function, "visitorcode", None)
+        if visitor is not None and _defined_in(function, fn):
+            _visitors["%s.%s" % (namespace, fname)] = visitor
+
+
+def _defined_in(function, fn):
+    try:
+        return inspect.getsourcefile(function) == fn
+    except TypeError:
+        return False
+
+
+# Modules added but not analysed yet, in order, and the [vardepsexclude] names
+# update_module_dependencies found for their functions.
+_pending = []
+_excludes = {}
+# The ``visitorcode`` of library functions, known before their analysis.
+_visitors = {}
+_analysing = False
+
+
+def _analyse_pending():
+    global _analysing
+    if _analysing:
+        return
+    _analysing = True
+    try:
+        while _pending:
+            _analyse_module(*_pending.pop(0))
+    finally:
+        _analysing = False
+
+
+def _analyse_module(fn, functions, namespace):
     for fname, function in functions.items():
         try:
             source_file = inspect.getsourcefile(function)
@@ -188,9 +237,16 @@ def add_module_functions(fn, functions, namespace):
         execs = set()
         for called in parser.execs:
             execs.add("%s.%s" % (namespace, called) if called in functions else called)
-        modulecode_deps[name] = [parser.references.copy(), execs, parser.var_execs.copy(),
+        excludes = _excludes.get(name, set())
+        modulecode_deps[name] = [parser.references - excludes, execs - excludes, parser.var_execs - excludes,
                                  {k: set(v) for k, v in parser.contains.items()}, parser.extra,
                                  getattr(function, "visitorcode", None)]
+
+
+def module_dependencies():
+    """``modulecode_deps`` with every added module analysed."""
+    _analyse_pending()
+    return modulecode_deps
 
 
 def update_module_dependencies(d):
@@ -200,3 +256,10 @@ def update_module_dependencies(d):
         if excludes:
             modulecode_deps[name] = [entry[0] - excludes, entry[1] - excludes, entry[2] - excludes,
                                      entry[3], entry[4], entry[5]]
+    # Functions still waiting for analysis get theirs when they are analysed.
+    for _, functions, namespace in _pending:
+        for fname in functions:
+            name = "%s.%s" % (namespace, fname)
+            excludes = set((d.getVarFlag(name, "vardepsexclude") or "").split())
+            if excludes:
+                _excludes.setdefault(name, set()).update(excludes)

@@ -425,7 +425,8 @@ impl PyRuntime {
     pub fn module_funcs(&self) -> Result<HashMap<String, crate::vardeps::ModuleFunc>, DataError> {
         Python::attach(|py| {
             let run = || -> PyResult<HashMap<String, crate::vardeps::ModuleFunc>> {
-                let deps = py.import("bb.codeparser")?.getattr("modulecode_deps")?.cast_into::<PyDict>()?;
+                let deps =
+                    py.import("bb.codeparser")?.getattr("module_dependencies")?.call0()?.cast_into::<PyDict>()?;
                 let mut out = HashMap::new();
                 for (name, entry) in deps.iter() {
                     let name: String = name.extract()?;
