@@ -982,6 +982,50 @@ def test_zstd_round_trip():
         shutil.rmtree(tmp)
 
 
+def test_module_functions_analysed_on_demand():
+    import importlib.util
+    import bb.codeparser as cp
+    tmp = tempfile.mkdtemp()
+    try:
+        path = os.path.join(tmp, "rstorelibcheck.py")
+        with open(path, "w") as f:
+            f.write(
+                "def visit(name, args):\n"
+                "    return {'CHECKVIS': {'x'}}, set(), None\n"
+                "\n"
+                "def reader(d):\n"
+                "    return d.getVar('CHECK_A') + d.getVar('CHECK_B') + helper(d)\n"
+                "\n"
+                "def helper(d):\n"
+                "    return d.getVar('CHECK_C')\n"
+                "\n"
+                "def marked(d):\n"
+                "    pass\n"
+                "marked.visitorcode = visit\n"
+            )
+        spec = importlib.util.spec_from_file_location("rstorelibcheck", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        funcs = {n: getattr(module, n) for n in ("reader", "helper", "marked")}
+        cp.add_module_functions(path, funcs, "rstorelibcheck")
+        check("rstorelibcheck.reader" in cp.modulecode_deps, False, "library functions wait for their analysis")
+        # A visitor is used by metadata code parsed before the library is analysed.
+        parser = cp.PythonParser("check")
+        parser.parse_python("rstorelibcheck.marked(d)")
+        check(parser.contains, {"CHECKVIS": {"x"}}, "visitor of a library function not analysed yet")
+        d = bb.data.init()
+        d.setVarFlag("rstorelibcheck.reader", "vardepsexclude", "CHECK_B")
+        cp.update_module_dependencies(d)
+        deps = cp.module_dependencies()
+        reader = deps["rstorelibcheck.reader"]
+        check(reader[0], {"CHECK_A"}, "references, [vardepsexclude] applied after the analysis")
+        check(reader[1], {"rstorelibcheck.helper"}, "calls within the module carry its namespace")
+        check(deps["rstorelibcheck.helper"][0], {"CHECK_C"}, "second function analysed")
+        check(deps["rstorelibcheck.marked"][5] is not None, True, "visitorcode kept")
+    finally:
+        shutil.rmtree(tmp)
+
+
 def run_all():
     """Run every test_* function; returns ``(passed, failed, failures)``."""
     passed, failures = 0, []
