@@ -122,25 +122,25 @@ pub fn cache_path(build_dir: &Path) -> PathBuf {
 impl CacheData {
     /// Load the cache; a missing, unreadable or old-format cache is an empty one.
     pub fn load(build_dir: &Path) -> CacheData {
+        let empty = || CacheData { format: FORMAT, ..CacheData::default() };
         let path = cache_path(build_dir);
-        let Ok(bytes) = std::fs::read(&path) else { return CacheData::default() };
+        let Ok(bytes) = std::fs::read(&path) else { return empty() };
         let Ok(json) = zstd::decode_all(&bytes[..]) else {
             tracing::warn!("ignoring an unreadable parse cache at {}", path.display());
-            return CacheData::default();
+            return empty();
         };
         match serde_json::from_slice::<CacheData>(&json) {
             Ok(c) if c.format == FORMAT => c,
-            Ok(_) => CacheData::default(),
+            Ok(_) => empty(),
             Err(e) => {
                 tracing::warn!("ignoring an unreadable parse cache at {}: {e}", path.display());
-                CacheData::default()
+                empty()
             }
         }
     }
 
     /// Write the cache atomically.
-    pub fn save(&mut self, build_dir: &Path) -> std::io::Result<()> {
-        self.format = FORMAT;
+    pub fn save(&self, build_dir: &Path) -> std::io::Result<()> {
         let path = cache_path(build_dir);
         let dir = path.parent().expect("cache path has a parent");
         std::fs::create_dir_all(dir)?;

@@ -117,7 +117,9 @@ pub fn parse_all_with(
     let build_dir = crate::eval::absolute(build_dir);
     let mut cache = CacheData::load(&build_dir);
     let mut hasher = FileHasher::default();
-    parse_into(&build_dir, options, vars, jobs, reporter, signatures, &mut cache, &mut hasher)
+    let out = parse_into(&build_dir, options, vars, jobs, reporter, signatures, &mut cache, &mut hasher);
+    drop_in_background(cache);
+    out
 }
 
 /// Parse everything, then compute signatures for the recipe files `pick` chooses from
@@ -134,13 +136,27 @@ pub fn parse_all_then(
     let mut cache = CacheData::load(&build_dir);
     let mut hasher = FileHasher::default();
     let first = parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::None, &mut cache, &mut hasher)?;
-    let Some(files) = pick(&first.0) else { return Ok(first) };
+    let Some(files) = pick(&first.0) else {
+        drop_in_background(cache);
+        return Ok(first);
+    };
     // The first pass left every record in the cache: when those of the picked files
     // already carry their signatures, the first report holds them too.
     if files.iter().all(|f| cache.files.get(f).is_some_and(|c| has_signatures(&c.result))) {
+        drop_in_background(cache);
         return Ok(first);
     }
-    parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::For(&files), &mut cache, &mut hasher)
+    let out = parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::For(&files), &mut cache, &mut hasher);
+    drop_in_background(cache);
+    out
+}
+
+/// Free `value` on a thread of its own. The parse cache holds hundreds of thousands
+/// of small allocations; freeing them takes tens of milliseconds a command need not
+/// wait for (if the process ends first, the system reclaims the memory anyway).
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    // When no thread can be started, the value comes back in the error and is dropped here.
+    let _ = std::thread::Builder::new().name("free".into()).spawn(move || drop(value));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -244,10 +260,19 @@ fn parse_into(
             warnings.push(format!("reading the provider configuration: {e}"));
             Default::default()
         });
-    if let Err(e) = cache.save(&build_dir) {
-        tracing::warn!("could not write the parse cache: {e}");
+    // Writing the cache (serialise, compress) and copying the results out of it take
+    // about the same time: they run side by side on the cores the workers have left.
+    let cache = &*cache;
+    let (saved, results) = std::thread::scope(|s| {
+        let saver = s.spawn(|| cache.save(&build_dir));
+        let results: Vec<FileResult> = session.files.recipes.iter().map(|f| cache.files[f].result.clone()).collect();
+        (saver.join(), results)
+    });
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("could not write the parse cache: {e}"),
+        Err(_) => tracing::warn!("could not write the parse cache: the writer failed"),
     }
-    let results: Vec<FileResult> = session.files.recipes.iter().map(|f| cache.files[f].result.clone()).collect();
     warnings.extend(
         session.config_messages.iter().filter(|m| m.level >= crate::python::LogLevel::Warn).map(|m| m.text.clone()),
     );

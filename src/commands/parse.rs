@@ -71,5 +71,7 @@ pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
             total.as_secs_f64(),
         );
     }
-    Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let code = if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    rstore_importer::catalog::drop_in_background(report);
+    Ok(code)
 }
