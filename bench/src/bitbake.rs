@@ -60,6 +60,14 @@ pub fn shell(user: Option<&str>, script: &str) -> Command {
     c
 }
 
+/// Let BitBake keep the bytecode of its Python modules (and of the layers' libraries)
+/// in `dir`, as it does beside the sources on a usual machine, so that its runs are
+/// not slowed by compiling them: the checkouts may not be writable by its user.
+pub fn keep_bytecode(c: &mut Command, dir: &Path) {
+    c.env_remove("PYTHONDONTWRITEBYTECODE");
+    c.env("PYTHONPYCACHEPREFIX", dir);
+}
+
 /// `chown` `paths` to `user` (`-R` when `recursive`).
 pub fn chown(user: &str, paths: &[&Path], recursive: bool) -> anyhow::Result<()> {
     let mut c = Command::new("chown");
@@ -108,6 +116,7 @@ impl OeCoreBuild {
             self.bitbake.join("bin/bitbake").display()
         );
         let mut c = shell(self.user.as_deref(), &script);
+        keep_bytecode(&mut c, &self.dir.join("pycache"));
         c.stdout(Stdio::null()).stderr(Stdio::null());
         c
     }

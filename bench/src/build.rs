@@ -298,7 +298,9 @@ fn bitbake_figures(
             sh_quote(&bitbake.join("bin").display().to_string()),
             if resident { " BB_SERVER_TIMEOUT=60" } else { "" }
         );
-        crate::bitbake::shell(user, &script)
+        let mut c = crate::bitbake::shell(user, &script);
+        crate::bitbake::keep_bytecode(&mut c, &build.join("pycache"));
+        c
     };
     let bitbake_cmd = || bitbake_with(TARGET, false);
 

@@ -2,7 +2,7 @@
 //! priorities (explicit, or derived from LAYERDEPENDS as BitBake derives them), BBFILES
 //! globs, BBMASK, and `.bbappend` matching with `%` wildcards.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -190,13 +190,14 @@ pub fn recipe_files_from(bbfiles: &str, mask: &str, collections: &[Collection]) 
     let options =
         glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
     for pattern in &patterns {
         let p = Path::new(pattern);
         if p.is_dir() {
             let mut found: Vec<PathBuf> = walkdir(p);
             found.sort();
             for f in found {
-                if !files.contains(&f) {
+                if seen.insert(f.clone()) {
                     files.push(f);
                 }
             }
@@ -211,7 +212,7 @@ pub fn recipe_files_from(bbfiles: &str, mask: &str, collections: &[Collection]) 
         }
         globbed.sort();
         for g in globbed {
-            if !files.contains(&g) {
+            if seen.insert(g.clone()) {
                 files.push(g);
             }
         }
