@@ -36,7 +36,8 @@ const EXPECTED_SHA256: &str = "0000000000000000000000000000000000000000000000000
 const ABSENT_URL: &str = "https://downloads.rstore.invalid/fixture/absent-1.0.tar.gz";
 
 fn fixture_layer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/layers/meta-build-test")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("tests/layers/meta-build-test")
 }
 
 /// The `rstore` binary, with no environment that changes where it looks.

@@ -50,7 +50,8 @@ impl Fixture {
         fs::write(mirror.join("foo-renamed.tgz"), "mirrored").unwrap();
         let build = root.join("build");
         fs::create_dir_all(build.join("conf")).unwrap();
-        let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("layers/meta-core");
+        let core = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+            .join("layers/meta-core");
         fs::write(
             build.join("conf/bblayers.conf"),
             format!(

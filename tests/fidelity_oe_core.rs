@@ -35,7 +35,8 @@ const FIELDS: [&str; 14] = [
 const EXACT: [&str; 4] = ["PN", "PV", "tasks", "skipped"];
 
 fn reference() -> HashMap<String, Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity/oe-core/recipes.jsonl.zst");
+    let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("tests/fidelity/oe-core/recipes.jsonl.zst");
     let bytes = zstd::decode_all(std::fs::File::open(path).expect("reference file")).expect("zstd");
     String::from_utf8(bytes)
         .unwrap()

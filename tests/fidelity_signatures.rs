@@ -41,7 +41,8 @@ fn task_signatures_match_bitbake() {
     let (mut tasks, mut exact_sets, mut values, mut exact_values) = (0, 0, 0, 0);
     let mut problems = Vec::new();
     for pn in RECIPES {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fidelity/oe-core/taskdeps-{pn}.json"));
+        let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fidelity/oe-core/taskdeps-{pn}.json"));
         let reference: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for (task, r) in reference["tasks"].as_object().unwrap() {
             let out = Command::new(env!("CARGO_BIN_EXE_rstore"))

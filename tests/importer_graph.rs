@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn layers() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/layers")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("tests/layers")
 }
 
 /// A build directory over graph-core and graph-extra with these local.conf lines.
@@ -327,7 +327,9 @@ fn bundled_layers_image_and_native_task() {
         .arg("init")
         .arg(&dir)
         .arg("--layers")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("layers"))
+        .arg(
+            Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("layers"),
+        )
         .output()
         .unwrap();
     assert!(init.status.success(), "{}", stderr(&init));

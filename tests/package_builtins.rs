@@ -20,7 +20,7 @@ use rstore_importer::value::Value;
 use rstore_sandbox::{CancelHandle, Mount, Request, Sink, WorkDir};
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
 }
 
 /// Run `f` on a thread with a large stack (metadata nests deeply).

@@ -58,7 +58,7 @@ fn host_secrets_home_and_checkout_are_invisible() {
     assert_inside(&[], "cat /etc/shadow", "cat: /etc/shadow: No such file or directory\n");
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
     assert_inside(&[], &format!("ls {home}"), &format!("ls: cannot access '{home}': No such file or directory\n"));
-    let checkout = env!("CARGO_MANIFEST_DIR");
+    let checkout = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
     assert_inside(
         &[],
         &format!("ls {checkout}/Cargo.toml"),

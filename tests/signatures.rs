@@ -32,7 +32,10 @@ struct Checkout {
 fn checkout(local_conf_extra: &str) -> Checkout {
     let root = tempfile::tempdir().unwrap();
     let layers = root.path().join("src/layers");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("layers"), &layers);
+    copy_dir(
+        &Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("layers"),
+        &layers,
+    );
     let build = root.path().join("b");
     let out = Command::new(env!("CARGO_BIN_EXE_rstore"))
         .arg("init")

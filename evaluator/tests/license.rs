@@ -9,7 +9,8 @@ use rstore_evaluator::builtin::{self, BuiltinError, BuiltinRequest};
 
 /// `layers/meta-demo/recipes-demo/hello/hello/hello.c` in this repository.
 fn hello_c() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../layers/meta-demo/recipes-demo/hello/hello/hello.c")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("../layers/meta-demo/recipes-demo/hello/hello/hello.c")
 }
 
 fn entry(path: &str, location: PathBuf, md5: &str, lines: Option<(usize, usize)>) -> LicenseFile {

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
 }
 
 /// The `rstore` binary, with no environment that changes where it looks.

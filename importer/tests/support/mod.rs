@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 /// The root of the repository (the importer crate's parent directory).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the importer lives in the workspace").to_path_buf()
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the importer lives in the workspace")
+        .to_path_buf()
 }
 
 /// Copy a directory tree (regular files and directories; Python caches left out).
