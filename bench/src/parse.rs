@@ -1,6 +1,12 @@
 //! Parsing benchmark: `rstore parse` cold (no parse cache) and warm (cache, nothing
 //! changed) on openembedded-core (or the bundled layers), beside `bitbake -p` on the
 //! same checkout and configuration when a BitBake checkout is given.
+//!
+//! Cold means no parse cache: rstore runs with `--no-cache`, BitBake after removing its
+//! build directory's `tmp/` and `cache/`. Both keep the compiled bytecode of their
+//! Python modules between runs, as on a usual machine (rstore in its build directory's
+//! `cache/rstore/pycache`, BitBake through `PYTHONPYCACHEPREFIX`); the first run of
+//! each fills it, and the median leaves that run out.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
