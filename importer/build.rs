@@ -23,7 +23,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 /// A hash of the Rust sources that decide what parsing produces (this crate and the
 /// evaluator's derivation code), so the parse cache is not reused across rebuilds
 /// that change them.
-fn source_hash(dirs: &[PathBuf]) -> String {
+fn source_hash(manifest: &Path, dirs: &[PathBuf]) -> String {
     use std::hash::{Hash, Hasher};
     let mut files = Vec::new();
     for dir in dirs {
@@ -32,11 +32,18 @@ fn source_hash(dirs: &[PathBuf]) -> String {
     files.sort();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for f in files {
-        println!("cargo:rerun-if-changed={}", f.display());
+        rerun_if_changed(manifest, &f);
         f.file_name().hash(&mut h);
         std::fs::read(&f).unwrap_or_default().hash(&mut h);
     }
     format!("{:016x}", h.finish())
+}
+
+/// Watch `path`, named relative to this crate (cargo resolves it against the package
+/// root): an absolute path would keep watching the clone that first ran this script
+/// when another clone shares the target directory.
+fn rerun_if_changed(manifest: &Path, path: &Path) {
+    println!("cargo:rerun-if-changed={}", path.strip_prefix(manifest).unwrap_or(path).display());
 }
 
 fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -55,15 +62,15 @@ fn main() {
     // Read at run time: a build script compiled in another clone of the repository may
     // be reused from a shared target directory, and must still read this clone.
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let sources = source_hash(&[manifest.join("src"), manifest.join("../evaluator/src")]);
+    let sources = source_hash(&manifest, &[manifest.join("src"), manifest.join("../evaluator/src")]);
     println!("cargo:rustc-env=RSTORE_IMPORTER_SOURCES={sources}");
     let root = manifest.join("python");
-    println!("cargo:rerun-if-changed={}", root.display());
+    rerun_if_changed(&manifest, &root);
     let mut files = Vec::new();
     collect(&root, &mut files);
     let mut table = String::from("&[\n");
     for path in &files {
-        println!("cargo:rerun-if-changed={}", path.display());
+        rerun_if_changed(&manifest, path);
         let rel = path.strip_prefix(&root).expect("under root");
         let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         let last = parts.pop().expect("file name");
@@ -74,8 +81,8 @@ fn main() {
         let module = parts.join(".");
         writeln!(
             table,
-            "    ({module:?}, {is_package}, include_str!({path:?}), {file:?}),",
-            path = path.display().to_string(),
+            "    ({module:?}, {is_package}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {path:?})), {file:?}),",
+            path = format!("/python/{}", rel.display()),
             file = format!("<rstore>/{}", rel.display())
         )
         .expect("write");
