@@ -114,9 +114,17 @@ pub struct CacheData {
     pub files: BTreeMap<PathBuf, CachedFile>,
 }
 
+/// rstore's cache directory in a build directory.
+const CACHE_DIR: &str = "cache/rstore";
+
 /// The cache file of a build directory.
 pub fn cache_path(build_dir: &Path) -> PathBuf {
-    build_dir.join("cache/rstore/parse-v1.json.zst")
+    build_dir.join(CACHE_DIR).join("parse-v1.json.zst")
+}
+
+/// Where the bytecode of the layers' Python libraries is kept in a build directory.
+pub fn pycache_dir(build_dir: &Path) -> PathBuf {
+    build_dir.join(CACHE_DIR).join("pycache")
 }
 
 impl CacheData {

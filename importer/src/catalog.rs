@@ -136,17 +136,14 @@ pub fn parse_all_then(
     let mut cache = CacheData::load(&build_dir);
     let mut hasher = FileHasher::default();
     let first = parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::None, &mut cache, &mut hasher)?;
-    let Some(files) = pick(&first.0) else {
-        drop_in_background(cache);
-        return Ok(first);
+    let out = match pick(&first.0) {
+        // The first pass left every record in the cache: when those of the picked files
+        // already carry their signatures, the first report holds them too.
+        Some(files) if !files.iter().all(|f| cache.files.get(f).is_some_and(|c| has_signatures(&c.result))) => {
+            parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::For(&files), &mut cache, &mut hasher)
+        }
+        _ => Ok(first),
     };
-    // The first pass left every record in the cache: when those of the picked files
-    // already carry their signatures, the first report holds them too.
-    if files.iter().all(|f| cache.files.get(f).is_some_and(|c| has_signatures(&c.result))) {
-        drop_in_background(cache);
-        return Ok(first);
-    }
-    let out = parse_into(&build_dir, options, vars, jobs, reporter, &Signatures::For(&files), &mut cache, &mut hasher);
     drop_in_background(cache);
     out
 }

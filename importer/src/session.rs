@@ -106,15 +106,12 @@ pub struct Session {
     _host: HostGuard,
 }
 
-/// Where, under a build directory, the bytecode of layer Python libraries is kept.
-pub const PYCACHE_DIR: &str = "cache/rstore/pycache";
-
 impl Session {
     /// Read the configuration of `build_dir` and list its recipes.
     pub fn open(build_dir: &Path, options: &Options) -> Result<Session, SessionError> {
         let runtime = python::runtime()?;
         runtime
-            .cache_bytecode_in(&crate::eval::absolute(build_dir).join(PYCACHE_DIR))
+            .cache_bytecode_in(&crate::cache::pycache_dir(&crate::eval::absolute(build_dir)))
             .map_err(|e| SessionError::Data(e.to_string()))?;
         let eval = Evaluator::new(runtime);
         let host = python::set_host(eval.clone());

@@ -300,7 +300,7 @@ impl PyRuntime {
 
     /// Keep the bytecode of imported Python modules (layer libraries such as
     /// openembedded-core's `oe`) under `dir`, so later runs do not compile them again:
-    /// about a quarter of the configuration parse. Layers stay untouched: nothing is
+    /// about a third of the configuration parse. Layers stay untouched: nothing is
     /// written next to their sources, whatever PYTHONDONTWRITEBYTECODE says, because
     /// the bytecode goes to rstore's own cache directory.
     pub fn cache_bytecode_in(&self, dir: &std::path::Path) -> Result<(), DataError> {
