@@ -43,10 +43,10 @@ fn temporary_name(digest: &Digest, suffix: &str) -> String {
 /// The modification time of everything in an exact checkout (seconds since the epoch).
 pub const CHECKOUT_MTIME: i64 = 1;
 
-/// Set `path`'s access and modification times to [`CHECKOUT_MTIME`] (the link itself
-/// for a symlink).
-fn fix_times(path: &Path) -> Result<()> {
-    let t = rustix::fs::Timespec { tv_sec: CHECKOUT_MTIME, tv_nsec: 0 };
+/// Set `path`'s access and modification times to `secs` since the epoch (the link
+/// itself for a symlink).
+pub fn set_times(path: &Path, secs: i64) -> io::Result<()> {
+    let t = rustix::fs::Timespec { tv_sec: secs, tv_nsec: 0 };
     rustix::fs::utimensat(
         rustix::fs::CWD,
         path,
@@ -54,7 +54,11 @@ fn fix_times(path: &Path) -> Result<()> {
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
     .map_err(io::Error::from)
-    .ctx("setting the times of", path)
+}
+
+/// Set `path`'s access and modification times to [`CHECKOUT_MTIME`].
+fn fix_times(path: &Path) -> Result<()> {
+    set_times(path, CHECKOUT_MTIME).ctx("setting the times of", path)
 }
 
 fn attrs(entry: &TreeEntry, attributes: Attributes) -> (u32, u32, u32) {

@@ -85,6 +85,7 @@ pub use codec::DecodeError;
 pub use digest::{Digest, ParseDigestError};
 pub use entry::{Entry, Signature};
 pub use error::{Corruption, ObjectKind, StoreError};
+pub use exact::set_times;
 pub use export::TarOptions;
 pub use gc::{GcOptions, GcReport};
 pub use index::{SCHEMA_VERSION, Table};

@@ -142,21 +142,9 @@ pub fn clamp_mtimes(root: &Path, epoch: i64) -> Result<(), FsError> {
         }
     }
     if meta.mtime() > epoch {
-        set_mtime(root, epoch).map_err(|e| FsError::new("setting the time of", root, e))?;
+        rstore_store::set_times(root, epoch).map_err(|e| FsError::new("setting the time of", root, e))?;
     }
     Ok(())
-}
-
-/// Set the modification (and access) time of `path`, not following a final symlink.
-pub fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
-    let t = rustix::fs::Timespec { tv_sec: secs, tv_nsec: 0 };
-    rustix::fs::utimensat(
-        rustix::fs::CWD,
-        path,
-        &rustix::fs::Timestamps { last_access: t, last_modification: t },
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -17,9 +17,10 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use rstore_store::set_times;
 use serde::{Deserialize, Serialize};
 
-use crate::builtin::fetch::files::{normal_mode, set_mtime};
+use crate::builtin::fetch::files::normal_mode;
 
 /// A compression of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -467,7 +468,7 @@ impl<'a> Extractor<'a> {
         let path = self.replace(member, rel)?;
         std::os::unix::fs::symlink(target, &path).map_err(|e| self.write_err(&path, e))?;
         if let Some(t) = self.clamp(mtime) {
-            set_mtime(&path, t).map_err(|e| self.write_err(&path, e))?;
+            set_times(&path, t).map_err(|e| self.write_err(&path, e))?;
         }
         self.done.members += 1;
         Ok(())
@@ -595,7 +596,7 @@ impl<'a> Extractor<'a> {
         for (path, mode, mtime) in std::mem::take(&mut self.dir_attrs) {
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(|e| self.write_err(&path, e))?;
             if let Some(t) = mtime {
-                set_mtime(&path, t).map_err(|e| self.write_err(&path, e))?;
+                set_times(&path, t).map_err(|e| self.write_err(&path, e))?;
             }
         }
         Ok(self.done)
