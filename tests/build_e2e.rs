@@ -58,8 +58,10 @@ fn assert_no_crash(status: ExitStatus, stderr: &str, what: &str) {
     assert!(!stderr.contains("panicked at"), "{what}: panicked\n{stderr}");
 }
 
+/// A digest as rstore prints it: `b3:` and 64 lowercase hex digits.
 fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    s.strip_prefix("b3:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// A build directory made by `rstore init` in a temporary directory of its own.
@@ -434,6 +436,49 @@ fn changed_output_reruns_dependents() {
     let result = b.ok(&["store", "cat", &after, "image/usr/share/chain-b/result.txt"]);
     assert!(result.contains("chain-b saw: value: two"), "chain-b did not see the new value:\n{result}");
     b.assert_store_clean();
+}
+
+#[test]
+fn what_runs_is_what_was_hashed_or_listed_unhashed() {
+    let b = BuildDir::with_fixture();
+    let task = "exported:do_compile";
+    b.build_ok(&[task]);
+    let show = |b: &BuildDir| -> Value { serde_json::from_str(&b.ok(&["show", task, "--json"])).unwrap() };
+    let file = |b: &BuildDir, name: &str| b.ok(&["store", "cat", &b.built_root(task), &format!("build/{name}")]);
+    let first = show(&b);
+    assert_eq!(first["inputs"]["EXPORTED_HASHED"], "hashed one", "{first:#}");
+    assert!(first["inputs"].get("EXPORTED_UNHASHED").is_none(), "{first:#}");
+    assert_eq!(first["unhashed"]["EXPORTED_UNHASHED"]["value"], "unhashed one", "{first:#}");
+    assert_eq!(first["unhashed"]["EXPORTED_UNHASHED"]["why"], "excluded", "{first:#}");
+    assert_eq!(first["unhashed"]["EXPORTED_UNHASHED"]["by"], "do_compile", "{first:#}");
+    let script = first["script"].as_str().expect("a shell task's derivation holds its script");
+    assert!(script.contains("export EXPORTED_UNHASHED=\"unhashed one\""), "{script}");
+    assert!(script.contains("export EXPORTED_HASHED=\"hashed one\""), "{script}");
+    // The run file beside the log is the derivation's script.
+    let run_file = std::fs::read_to_string(b.log_dir("exported").join("run.do_compile")).unwrap();
+    assert_eq!(run_file, script);
+    assert_eq!(file(&b, "unhashed.txt"), "unhashed one\n");
+
+    // The excluded variable changes what do_compile's script would say, not its hash:
+    // it does not run again (the tasks before it, whose hashes do cover the exported
+    // variable, run and are cut off), and `rstore show` says why.
+    b.local_conf("EXPORTED_UNHASHED = \"unhashed two\"");
+    let again = b.build_ok(&[task]);
+    assert!(!again.ran().contains(task), "{task} ran again: {:?}\n{}", again.ran(), again.stderr);
+    let second = show(&b);
+    assert_eq!(second["basehash"], first["basehash"]);
+    assert_eq!(second["unhashed"]["EXPORTED_UNHASHED"]["value"], "unhashed two", "{second:#}");
+    let text = b.ok(&["show", task]);
+    assert!(text.contains("EXPORTED_UNHASHED = \"unhashed two\"  [do_compile[vardepsexclude]]"), "{text}");
+    assert_eq!(file(&b, "unhashed.txt"), "unhashed one\n", "the stored output is the first run's");
+
+    // The hashed one reruns the task, which then sees both new values.
+    b.local_conf("EXPORTED_HASHED = \"hashed two\"");
+    let rebuilt = b.build_ok(&[task]);
+    assert!(rebuilt.ran().contains(task), "{:?}", rebuilt.ran());
+    assert_ne!(show(&b)["basehash"], first["basehash"]);
+    assert_eq!(file(&b, "hashed.txt"), "hashed two\n");
+    assert_eq!(file(&b, "unhashed.txt"), "unhashed two\n");
 }
 
 /// Build `target` (text mode, then `--json`) and check that it fails in `task` the

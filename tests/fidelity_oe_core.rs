@@ -2,8 +2,8 @@
 //! configuration and compare every recipe's values with what BitBake computed
 //! (`tests/fidelity/oe-core/`).
 //!
-//! Runs when `RSTORE_OE_CORE_DIR` names an openembedded-core checkout at the reference
-//! commit; otherwise it says so and passes.
+//! Needs openembedded-core at the reference commit, so it is `#[ignore]`d (cargo
+//! reports it as ignored); `scripts/fidelity DIR` runs it with `RSTORE_OE_CORE_DIR` set.
 
 mod common;
 
@@ -81,8 +81,9 @@ fn tasks_key(v: Option<&Value>) -> Option<Vec<String>> {
 }
 
 #[test]
+#[ignore = "needs openembedded-core: scripts/fidelity DIR runs it"]
 fn oe_core_matches_bitbake() {
-    let Some(oe) = oe_core("run the fidelity check") else { return };
+    let oe = oe_core("run the fidelity check");
     let build = oe_core_build_dir(&oe);
     let topdir = build.path().canonicalize().unwrap().display().to_string();
     let oe_s = oe.display().to_string();

@@ -3,8 +3,8 @@
 //! derivation reads must be exactly those BitBake's signature depends on
 //! (`basehash_vars`), with the same values (`varvals`).
 //!
-//! Runs when `RSTORE_OE_CORE_DIR` names an openembedded-core checkout at the reference
-//! commit; otherwise it says so and passes.
+//! Needs openembedded-core at the reference commit, so it is `#[ignore]`d (cargo
+//! reports it as ignored); `scripts/fidelity DIR` runs it with `RSTORE_OE_CORE_DIR` set.
 
 mod common;
 
@@ -35,8 +35,9 @@ fn same_value(reference: &Value, ours: Option<&Value>) -> bool {
 }
 
 #[test]
+#[ignore = "needs openembedded-core: scripts/fidelity DIR runs it"]
 fn task_signatures_match_bitbake() {
-    let Some(oe) = oe_core("run the signature fidelity check") else { return };
+    let oe = oe_core("run the signature fidelity check");
     let build = oe_core_build_dir(&oe);
     let (mut tasks, mut exact_sets, mut values, mut exact_values) = (0, 0, 0, 0);
     let mut problems = Vec::new();

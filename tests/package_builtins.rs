@@ -12,9 +12,9 @@ use std::process::Command;
 use std::rc::Rc;
 
 use rstore_evaluator::builtin::BuiltinRequest;
-use rstore_importer::build::{DL_DIR_INSIDE, TMPDIR_INSIDE, shell_script};
 use rstore_importer::builtins::{self, BuildContext, Recipes};
 use rstore_importer::datastore::{DataStore, Read};
+use rstore_importer::runfile::{DL_DIR_INSIDE, TMPDIR_INSIDE, run_file};
 use rstore_importer::session::{Options, Session};
 use rstore_importer::value::Value;
 use rstore_sandbox::{CancelHandle, Mount, Request, Sink, WorkDir};
@@ -348,7 +348,7 @@ fn hello_from_installed_files_to_a_reproducible_image(session: &Session, tmp: &P
         let dirs: Vec<String> = flag(&image, "do_image", "dirs").split_whitespace().map(str::to_owned).collect();
         let cwd = dirs.last().unwrap().clone();
         // The engine creates a task's [dirs] and runs the script in the last one.
-        let script = shell_script(&image, "do_image").unwrap();
+        let script = run_file(&image, "do_image").unwrap().script;
         let hosttools_inside = PathBuf::from(format!("{TMPDIR_INSIDE}/hosttools"));
         let mut images = Vec::new();
         for round in 0..2 {

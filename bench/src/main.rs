@@ -10,6 +10,7 @@ mod graph;
 mod parse;
 mod report;
 mod sandbox;
+mod schedule;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Bench {
     Fetch(fetch::Args),
     /// No-op build of rstore-image-minimal and the rebuild after editing hello vs bitbake
     Build(build::Args),
+    /// Scheduling overhead of the realisation engine on synthetic graphs of instant tasks
+    Schedule(schedule::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +48,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Sandbox(args) => sandbox::run(args),
         Bench::Fetch(args) => fetch::run(args),
         Bench::Build(args) => build::run(args),
+        Bench::Schedule(args) => schedule::run(args),
     }
 }

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rstore_sandbox::{CancelHandle, Limits, Mount, Network, Request, Sink, WorkDir};
-use rstore_store::{Digest, Store};
+use rstore_store::{BlobDigest, Store, TreeDigest};
 use serde::{Deserialize, Serialize};
 
 use crate::builtin::{Bind, BuiltinRequest};
 use crate::derivation::TaskId;
 use crate::overlay;
+use crate::realise::Executor;
 
 /// Where the rstore binary appears inside a sandbox that runs a built-in.
 pub const RSTORE_INSIDE: &str = "/rstore/bin/rstore";
@@ -46,9 +47,9 @@ pub struct Prepared {
     pub cwd: PathBuf,
     /// Output trees of the tasks this one follows in the same recipe, topmost first:
     /// the layers below the work directory.
-    pub lowers: Vec<Digest>,
+    pub lowers: Vec<TreeDigest>,
     /// Output trees of other tasks, mounted read-only at the given inside path.
-    pub inputs: Vec<(Digest, PathBuf)>,
+    pub inputs: Vec<(TreeDigest, PathBuf)>,
     /// Host paths mounted inside (host tools, downloads, local sources).
     pub binds: Vec<Bind>,
     pub env: BTreeMap<String, String>,
@@ -58,25 +59,47 @@ pub struct Prepared {
     pub time_limit: Option<Duration>,
 }
 
+impl Prepared {
+    /// A task that runs nothing (`[noexec]`): its output is its lowers, merged.
+    pub fn noexec(id: TaskId) -> Prepared {
+        Prepared {
+            id,
+            action: Action::Noexec,
+            workdir: PathBuf::new(),
+            cleandirs: Vec::new(),
+            dirs: Vec::new(),
+            cwd: PathBuf::new(),
+            lowers: Vec::new(),
+            inputs: Vec::new(),
+            binds: Vec::new(),
+            env: BTreeMap::new(),
+            network: false,
+            source_date_epoch: 0,
+            parallelism: None,
+            time_limit: None,
+        }
+    }
+}
+
 /// A task that ran to success.
 #[derive(Debug, Clone)]
 pub struct Executed {
     /// The output tree (the task's outhash).
-    pub root: Digest,
+    pub root: TreeDigest,
     /// The task's log, stored as a blob.
-    pub log: Option<Digest>,
+    pub log: Option<BlobDigest>,
     pub duration: Duration,
 }
 
 /// A task that failed: what to tell the user.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskFailure {
-    #[error("{id} failed ({how}); log: {log}\n{tail}")]
-    Failed { id: String, how: String, log: String, tail: String },
-    #[error("{id}: could not run: {reason}")]
-    Setup { id: String, reason: String },
-    #[error("{id}: cancelled")]
-    Cancelled { id: String },
+    #[error("{task} failed ({how}); log: {}\n{tail}", log.display())]
+    Failed { task: TaskId, how: String, log: PathBuf, tail: String },
+    #[error("{task}: could not run: {reason}")]
+    Setup { task: TaskId, reason: String },
+    #[error("{task}: cancelled")]
+    Cancelled { task: TaskId },
 }
 
 /// The last lines of a log file.
@@ -92,29 +115,34 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Host-side resources of a run.
-pub struct Host<'a> {
-    pub store: &'a Store,
+/// Runs tasks in the sandbox and stores their output trees.
+pub struct SandboxExecutor {
+    pub store: std::sync::Arc<Store>,
     /// Scratch space for overlay upper/work dirs (same filesystem as the store is best).
-    pub scratch: &'a Path,
+    pub scratch: PathBuf,
     /// The rstore executable (mounted for built-ins).
-    pub rstore: &'a Path,
-    pub cancel: &'a CancelHandle,
+    pub rstore: PathBuf,
+    pub cancel: CancelHandle,
+}
+
+impl Executor for SandboxExecutor {
+    fn execute(&self, task: &Prepared, log: &Path) -> Result<Executed, TaskFailure> {
+        execute(task, self, log)
+    }
 }
 
 /// Run a prepared task and store its output tree. `log` is the host path of its log.
-pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, TaskFailure> {
-    let id = p.id.to_string();
-    let setup = |reason: String| TaskFailure::Setup { id: id.clone(), reason };
+fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed, TaskFailure> {
+    let setup = |reason: String| TaskFailure::Setup { task: p.id.clone(), reason };
     let started = std::time::Instant::now();
     if let Some(parent) = log.parent() {
         std::fs::create_dir_all(parent).map_err(|e| setup(format!("creating {}: {e}", parent.display())))?;
     }
     if let Action::Noexec = p.action {
         // Orders tasks only: the output is the merged lowers.
-        let root = match overlay::merge_lowers(host.store, &p.lowers).map_err(|e| setup(e.to_string()))? {
+        let root = match overlay::merge_lowers(&host.store, &p.lowers).map_err(|e| setup(e.to_string()))? {
             Some(r) => r,
-            None => overlay::merge(host.store, &[], &empty_dir(host.scratch).map_err(|e| setup(e.to_string()))?)
+            None => overlay::merge(&host.store, &[], &empty_dir(&host.scratch).map_err(|e| setup(e.to_string()))?)
                 .map_err(|e| setup(e.to_string()))?,
         };
         host.store.commit_tree(&root).map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
@@ -122,7 +150,7 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
     }
     let run = tempfile::Builder::new()
         .prefix("task-")
-        .tempdir_in(host.scratch)
+        .tempdir_in(&host.scratch)
         .map_err(|e| setup(format!("creating a scratch dir in {}: {e}", host.scratch.display())))?;
     let upper = run.path().join("upper");
     let work = run.path().join("work");
@@ -197,21 +225,21 @@ pub fn execute(p: &Prepared, host: &Host<'_>, log: &Path) -> Result<Executed, Ta
             Mount::ReadOnly { host: b.host.clone(), inside: b.inside.clone() }
         });
     }
-    let outcome = rstore_sandbox::run(&req, host.cancel).map_err(|e| setup(with_causes(&e)))?;
+    let outcome = rstore_sandbox::run(&req, &host.cancel).map_err(|e| setup(with_causes(&e)))?;
     let log_digest = host.store.add_blob_file(log).ok();
     match outcome.termination {
         _ if outcome.success() => {}
-        rstore_sandbox::Termination::Cancelled => return Err(TaskFailure::Cancelled { id }),
+        rstore_sandbox::Termination::Cancelled => return Err(TaskFailure::Cancelled { task: p.id.clone() }),
         t => {
             return Err(TaskFailure::Failed {
-                id,
+                task: p.id.clone(),
                 how: describe(&t),
-                log: log.display().to_string(),
+                log: log.to_path_buf(),
                 tail: log_tail(log, 20),
             });
         }
     }
-    let root = overlay::merge(host.store, &p.lowers, &upper)
+    let root = overlay::merge(&host.store, &p.lowers, &upper)
         .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
     Ok(Executed { root, log: log_digest, duration: started.elapsed() })
 }

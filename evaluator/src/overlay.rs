@@ -13,7 +13,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use rstore_store::{
-    Attributes, Digest, Name, Node, ObjectKind, Owner, Store, StoreError, SymlinkTarget, Tree, TreeEntry,
+    Attributes, Name, Node, ObjectKind, Owner, Store, StoreError, SymlinkTarget, Tree, TreeDigest, TreeEntry,
 };
 
 /// Merging an overlay failed.
@@ -31,10 +31,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OverlayError + '_ {
     move |source| OverlayError::Io { path: path.display().to_string(), source }
 }
 
-fn write_tree(store: &Store, tree: &Tree) -> Result<Digest, OverlayError> {
+fn write_tree(store: &Store, tree: &Tree) -> Result<TreeDigest, OverlayError> {
     let digest = tree.digest();
-    if !store.has_object(ObjectKind::Tree, &digest) {
-        store.import_raw_object(ObjectKind::Tree, &digest, &tree.encode())?;
+    if !store.has_object(ObjectKind::Tree, digest.digest()) {
+        store.import_raw_object(ObjectKind::Tree, digest.digest(), &tree.encode())?;
     }
     Ok(digest)
 }
@@ -43,14 +43,14 @@ fn dir_size(tree: &Tree) -> u64 {
     tree.logical_size()
 }
 
-fn entries(store: &Store, digest: Option<&Digest>) -> Result<BTreeMap<Vec<u8>, TreeEntry>, OverlayError> {
+fn entries(store: &Store, digest: Option<&TreeDigest>) -> Result<BTreeMap<Vec<u8>, TreeEntry>, OverlayError> {
     let Some(d) = digest else { return Ok(BTreeMap::new()) };
     Ok(store.read_tree(d)?.entries().iter().map(|e| (e.name.as_bytes().to_vec(), e.clone())).collect())
 }
 
 /// Merge store trees: entries of `top` win over `bottom`; directories present in both
 /// are merged recursively.
-fn merge_two(store: &Store, top: &Digest, bottom: &Digest) -> Result<Digest, OverlayError> {
+fn merge_two(store: &Store, top: &TreeDigest, bottom: &TreeDigest) -> Result<TreeDigest, OverlayError> {
     if top == bottom {
         return Ok(*top);
     }
@@ -72,7 +72,7 @@ fn merge_two(store: &Store, top: &Digest, bottom: &Digest) -> Result<Digest, Ove
 }
 
 /// Merge lower trees, topmost first.
-pub fn merge_lowers(store: &Store, lowers: &[Digest]) -> Result<Option<Digest>, OverlayError> {
+pub fn merge_lowers(store: &Store, lowers: &[TreeDigest]) -> Result<Option<TreeDigest>, OverlayError> {
     let mut it = lowers.iter().rev();
     let Some(first) = it.next() else { return Ok(None) };
     let mut acc = *first;
@@ -100,7 +100,7 @@ fn entry_for(name: Name, node: Node, meta: &std::fs::Metadata) -> TreeEntry {
 }
 
 /// Apply the upper directory `upper` on top of the tree `base`.
-fn apply_upper(store: &Store, upper: &Path, base: Option<&Digest>) -> Result<Tree, OverlayError> {
+fn apply_upper(store: &Store, upper: &Path, base: Option<&TreeDigest>) -> Result<Tree, OverlayError> {
     let mut merged = if is_opaque(upper) { BTreeMap::new() } else { entries(store, base)? };
     let mut names: Vec<_> =
         std::fs::read_dir(upper).map_err(io(upper))?.collect::<Result<_, _>>().map_err(io(upper))?;
@@ -146,7 +146,7 @@ fn apply_upper(store: &Store, upper: &Path, base: Option<&Digest>) -> Result<Tre
 
 /// The tree of an overlay's merged view: `lowers` (topmost first) under `upper`.
 /// The result is committed in the store (every object it names is durable).
-pub fn merge(store: &Store, lowers: &[Digest], upper: &Path) -> Result<Digest, OverlayError> {
+pub fn merge(store: &Store, lowers: &[TreeDigest], upper: &Path) -> Result<TreeDigest, OverlayError> {
     let base = merge_lowers(store, lowers)?;
     let tree = apply_upper(store, upper, base.as_ref())?;
     let root = write_tree(store, &tree)?;

@@ -14,7 +14,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rstore_store::{Digest, NoReporter, Node, Store};
+use rstore_store::{NoReporter, Node, Store, TreeDigest};
 use serde::{Deserialize, Serialize};
 
 /// One directory of a task's output published over a host directory.
@@ -50,7 +50,7 @@ pub struct Published {
 
 /// Publish `p` from the output tree `root`. Only the published directory is checked
 /// out of the store, not the whole output.
-pub fn publish(store: &Store, root: &Digest, p: &Publication) -> Result<Published, PublishError> {
+pub fn publish(store: &Store, root: &TreeDigest, p: &Publication) -> Result<Published, PublishError> {
     let from = p.from.to_string_lossy();
     let digest = match store.resolve(root, &from) {
         Ok((Node::Directory { digest, .. }, _)) => digest,

@@ -1,57 +1,63 @@
 //! Realisation: make the outputs of the target tasks available, running as few tasks
 //! as possible (BitBake's setscene and runqueue, Nix's realise).
 //!
-//! 1. **Hashes.** In dependency order, each task's `taskhash` is computed from its
-//!    basehash, the host fingerprint and its dependencies' `unihash`es; its unihash is
-//!    what the store's hash equivalence says for that taskhash, or the taskhash. A task
-//!    is *available* when the store holds an entry for its unihash.
+//! 1. **Hashes.** In dependency order, each task's [`Taskhash`] is computed from its
+//!    basehash, the host fingerprint and its dependencies' [`Unihash`]es; its unihash is
+//!    what hash equivalence ([`Outputs`]) says for that taskhash, or the taskhash. A task
+//!    is *available* when an output is recorded for its unihash.
 //! 2. **What is needed.** Working back from the targets: an available task needs
 //!    nothing below it (an image whose packages are present never needs the compiler);
-//!    a task that must run needs all its dependencies.
-//! 3. **Execution.** Needed tasks run when their dependencies are done, most
-//!    dependents first, on `jobs` workers (blocking sandbox runs on tokio's blocking
-//!    pool; preparing a task — which reads metadata — stays on the calling thread). When a
-//!    finished task's output matches an earlier build's (hash equivalence gives an older
-//!    unihash), the hashes below are computed again and tasks that became available are
-//!    *cut off* instead of run.
+//!    a task that must run needs all its inputs.
+//! 3. **Execution.** Each needed task counts the inputs it still waits for; when the
+//!    count reaches zero it enters a ready queue ordered by BitBake's task weight (the
+//!    tasks most others wait for first). Up to `jobs` run at once through the
+//!    [`Executor`] on tokio's blocking pool; preparing a task (which reads metadata,
+//!    see [`Planner`]) stays on the calling thread. Starting and finishing a task costs
+//!    time in proportion to its edges, not to the size of the graph. When a finished
+//!    task's output matches an earlier build's (hash equivalence gives an older
+//!    unihash), the hashes of the tasks above it are computed again, the tasks that
+//!    became available are *cut off* instead of run, and the queue is rebuilt.
 //!
 //! A failing task fails its dependents; with `keep_going` independent tasks still run.
-//! Cancelling kills every running sandbox; nothing partial enters the store (a task's
-//! entry is written only after its output is committed).
+//! Cancelling kills every running task; nothing partial is recorded (a task's output is
+//! recorded only once it is complete).
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::str::FromStr;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use rstore_sandbox::CancelHandle;
-use rstore_store::{Digest, Entry, Store};
+use rstore_store::{Basehash, Entry, HostFingerprint, Outhash, Store, StoreError, Taskhash, TreeDigest, Unihash};
 use serde::Serialize;
 
-use crate::derivation::TaskId;
-use crate::execute::{self, Executed, Prepared, TaskFailure};
+use crate::derivation::{TaskId, taskhash};
+use crate::execute::{Executed, Prepared, TaskFailure};
+use crate::graph::{Cycle, Graph, NodeId};
 
 /// One task of the graph to realise.
 #[derive(Debug, Clone)]
-pub struct Node {
+pub struct Task {
     pub id: TaskId,
-    /// The basehash of its derivation (hex).
-    pub basehash: String,
-    pub deps: Vec<usize>,
-    /// Tasks further below whose outputs it also reads (a recipe sysroot reads every
-    /// `do_populate_sysroot` below it). They must be available when it runs, but are
-    /// not part of its taskhash: each is already covered through the chain of
-    /// dependencies that reaches it (as in BitBake).
-    pub reads: Vec<usize>,
+    pub basehash: Basehash,
 }
 
-impl Node {
-    /// Everything that must be available before the task runs.
-    fn inputs(&self) -> impl Iterator<Item = usize> + '_ {
-        self.deps.iter().chain(self.reads.iter()).copied()
-    }
+/// What an edge of the graph to realise means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Input {
+    /// A dependency: its unihash is part of the taskhash.
+    #[default]
+    Dep,
+    /// A task further below whose output is read too (a recipe sysroot reads every
+    /// `do_populate_sysroot` below it). It must be available when the task runs, but is
+    /// not part of the taskhash: it is covered through the chain of dependencies that
+    /// reaches it (as in BitBake).
+    Reads,
 }
+
+/// The graph the engine realises: tasks, and the inputs each one needs.
+pub type BuildGraph = Graph<Task, Input>;
 
 /// What to do.
 #[derive(Debug, Clone, Default)]
@@ -60,16 +66,16 @@ pub struct Options {
     pub keep_going: bool,
     pub dry_run: bool,
     /// Tasks to run even when their output is available.
-    pub force: BTreeSet<usize>,
+    pub force: BTreeSet<NodeId>,
     /// Fingerprint of the host tools exposed to tasks; part of every taskhash.
-    pub host_fingerprint: String,
+    pub host_fingerprint: Option<HostFingerprint>,
 }
 
 /// How a task ended up satisfied (or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resolution {
-    /// Its output was already in the store.
+    /// Its output was already recorded.
     Available,
     /// It ran.
     Ran,
@@ -87,19 +93,136 @@ pub enum Resolution {
 pub trait Reporter {
     /// The plan: how many tasks are needed, and how many of those are available.
     fn planned(&self, _needed: usize, _available: usize) {}
+    /// A task started; `running` tasks are running now.
     fn started(&self, _id: &TaskId, _running: usize) {}
+    /// A task finished (ran, failed); `detail` is its duration or what went wrong.
     fn finished(&self, _id: &TaskId, _resolution: Resolution, _detail: &str) {}
-    /// Called about once a second while tasks run (to refresh elapsed times).
+    /// About once a second while tasks run.
     fn tick(&self) {}
+}
+
+/// A task could not be prepared.
+#[derive(Debug, thiserror::Error)]
+#[error("{task}: {source}")]
+pub struct PrepareError {
+    pub task: TaskId,
+    #[source]
+    pub source: Box<dyn std::error::Error>,
 }
 
 /// Prepares tasks on the calling thread (it reads metadata, which is not `Send`).
 pub trait Planner {
-    /// Everything needed to run `node`; `outputs` holds the output root of every
-    /// dependency of it and of every task it reads ([`Node::reads`]).
-    fn prepare(&mut self, node: usize, outputs: &HashMap<usize, Digest>) -> Result<Prepared, String>;
+    /// Everything needed to run `node`; `outputs` holds the output root of every input
+    /// of it (dependencies and tasks it reads).
+    fn prepare(&mut self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError>;
     /// Where the task's log goes on the host.
-    fn log_path(&self, node: usize) -> PathBuf;
+    fn log_path(&self, node: NodeId) -> PathBuf;
+}
+
+/// Runs prepared tasks (in the sandbox, for real builds); called on worker threads.
+pub trait Executor: Send + Sync {
+    fn execute(&self, task: &Prepared, log: &Path) -> Result<Executed, TaskFailure>;
+}
+
+/// A task's recorded output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub unihash: Unihash,
+    /// The output tree kept for that unihash (an equivalent earlier one, if any).
+    pub root: TreeDigest,
+}
+
+/// Where outputs are recorded and found: hash equivalence and output roots. The store
+/// is one; [`MemoryOutputs`] is another, for tests and benchmarks.
+pub trait Outputs {
+    /// What hash equivalence says `taskhash` stands for (None: itself).
+    fn unihash(&self, taskhash: &Taskhash) -> Result<Option<Unihash>, StoreError>;
+    /// The output recorded for `unihash`.
+    fn output(&self, unihash: &Unihash) -> Result<Option<TreeDigest>, StoreError>;
+    /// Record what a task produced, with hash equivalence.
+    fn record(
+        &self,
+        task: &TaskId,
+        taskhash: &Taskhash,
+        done: &Executed,
+        host: Option<&HostFingerprint>,
+    ) -> Result<Recorded, StoreError>;
+}
+
+impl Outputs for Store {
+    fn unihash(&self, taskhash: &Taskhash) -> Result<Option<Unihash>, StoreError> {
+        self.lookup(taskhash)
+    }
+
+    fn output(&self, unihash: &Unihash) -> Result<Option<TreeDigest>, StoreError> {
+        Ok(self.entry(unihash)?.map(|e| e.root))
+    }
+
+    fn record(
+        &self,
+        task: &TaskId,
+        taskhash: &Taskhash,
+        done: &Executed,
+        host: Option<&HostFingerprint>,
+    ) -> Result<Recorded, StoreError> {
+        let unihash = self.report(&task.to_string(), taskhash, &Outhash::of_tree(done.root))?;
+        let entry = Entry {
+            root: done.root,
+            log: done.log,
+            duration_ms: u64::try_from(done.duration.as_millis()).unwrap_or(u64::MAX),
+            host_fingerprint: host.map(|h| h.to_string()).unwrap_or_default(),
+            signatures: Vec::new(),
+        };
+        // An entry may exist already for an equivalent earlier build: it is kept.
+        let stored = self.put_entry(&unihash, entry)?;
+        Ok(Recorded { unihash, root: stored.root })
+    }
+}
+
+/// Hash equivalence and outputs in memory: what the store does, without a disk.
+#[derive(Debug, Default)]
+pub struct MemoryOutputs {
+    state: std::sync::Mutex<MemoryState>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    unihash: BTreeMap<Taskhash, Unihash>,
+    first: BTreeMap<(String, Outhash), Unihash>,
+    output: BTreeMap<Unihash, TreeDigest>,
+}
+
+impl Outputs for MemoryOutputs {
+    fn unihash(&self, taskhash: &Taskhash) -> Result<Option<Unihash>, StoreError> {
+        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()).unihash.get(taskhash).copied())
+    }
+
+    fn output(&self, unihash: &Unihash) -> Result<Option<TreeDigest>, StoreError> {
+        Ok(self.state.lock().unwrap_or_else(|e| e.into_inner()).output.get(unihash).copied())
+    }
+
+    fn record(
+        &self,
+        task: &TaskId,
+        taskhash: &Taskhash,
+        done: &Executed,
+        _host: Option<&HostFingerprint>,
+    ) -> Result<Recorded, StoreError> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (task.to_string(), Outhash::of_tree(done.root));
+        let unihash = *s.first.entry(key).or_insert_with(|| Unihash::from_taskhash(*taskhash));
+        s.unihash.insert(*taskhash, unihash);
+        let root = *s.output.entry(unihash).or_insert(done.root);
+        Ok(Recorded { unihash, root })
+    }
+}
+
+/// The services a realisation uses.
+pub struct Services<'a> {
+    pub outputs: &'a dyn Outputs,
+    pub executor: Arc<dyn Executor>,
+    pub reporter: &'a dyn Reporter,
+    pub cancel: &'a CancelHandle,
 }
 
 /// One failed task.
@@ -107,7 +230,7 @@ pub trait Planner {
 pub struct Failure {
     pub task: String,
     pub message: String,
-    pub log: Option<String>,
+    pub log: Option<PathBuf>,
 }
 
 /// What a realisation did.
@@ -132,20 +255,20 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskResult {
     pub resolution: Resolution,
-    pub taskhash: Option<String>,
-    pub unihash: Option<String>,
-    pub root: Option<String>,
+    pub taskhash: Option<Taskhash>,
+    pub unihash: Option<Unihash>,
+    pub root: Option<TreeDigest>,
 }
 
 /// Failures before anything could run.
 #[derive(Debug, thiserror::Error)]
 pub enum RealiseError {
-    #[error("the task graph has a cycle through {0}")]
-    Cycle(String),
-    #[error("{0}")]
-    Store(#[from] rstore_store::StoreError),
+    #[error("the task graph has a {0}")]
+    Cycle(crate::graph::CycleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("starting the task runner: {0}")]
-    Runtime(String),
+    Runtime(#[source] std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,159 +280,223 @@ enum State {
     Skipped,
 }
 
-fn digest(hex: &str) -> Digest {
-    Digest::from_str(hex).unwrap_or_else(|_| Digest::of_blob(hex.as_bytes()))
-}
-
+/// Taskhash, unihash and output root of every node (None until computed).
 struct Hashes {
-    taskhash: Vec<Option<Digest>>,
-    unihash: Vec<Option<Digest>>,
-    root: Vec<Option<Digest>>,
+    taskhash: Vec<Option<Taskhash>>,
+    unihash: Vec<Option<Unihash>>,
+    root: Vec<Option<TreeDigest>>,
 }
 
-fn topo(nodes: &[Node]) -> Result<Vec<usize>, RealiseError> {
-    let mut indeg: Vec<usize> = nodes.iter().map(|n| n.inputs().count()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for (i, n) in nodes.iter().enumerate() {
-        for d in n.inputs() {
-            dependents[d].push(i);
-        }
+impl Hashes {
+    fn new(n: usize) -> Hashes {
+        Hashes { taskhash: vec![None; n], unihash: vec![None; n], root: vec![None; n] }
     }
-    let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| indeg[i] == 0).collect();
-    let mut order = Vec::with_capacity(nodes.len());
-    while let Some(i) = ready.pop() {
-        order.push(i);
-        for &j in &dependents[i] {
-            indeg[j] -= 1;
-            if indeg[j] == 0 {
-                ready.push(j);
-            }
-        }
-    }
-    if order.len() != nodes.len() {
-        let stuck = (0..nodes.len()).find(|&i| indeg[i] > 0).map(|i| nodes[i].id.to_string()).unwrap_or_default();
-        return Err(RealiseError::Cycle(stuck));
-    }
-    Ok(order)
 }
 
-/// Compute taskhash, unihash and availability for `which` nodes (in `order`).
+fn order_of(graph: &BuildGraph) -> Result<Vec<NodeId>, RealiseError> {
+    graph.topological_order().map_err(|c: Cycle| RealiseError::Cycle(c.describe(graph, |t| t.id.to_string())))
+}
+
+/// Compute taskhash, unihash and output root for the nodes marked in `which`, in `order`.
 fn hash_nodes(
-    nodes: &[Node],
-    order: &[usize],
+    graph: &BuildGraph,
+    order: &[NodeId],
     which: &[bool],
-    store: &Store,
-    fingerprint: &str,
+    outputs: &dyn Outputs,
+    host: Option<&HostFingerprint>,
     h: &mut Hashes,
 ) -> Result<(), RealiseError> {
     for &i in order {
         if !which[i] {
             continue;
         }
-        let deps: Vec<String> = nodes[i].deps.iter().filter_map(|&d| h.unihash[d].map(|u| u.to_hex())).collect();
-        let base = crate::derivation::taskhash(
-            &format!("{}\n{fingerprint}", nodes[i].basehash),
-            deps.iter().map(String::as_str),
-        );
-        let th = digest(&base);
-        let uh = store.lookup(&th)?.unwrap_or(th);
+        let mut deps: Vec<Unihash> = Vec::new();
+        for (d, input) in graph.deps_with_edges(i) {
+            if *input == Input::Dep {
+                // Dependencies come first in `order`: every one has a unihash by now.
+                deps.extend(h.unihash[d]);
+            }
+        }
+        let th = taskhash(&graph.node(i).basehash, host, &deps);
+        let uh = outputs.unihash(&th)?.unwrap_or(Unihash::from_taskhash(th));
         h.taskhash[i] = Some(th);
         h.unihash[i] = Some(uh);
-        h.root[i] = store.entry(&uh)?.map(|e| e.root);
+        h.root[i] = outputs.output(&uh)?;
     }
     Ok(())
 }
 
-/// Taskhash, unihash and output root (when the store has it) of every node, without
-/// running anything: what `rstore show` and dry runs report.
-pub fn resolve_hashes(nodes: &[Node], store: &Store, fingerprint: &str) -> Result<Vec<TaskResult>, RealiseError> {
-    let order = topo(nodes)?;
-    let n = nodes.len();
-    let mut h = Hashes { taskhash: vec![None; n], unihash: vec![None; n], root: vec![None; n] };
-    hash_nodes(nodes, &order, &vec![true; n], store, fingerprint, &mut h)?;
+/// Taskhash, unihash and output root (when recorded) of every node, without running
+/// anything: what `rstore show` and dry runs report.
+pub fn resolve_hashes(
+    graph: &BuildGraph,
+    outputs: &dyn Outputs,
+    host: Option<&HostFingerprint>,
+) -> Result<Vec<TaskResult>, RealiseError> {
+    let order = order_of(graph)?;
+    let n = graph.len();
+    let mut h = Hashes::new(n);
+    hash_nodes(graph, &order, &vec![true; n], outputs, host, &mut h)?;
     let resolution: Vec<Option<Resolution>> =
         (0..n).map(|i| Some(if h.root[i].is_some() { Resolution::Available } else { Resolution::NotNeeded })).collect();
     Ok(results(&h, &resolution, &vec![false; n]))
 }
 
-/// How many tasks (transitively) depend on each one: run those first.
-fn weights(nodes: &[Node], order: &[usize]) -> Vec<u64> {
-    let mut w = vec![1u64; nodes.len()];
-    for &i in order.iter().rev() {
-        let wi = w[i];
-        for d in nodes[i].inputs() {
-            w[d] = w[d].saturating_add(wi);
-        }
-    }
-    w
+/// The scheduler's view of the graph: who is needed, who waits for how many inputs,
+/// and the queue of tasks ready to start.
+struct Schedule<'g> {
+    graph: &'g BuildGraph,
+    force: &'g BTreeSet<NodeId>,
+    /// Position of each node in the start order: heavier first, then by name.
+    rank: Vec<usize>,
+    state: Vec<State>,
+    need: Vec<bool>,
+    /// Per needed node: inputs not yet satisfied.
+    waiting: Vec<usize>,
+    ready: BinaryHeap<Reverse<(usize, NodeId)>>,
 }
 
-/// The tasks that must run, given availability: back from the targets.
-fn needed(nodes: &[Node], targets: &[usize], h: &Hashes, force: &BTreeSet<usize>, done: &[State]) -> Vec<bool> {
-    let mut need = vec![false; nodes.len()];
-    let mut stack: Vec<usize> = targets.to_vec();
-    while let Some(i) = stack.pop() {
-        if need[i] {
-            continue;
+impl<'g> Schedule<'g> {
+    fn new(graph: &'g BuildGraph, force: &'g BTreeSet<NodeId>) -> Result<Schedule<'g>, RealiseError> {
+        let weight = graph.weights().map_err(|c| RealiseError::Cycle(c.describe(graph, |t| t.id.to_string())))?;
+        let mut by_priority: Vec<(Reverse<u64>, String, NodeId)> =
+            graph.nodes().map(|(i, t)| (Reverse(weight[i]), t.id.to_string(), i)).collect();
+        by_priority.sort_unstable();
+        let mut rank = vec![0; graph.len()];
+        for (position, (_, _, i)) in by_priority.into_iter().enumerate() {
+            rank[i] = position;
         }
-        need[i] = true;
-        let satisfied = done[i] == State::Done || (h.root[i].is_some() && !force.contains(&i));
-        if !satisfied {
-            stack.extend(nodes[i].inputs());
+        let n = graph.len();
+        Ok(Schedule {
+            graph,
+            force,
+            rank,
+            state: vec![State::Pending; n],
+            need: vec![false; n],
+            waiting: vec![0; n],
+            ready: BinaryHeap::new(),
+        })
+    }
+
+    /// Whether node `i`'s output is there for others: it ran here, or it is recorded
+    /// (and not forced to run again).
+    fn satisfied(&self, i: NodeId, h: &Hashes) -> bool {
+        self.state[i] == State::Done || (h.root[i].is_some() && !self.force.contains(&i))
+    }
+
+    /// Work out what the targets need given what is available, the inputs each needed
+    /// task waits for, and the tasks ready now.
+    fn plan(&mut self, targets: &[NodeId], h: &Hashes) {
+        let n = self.graph.len();
+        self.need = vec![false; n];
+        let mut stack: Vec<NodeId> = targets.to_vec();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut self.need[i], true) {
+                continue;
+            }
+            if !self.satisfied(i, h) {
+                stack.extend(self.graph.deps_unordered(i));
+            }
+        }
+        self.ready.clear();
+        for i in 0..n {
+            self.waiting[i] = 0;
+            if self.runnable(i, h) {
+                self.waiting[i] = self.graph.deps_unordered(i).filter(|&d| !self.satisfied(d, h)).count();
+                if self.waiting[i] == 0 {
+                    self.ready.push(Reverse((self.rank[i], i)));
+                }
+            }
         }
     }
-    need
+
+    /// Needed, not yet started, and not satisfied: it has to run.
+    fn runnable(&self, i: NodeId, h: &Hashes) -> bool {
+        self.need[i] && self.state[i] == State::Pending && !self.satisfied(i, h)
+    }
+
+    /// The next task to start, if one is ready.
+    fn next(&mut self, h: &Hashes) -> Option<NodeId> {
+        while let Some(Reverse((_, i))) = self.ready.pop() {
+            if self.runnable(i, h) && self.waiting[i] == 0 {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// `i` finished: the needed tasks waiting for it wait for one input less.
+    fn done(&mut self, i: NodeId, h: &Hashes) {
+        self.state[i] = State::Done;
+        for j in self.graph.dependents_unordered(i) {
+            if self.runnable(j, h) {
+                self.waiting[j] = self.waiting[j].saturating_sub(1);
+                if self.waiting[j] == 0 {
+                    self.ready.push(Reverse((self.rank[j], j)));
+                }
+            }
+        }
+    }
+
+    /// `i` failed: it and everything above it that has not started is given up.
+    fn failed(&mut self, i: NodeId, resolution: &mut [Option<Resolution>]) {
+        self.state[i] = State::Failed;
+        resolution[i] = Some(Resolution::Failed);
+        for (j, above) in self.graph.dependents_closure(i).into_iter().enumerate() {
+            if above && self.state[j] == State::Pending {
+                self.state[j] = State::Skipped;
+                resolution[j] = Some(Resolution::Skipped);
+            }
+        }
+    }
 }
 
 /// Realise `targets`.
-#[allow(clippy::too_many_arguments)]
 pub fn realise(
-    nodes: &[Node],
-    targets: &[usize],
-    store: Arc<Store>,
+    graph: &BuildGraph,
+    targets: &[NodeId],
     planner: &mut dyn Planner,
-    scratch: PathBuf,
-    rstore_binary: PathBuf,
+    services: &Services<'_>,
     options: &Options,
-    reporter: &dyn Reporter,
-    cancel: &CancelHandle,
 ) -> Result<Summary, RealiseError> {
+    let Services { outputs, executor, reporter, cancel } = services;
+    let reporter: &dyn Reporter = *reporter;
+    let host = options.host_fingerprint.as_ref();
     let started = Instant::now();
-    let order = topo(nodes)?;
-    let n = nodes.len();
-    let mut h = Hashes { taskhash: vec![None; n], unihash: vec![None; n], root: vec![None; n] };
-    hash_nodes(nodes, &order, &vec![true; n], &store, &options.host_fingerprint, &mut h)?;
-    let weight = weights(nodes, &order);
-    let mut state = vec![State::Pending; n];
+    let order = order_of(graph)?;
+    let n = graph.len();
+    let mut h = Hashes::new(n);
+    hash_nodes(graph, &order, &vec![true; n], *outputs, host, &mut h)?;
+    let mut schedule = Schedule::new(graph, &options.force)?;
+    schedule.plan(targets, &h);
     let mut resolution: Vec<Option<Resolution>> = vec![None; n];
-    let mut need = needed(nodes, targets, &h, &options.force, &state);
     // Tasks the plan needed at any point (availability found later shrinks `need`).
-    let mut ever_needed = need.clone();
-    let initially_available: Vec<bool> = (0..n).map(|i| h.root[i].is_some() && !options.force.contains(&i)).collect();
-    let available = (0..n).filter(|&i| need[i] && initially_available[i]).count();
-    reporter.planned(need.iter().filter(|x| **x).count(), available);
+    let mut ever_needed = schedule.need.clone();
+    let initially_available: Vec<bool> = (0..n).map(|i| schedule.satisfied(i, &h)).collect();
+    let available = (0..n).filter(|&i| schedule.need[i] && initially_available[i]).count();
+    reporter.planned(schedule.need.iter().filter(|x| **x).count(), available);
     let mut summary = Summary::default();
 
     if options.dry_run {
         for &i in &order {
-            if need[i] && (h.root[i].is_none() || options.force.contains(&i)) {
-                summary.would_run.push(nodes[i].id.to_string());
+            if schedule.runnable(i, &h) {
+                summary.would_run.push(graph.node(i).id.to_string());
             }
         }
         summary.available = available;
         summary.seconds = started.elapsed().as_secs_f64();
-        summary.tasks = results(&h, &resolution, &need);
+        summary.tasks = results(&h, &resolution, &schedule.need);
         return Ok(summary);
     }
 
+    let jobs = options.jobs.max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .max_blocking_threads(options.jobs.max(1))
+        .max_blocking_threads(jobs)
         .enable_all()
         .build()
-        .map_err(|e| RealiseError::Runtime(e.to_string()))?;
-    let jobs = options.jobs.max(1);
+        .map_err(RealiseError::Runtime)?;
     let mut stop = false;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<Executed, TaskFailure>)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(NodeId, Result<Executed, TaskFailure>)>();
     let mut running = 0usize;
 
     runtime.block_on(async {
@@ -317,52 +504,29 @@ pub fn realise(
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Start what can start.
-            if !stop && !cancel.is_cancelled() {
-                let mut ready: Vec<usize> = (0..n)
-                    .filter(|&i| {
-                        need[i]
-                            && state[i] == State::Pending
-                            && (h.root[i].is_none() || options.force.contains(&i))
-                            && nodes[i].inputs().all(|d| {
-                                state[d] == State::Done || (h.root[d].is_some() && !options.force.contains(&d))
-                            })
-                    })
-                    .collect();
-                ready.sort_by_key(|&i| (std::cmp::Reverse(weight[i]), nodes[i].id.to_string()));
-                for i in ready {
-                    if running >= jobs {
-                        break;
+            while !stop && !cancel.is_cancelled() && running < jobs {
+                let Some(i) = schedule.next(&h) else { break };
+                let inputs: BTreeMap<NodeId, TreeDigest> =
+                    graph.deps_unordered(i).filter_map(|d| h.root[d].map(|r| (d, r))).collect();
+                let prepared = match planner.prepare(i, &inputs) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        record_failure(&mut summary, reporter, graph, i, e.to_string(), None);
+                        schedule.failed(i, &mut resolution);
+                        stop |= !options.keep_going;
+                        continue;
                     }
-                    let outputs: HashMap<usize, Digest> =
-                        nodes[i].inputs().filter_map(|d| h.root[d].map(|r| (d, r))).collect();
-                    let prepared = match planner.prepare(i, &outputs) {
-                        Ok(p) => p,
-                        Err(message) => {
-                            state[i] = State::Failed;
-                            resolution[i] = Some(Resolution::Failed);
-                            reporter.finished(&nodes[i].id, Resolution::Failed, &message);
-                            summary.failures.push(Failure { task: nodes[i].id.to_string(), message, log: None });
-                            if !options.keep_going {
-                                stop = true;
-                            }
-                            continue;
-                        }
-                    };
-                    state[i] = State::Running;
-                    running += 1;
-                    reporter.started(&nodes[i].id, running);
-                    let log = planner.log_path(i);
-                    let store = store.clone();
-                    let scratch = scratch.clone();
-                    let rstore = rstore_binary.clone();
-                    let cancel = cancel.clone();
-                    let tx = tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let host = execute::Host { store: &store, scratch: &scratch, rstore: &rstore, cancel: &cancel };
-                        let r = execute::execute(&prepared, &host, &log);
-                        let _ = tx.send((i, r));
-                    });
-                }
+                };
+                schedule.state[i] = State::Running;
+                running += 1;
+                reporter.started(&graph.node(i).id, running);
+                let log = planner.log_path(i);
+                let executor = Arc::clone(executor);
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let r = executor.execute(&prepared, &log);
+                    let _ = tx.send((i, r));
+                });
             }
             if running == 0 {
                 break;
@@ -376,60 +540,44 @@ pub fn realise(
             };
             let Some((i, result)) = received else { break };
             running -= 1;
+            let id = &graph.node(i).id;
             match result {
                 Ok(done) => {
-                    let th = h.taskhash[i].expect("hashed before running");
-                    let uh = match store.report(&nodes[i].id.to_string(), &th, &done.root) {
-                        Ok(u) => u,
+                    let Some(th) = h.taskhash[i] else { unreachable!("every node is hashed before anything runs") };
+                    let recorded = match outputs.record(id, &th, &done, host) {
+                        Ok(r) => r,
                         Err(e) => {
-                            fail(&mut state, &mut resolution, &mut summary, reporter, nodes, i, e.to_string(), None);
+                            record_failure(&mut summary, reporter, graph, i, e.to_string(), None);
+                            schedule.failed(i, &mut resolution);
                             stop |= !options.keep_going;
                             continue;
                         }
                     };
-                    let entry = Entry {
-                        root: done.root,
-                        log: done.log,
-                        duration_ms: u64::try_from(done.duration.as_millis()).unwrap_or(u64::MAX),
-                        host_fingerprint: options.host_fingerprint.clone(),
-                        signatures: Vec::new(),
-                    };
-                    // An entry may exist already for an equivalent earlier build: it is kept.
-                    let stored = match store.put_entry(&uh, entry) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            fail(&mut state, &mut resolution, &mut summary, reporter, nodes, i, e.to_string(), None);
-                            stop |= !options.keep_going;
-                            continue;
-                        }
-                    };
-                    state[i] = State::Done;
                     resolution[i] = Some(Resolution::Ran);
                     summary.run += 1;
-                    let changed = h.unihash[i] != Some(uh) || h.root[i] != Some(stored.root);
-                    h.unihash[i] = Some(uh);
-                    h.root[i] = Some(stored.root);
-                    reporter.finished(&nodes[i].id, Resolution::Ran, &format!("{:.1}s", done.duration.as_secs_f64()));
-                    if changed {
-                        // Hashes below this task may now match earlier builds.
-                        let below = descendants(nodes, i);
-                        let which: Vec<bool> = (0..n).map(|j| below[j] && state[j] == State::Pending).collect();
-                        if let Err(e) = hash_nodes(nodes, &order, &which, &store, &options.host_fingerprint, &mut h) {
-                            summary.failures.push(Failure {
-                                task: nodes[i].id.to_string(),
-                                message: e.to_string(),
-                                log: None,
-                            });
+                    let equivalent = h.unihash[i] != Some(recorded.unihash);
+                    h.unihash[i] = Some(recorded.unihash);
+                    h.root[i] = Some(recorded.root);
+                    reporter.finished(id, Resolution::Ran, &format!("{:.1}s", done.duration.as_secs_f64()));
+                    schedule.done(i, &h);
+                    if equivalent {
+                        // Hash equivalence gave an earlier unihash: tasks above this one
+                        // may now be available.
+                        let above = graph.dependents_closure(i);
+                        let which: Vec<bool> =
+                            (0..n).map(|j| above[j] && schedule.state[j] == State::Pending).collect();
+                        if let Err(e) = hash_nodes(graph, &order, &which, *outputs, host, &mut h) {
+                            summary.failures.push(Failure { task: id.to_string(), message: e.to_string(), log: None });
                             stop = true;
                         }
-                        need = needed(nodes, targets, &h, &options.force, &state);
-                        for (e, n) in ever_needed.iter_mut().zip(&need) {
+                        schedule.plan(targets, &h);
+                        for (e, n) in ever_needed.iter_mut().zip(&schedule.need) {
                             *e |= *n;
                         }
                     }
                 }
                 Err(TaskFailure::Cancelled { .. }) => {
-                    state[i] = State::Skipped;
+                    schedule.state[i] = State::Skipped;
                     resolution[i] = Some(Resolution::Skipped);
                     summary.cancelled = true;
                     stop = true;
@@ -439,16 +587,8 @@ pub fn realise(
                         TaskFailure::Failed { log, .. } => Some(log.clone()),
                         _ => None,
                     };
-                    fail(
-                        &mut state,
-                        &mut resolution,
-                        &mut summary,
-                        reporter,
-                        nodes,
-                        i,
-                        failure.to_string().trim_end().to_owned(),
-                        log,
-                    );
+                    record_failure(&mut summary, reporter, graph, i, failure.to_string().trim_end().to_owned(), log);
+                    schedule.failed(i, &mut resolution);
                     stop |= !options.keep_going;
                 }
             }
@@ -462,10 +602,10 @@ pub fn realise(
         if resolution[i].is_some() || !ever_needed[i] {
             continue;
         }
-        resolution[i] = Some(if h.root[i].is_some() && !options.force.contains(&i) {
+        resolution[i] = Some(if schedule.satisfied(i, &h) {
             // Available from the start, or made available by an equivalent output below.
             if initially_available[i] { Resolution::Available } else { Resolution::CutOff }
-        } else if need[i] {
+        } else if schedule.need[i] {
             // The build stopped (a failure, or cancelled) before it could run.
             Resolution::Skipped
         } else {
@@ -477,66 +617,31 @@ pub fn realise(
     summary.cutoff = resolution.iter().filter(|r| **r == Some(Resolution::CutOff)).count();
     summary.skipped = resolution.iter().filter(|r| **r == Some(Resolution::Skipped)).count();
     summary.failed = summary.failures.len();
-    summary.tasks = results(&h, &resolution, &need);
+    summary.tasks = results(&h, &resolution, &schedule.need);
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fail(
-    state: &mut [State],
-    resolution: &mut [Option<Resolution>],
+fn record_failure(
     summary: &mut Summary,
     reporter: &dyn Reporter,
-    nodes: &[Node],
-    i: usize,
+    graph: &BuildGraph,
+    i: NodeId,
     message: String,
-    log: Option<String>,
+    log: Option<PathBuf>,
 ) {
-    state[i] = State::Failed;
-    resolution[i] = Some(Resolution::Failed);
-    reporter.finished(&nodes[i].id, Resolution::Failed, &message);
-    summary.failures.push(Failure { task: nodes[i].id.to_string(), message, log });
-    // Everything above it cannot run.
-    let above = ancestors(nodes, i);
-    for (j, a) in above.iter().enumerate() {
-        if *a && state[j] == State::Pending {
-            state[j] = State::Skipped;
-            resolution[j] = Some(Resolution::Skipped);
-        }
-    }
-}
-
-fn descendants(nodes: &[Node], i: usize) -> Vec<bool> {
-    // Tasks that depend on i, directly or not.
-    ancestors(nodes, i)
-}
-
-fn ancestors(nodes: &[Node], i: usize) -> Vec<bool> {
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for (j, n) in nodes.iter().enumerate() {
-        for d in n.inputs() {
-            dependents[d].push(j);
-        }
-    }
-    let mut out = vec![false; nodes.len()];
-    let mut stack = dependents[i].clone();
-    while let Some(j) = stack.pop() {
-        if !out[j] {
-            out[j] = true;
-            stack.extend(dependents[j].iter().copied());
-        }
-    }
-    out
+    let id = &graph.node(i).id;
+    reporter.finished(id, Resolution::Failed, &message);
+    summary.failures.push(Failure { task: id.to_string(), message, log });
 }
 
 fn results(h: &Hashes, resolution: &[Option<Resolution>], need: &[bool]) -> Vec<TaskResult> {
     (0..h.taskhash.len())
         .map(|i| TaskResult {
             resolution: resolution[i].unwrap_or(if need[i] { Resolution::Skipped } else { Resolution::NotNeeded }),
-            taskhash: h.taskhash[i].map(|d| d.to_hex()),
-            unihash: h.unihash[i].map(|d| d.to_hex()),
-            root: h.root[i].map(|d| d.to_hex()),
+            taskhash: h.taskhash[i],
+            unihash: h.unihash[i],
+            root: h.root[i],
         })
         .collect()
 }

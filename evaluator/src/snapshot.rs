@@ -10,19 +10,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rstore_store::{Basehash, BlobDigest, Digest, Taskhash, Unihash};
 use serde::{Deserialize, Serialize};
 
 use crate::derivation::{Derivation, taskhash, value_digest};
+use crate::graph::Graph;
 
 /// One task in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSnapshot {
-    pub basehash: String,
-    pub taskhash: String,
+    pub basehash: Basehash,
+    /// The taskhash from metadata alone: no host fingerprint, no hash equivalence.
+    pub taskhash: Taskhash,
     pub deps: Vec<String>,
-    /// Input name → digest of its value (`-` when unset).
-    pub inputs: BTreeMap<String, String>,
-    pub files: BTreeMap<String, String>,
+    /// Input name → digest of its value (None when unset).
+    pub inputs: BTreeMap<String, Option<Digest>>,
+    pub files: BTreeMap<String, BlobDigest>,
     pub flags: BTreeMap<String, String>,
     pub fixed_output: BTreeMap<String, String>,
 }
@@ -35,68 +38,66 @@ pub struct Snapshot {
     /// `recipe:task` → task.
     pub tasks: BTreeMap<String, TaskSnapshot>,
     /// Value digest → value.
-    pub values: BTreeMap<String, String>,
+    pub values: BTreeMap<Digest, String>,
 }
 
-/// Snapshot format version.
-pub const FORMAT: u32 = 1;
+/// Snapshot format version (2: typed `b3:` digests, derivation encoding version 2).
+pub const FORMAT: u32 = 2;
 
 impl Snapshot {
-    /// Build from derivations (with their dependencies by id) in any order.
+    /// Build from derivations (with their dependencies by id) in any order. A
+    /// dependency that is not among the derivations (a skipped recipe) is listed but
+    /// contributes nothing to the taskhash.
     pub fn new(targets: Vec<String>, derivations: &[Derivation]) -> Snapshot {
         let mut snap = Snapshot { format: FORMAT, targets, ..Snapshot::default() };
-        let by_id: BTreeMap<String, &Derivation> = derivations.iter().map(|d| (d.id.to_string(), d)).collect();
-        let mut pending: Vec<String> = by_id.keys().cloned().collect();
-        // Taskhashes need the dependencies' first: compute depth-first.
-        fn hash_of(
-            id: &str,
-            by_id: &BTreeMap<String, &Derivation>,
-            snap: &mut Snapshot,
-            stack: &mut BTreeSet<String>,
-        ) -> String {
-            if let Some(t) = snap.tasks.get(id) {
-                return t.taskhash.clone();
+        let mut graph: Graph<&Derivation> = Graph::with_capacity(derivations.len(), 0);
+        let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+        for d in derivations {
+            by_id.insert(d.id.to_string(), graph.add_node(d));
+        }
+        for (i, d) in derivations.iter().enumerate() {
+            for dep in &d.deps {
+                if let Some(&j) = by_id.get(&dep.to_string()) {
+                    graph.add_edge(i, j);
+                }
             }
-            let Some(d) = by_id.get(id) else { return value_digest(Some(id)) };
-            if !stack.insert(id.to_owned()) {
-                return String::new();
-            }
-            let deps: Vec<String> = d.deps.iter().map(|t| t.to_string()).collect();
-            let dep_hashes: Vec<String> = deps.iter().map(|dep| hash_of(dep, by_id, snap, stack)).collect();
-            stack.remove(id);
+        }
+        // Taskhashes need the dependencies' first. On a cycle (which a task graph
+        // never has) the nodes that cannot be ordered are left out.
+        let order = graph.topological_order().unwrap_or_default();
+        let mut hashes: Vec<Option<Taskhash>> = vec![None; graph.len()];
+        for i in order {
+            let d = *graph.node(i);
+            let deps: Vec<Unihash> = graph.deps(i).filter_map(|j| hashes[j]).map(Unihash::from_taskhash).collect();
             let basehash = d.basehash();
-            let th = taskhash(&basehash, dep_hashes.iter().map(String::as_str));
+            let th = taskhash(&basehash, None, &deps);
+            hashes[i] = Some(th);
             let mut inputs = BTreeMap::new();
             for (k, v) in &d.inputs {
                 let digest = value_digest(v.as_deref());
-                if let Some(v) = v {
-                    snap.values.entry(digest.clone()).or_insert_with(|| v.clone());
+                if let (Some(digest), Some(v)) = (digest, v) {
+                    snap.values.entry(digest).or_insert_with(|| v.clone());
                 }
                 inputs.insert(k.clone(), digest);
             }
             snap.tasks.insert(
-                id.to_owned(),
+                d.id.to_string(),
                 TaskSnapshot {
                     basehash,
-                    taskhash: th.clone(),
-                    deps,
+                    taskhash: th,
+                    deps: d.deps.iter().map(|t| t.to_string()).collect(),
                     inputs,
                     files: d.files.clone(),
                     flags: d.flags.clone(),
                     fixed_output: d.fixed_output.clone(),
                 },
             );
-            th
-        }
-        let mut stack = BTreeSet::new();
-        while let Some(id) = pending.pop() {
-            hash_of(&id, &by_id, &mut snap, &mut stack);
         }
         snap
     }
 
-    fn value(&self, digest: &str) -> Option<&str> {
-        if digest == "-" { None } else { self.values.get(digest).map(String::as_str) }
+    fn value(&self, digest: &Option<Digest>) -> Option<&str> {
+        digest.as_ref().and_then(|d| self.values.get(d)).map(String::as_str)
     }
 }
 
@@ -120,12 +121,21 @@ pub enum Cause {
     Dependencies { task: String, changed: Vec<String>, added: Vec<String>, removed: Vec<String> },
 }
 
-fn map_changes(kind: &str, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>, out: &mut Vec<Change>) {
+fn map_changes<V: PartialEq + ToString>(
+    kind: &str,
+    old: &BTreeMap<String, V>,
+    new: &BTreeMap<String, V>,
+    out: &mut Vec<Change>,
+) {
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for k in keys {
         let (o, n) = (old.get(k), new.get(k));
         if o != n {
-            out.push(Change { what: format!("{kind} {k}"), old: o.cloned(), new: n.cloned() });
+            out.push(Change {
+                what: format!("{kind} {k}"),
+                old: o.map(ToString::to_string),
+                new: n.map(ToString::to_string),
+            });
         }
     }
 }
@@ -209,6 +219,8 @@ mod tests {
             flags: BTreeMap::new(),
             fixed_output: BTreeMap::new(),
             deps: deps.iter().map(|(r, t)| TaskId { recipe: (*r).into(), task: (*t).into() }).collect(),
+            unhashed: BTreeMap::new(),
+            script: None,
         }
     }
 

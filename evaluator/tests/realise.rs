@@ -8,10 +8,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rstore_evaluator::derivation::TaskId;
-use rstore_evaluator::execute::{Action, Prepared};
-use rstore_evaluator::realise::{self, Node, Options, Planner, Reporter, Resolution, Summary};
+use rstore_evaluator::execute::{Action, Prepared, SandboxExecutor};
+use rstore_evaluator::graph::NodeId;
+use rstore_evaluator::realise::{
+    self, BuildGraph, Input, Options, Planner, PrepareError, Reporter, Resolution, Services, Summary,
+};
 use rstore_sandbox::CancelHandle;
-use rstore_store::{Digest, Store};
+use rstore_store::{Basehash, Digest, HostFingerprint, Store, Taskhash, TreeDigest};
 
 /// One task of the test graph: its recipe, task name, script and dependencies.
 #[derive(Clone)]
@@ -33,14 +36,14 @@ struct TestPlanner {
 }
 
 impl Planner for TestPlanner {
-    fn prepare(&mut self, node: usize, outputs: &HashMap<usize, Digest>) -> Result<Prepared, String> {
+    fn prepare(&mut self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError> {
         let t = &self.tasks[node];
         let mut keys: Vec<usize> = outputs.keys().copied().collect();
         keys.sort_unstable();
         self.seen_inputs.lock().unwrap().insert(node, keys.clone());
-        let lowers: Vec<Digest> =
+        let lowers: Vec<TreeDigest> =
             keys.iter().rev().filter(|&&d| self.tasks[d].recipe == t.recipe).map(|d| outputs[d]).collect();
-        let inputs: Vec<(Digest, PathBuf)> = keys
+        let inputs: Vec<(TreeDigest, PathBuf)> = keys
             .iter()
             .filter(|&&d| self.tasks[d].recipe != t.recipe)
             .map(|d| (outputs[d], PathBuf::from(format!("/deps/{}/{}", self.tasks[*d].recipe, self.tasks[*d].task))))
@@ -88,37 +91,41 @@ impl Fixture {
     }
 
     fn realise(&self, tasks: &[Task], targets: &[usize], options: Options) -> (Summary, HashMap<usize, Vec<usize>>) {
-        let nodes: Vec<Node> = tasks
-            .iter()
-            .map(|t| Node {
+        let mut graph = BuildGraph::new();
+        for t in tasks {
+            graph.add_node(realise::Task {
                 id: TaskId { recipe: t.recipe.into(), task: t.task.into() },
                 // The script is the whole derivation here.
-                basehash: blake3::hash(t.script.as_bytes()).to_hex().to_string(),
-                deps: t.deps.clone(),
-                reads: t.reads.clone(),
-            })
-            .collect();
+                basehash: Basehash::from_digest(Digest::of_bytes(t.script.as_bytes())),
+            });
+        }
+        for (i, t) in tasks.iter().enumerate() {
+            for &d in &t.deps {
+                graph.add_edge_with(i, d, Input::Dep);
+            }
+            for &r in &t.reads {
+                graph.add_edge_with(i, r, Input::Reads);
+            }
+        }
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let mut planner =
             TestPlanner { tasks: tasks.to_vec(), logs: self.root.join("logs"), seen_inputs: seen.clone() };
-        let summary = realise::realise(
-            &nodes,
-            targets,
-            self.store.clone(),
-            &mut planner,
-            self.root.join("scratch"),
-            PathBuf::from("/nonexistent/rstore"),
-            &options,
-            &Quiet,
-            &CancelHandle::new().unwrap(),
-        )
-        .unwrap();
+        let cancel = CancelHandle::new().unwrap();
+        let executor = SandboxExecutor {
+            store: self.store.clone(),
+            scratch: self.root.join("scratch"),
+            rstore: PathBuf::from("/nonexistent/rstore"),
+            cancel: cancel.clone(),
+        };
+        let services =
+            Services { outputs: &*self.store, executor: Arc::new(executor), reporter: &Quiet, cancel: &cancel };
+        let summary = realise::realise(&graph, targets, &mut planner, &services, &options).unwrap();
         let seen = seen.lock().unwrap().clone();
         (summary, seen)
     }
 
     fn file(&self, summary: &Summary, node: usize, path: &str) -> String {
-        let root: Digest = summary.tasks[node].root.as_deref().expect("built").parse().unwrap();
+        let root = summary.tasks[node].root.expect("built");
         let mut out = String::new();
         std::io::Read::read_to_string(&mut self.store.open_file(&root, path).unwrap(), &mut out).unwrap();
         out
@@ -126,7 +133,11 @@ impl Fixture {
 }
 
 fn options() -> Options {
-    Options { jobs: 2, host_fingerprint: "test-host".into(), ..Options::default() }
+    Options {
+        jobs: 2,
+        host_fingerprint: Some(HostFingerprint::from_digest(Digest::of_bytes(b"test-host"))),
+        ..Options::default()
+    }
 }
 
 /// a:do_compile -> a:do_install -> b:do_build (reads a's installed file).
@@ -227,9 +238,9 @@ fn a_failure_stores_nothing_and_keep_going_runs_the_rest() {
     let log = failure.log.as_deref().expect("a log path");
     assert!(std::fs::read_to_string(log).unwrap().contains("compiler says no"));
     // Nothing of the failed task entered the store.
-    let th: Digest = summary.tasks[0].taskhash.as_deref().unwrap().parse().unwrap();
+    let th: Taskhash = summary.tasks[0].taskhash.unwrap();
     assert_eq!(f.store.lookup(&th).unwrap(), None);
-    assert!(f.store.entry(&th).unwrap().is_none());
+    assert!(f.store.entry(&rstore_store::Unihash::from_taskhash(th)).unwrap().is_none());
 
     // Without keep-going, nothing new starts after the failure: with one worker,
     // a:do_compile goes first (most tasks wait for it) and c never starts.

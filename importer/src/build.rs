@@ -18,45 +18,64 @@ use std::rc::Rc;
 use rstore_evaluator::builtin::Bind;
 use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::execute::{Action, Prepared};
-use rstore_evaluator::realise::{Node, Planner};
-use rstore_store::Digest;
+use rstore_evaluator::graph::NodeId;
+use rstore_evaluator::realise::{BuildGraph, Input, Planner, PrepareError, Task};
+use rstore_store::{Basehash, TreeDigest};
 
 use crate::builtins::BuildContext;
 use crate::datastore::{DataError, DataStore, Read};
-use crate::emit;
 use crate::recipe::Variant;
+pub use crate::runfile::{DL_DIR_INSIDE, TMPDIR_INSIDE};
 use crate::session::{Options, RecipeInfo, Session, SessionError};
 use crate::taskgraph::TaskGraph;
-use crate::value::Value;
+use crate::truth::{flag_is_set, flag_to_boolean};
 
-/// TMPDIR as tasks see it.
-pub const TMPDIR_INSIDE: &str = "/rstore/tmp";
-/// DL_DIR as tasks see it.
-pub const DL_DIR_INSIDE: &str = "/rstore/downloads";
 /// Where the outputs of other tasks are mounted for built-ins.
 pub const DEPS_INSIDE: &str = "/rstore/deps";
 
-/// Host environment variables BitBake exports into tasks; rstore keeps them out.
-const HOST_ENV_EXPORTS: [&str; 7] = ["HOME", "LOGNAME", "PWD", "SHELL", "USER", "BBSERVER", "BB_TASKHASH"];
+/// Why the graph of a build cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildGraphError {
+    #[error("{0} was not parsed")]
+    NotParsed(String),
+    #[error("{task} is not a task of {recipe}")]
+    NoSuchTask { recipe: String, task: String },
+    #[error("{0} has no signature")]
+    NoSignature(String),
+}
 
-/// The graph's nodes for the realisation engine: ids, basehashes, dependencies, and
-/// the tasks further below that built-ins read ([`crate::builtins::transitive_inputs`]).
-pub fn nodes(graph: &TaskGraph, recipes: &[RecipeInfo]) -> Result<Vec<Node>, String> {
+/// The graph for the realisation engine: ids and basehashes, the dependencies of each
+/// task ([`Input::Dep`]), and the tasks further below that built-ins read
+/// ([`Input::Reads`], see [`crate::builtins::transitive_inputs`]). Node ids are the task
+/// graph's.
+pub fn build_graph(graph: &TaskGraph, recipes: &[RecipeInfo]) -> Result<BuildGraph, BuildGraphError> {
     let by_target: HashMap<&str, &RecipeInfo> = recipes.iter().map(|r| (r.target.as_str(), r)).collect();
-    let mut out = Vec::with_capacity(graph.graph.len());
+    let mut out = BuildGraph::with_capacity(graph.graph.len(), graph.graph.edge_count());
+    let mut reads = Vec::new();
     for (i, n) in graph.graph.nodes() {
         let recipe = &graph.recipes[n.recipe];
-        let info = by_target.get(recipe.target.as_str()).ok_or_else(|| format!("{} was not parsed", recipe.target))?;
+        let info =
+            by_target.get(recipe.target.as_str()).ok_or_else(|| BuildGraphError::NotParsed(recipe.target.clone()))?;
         let task = info
             .tasks
             .iter()
             .find(|t| t.name == n.task)
-            .ok_or_else(|| format!("{} is not a task of {}", n.task, recipe.target))?;
-        let basehash = task.basehash.clone().ok_or_else(|| format!("{} has no signature", graph.task_id(i)))?;
-        let deps: Vec<usize> = graph.graph.deps(i).collect();
+            .ok_or_else(|| BuildGraphError::NoSuchTask { recipe: recipe.target.clone(), task: n.task.clone() })?;
+        let basehash = task.basehash.ok_or_else(|| BuildGraphError::NoSignature(graph.task_id(i)))?;
+        let id = out.add_node(Task { id: TaskId { recipe: recipe.pn.clone(), task: n.task.clone() }, basehash });
+        debug_assert_eq!(id, i);
         let wanted = task.builtin.as_deref().map(crate::builtins::transitive_inputs).unwrap_or_default();
-        let reads = if wanted.is_empty() { Vec::new() } else { reachable(graph, i, wanted, &deps) };
-        out.push(Node { id: TaskId { recipe: recipe.pn.clone(), task: n.task.clone() }, basehash, deps, reads });
+        if !wanted.is_empty() {
+            reads.push((i, reachable(graph, i, wanted)));
+        }
+    }
+    for (from, to) in graph.graph.edges() {
+        out.add_edge_with(from, to, Input::Dep);
+    }
+    for (from, list) in reads {
+        for to in list {
+            out.add_edge_with(from, to, Input::Reads);
+        }
     }
     Ok(out)
 }
@@ -78,22 +97,47 @@ pub fn publications(graph: &TaskGraph, recipes: &[RecipeInfo]) -> Vec<Vec<rstore
 }
 
 /// The tasks named in `wanted`, of other recipes, reachable below `node` and not among
-/// its direct `deps`, in node order.
-fn reachable(graph: &TaskGraph, node: usize, wanted: &[&str], deps: &[usize]) -> Vec<usize> {
+/// its direct dependencies, in node order.
+fn reachable(graph: &TaskGraph, node: NodeId, wanted: &[&str]) -> Vec<NodeId> {
     let own = graph.graph.node(node).recipe;
-    let mut seen = BTreeSet::new();
-    let mut stack: Vec<usize> = deps.to_vec();
-    while let Some(j) = stack.pop() {
-        if seen.insert(j) {
-            stack.extend(graph.graph.deps(j));
-        }
-    }
-    seen.into_iter()
-        .filter(|&j| {
+    let deps: BTreeSet<NodeId> = graph.graph.deps(node).collect();
+    let below = graph.graph.closure(deps.iter().copied());
+    below
+        .into_iter()
+        .enumerate()
+        .filter(|&(j, b)| {
             let n = graph.graph.node(j);
-            n.recipe != own && wanted.contains(&n.task.as_str()) && !deps.contains(&j)
+            b && n.recipe != own && wanted.contains(&n.task.as_str()) && !deps.contains(&j)
         })
+        .map(|(j, _)| j)
         .collect()
+}
+
+/// Why a task cannot be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Python(#[from] crate::python::InitError),
+    #[error(transparent)]
+    Parse(#[from] crate::eval::EvalError),
+    #[error("{} has no variant {variant:?}", file.display())]
+    NoVariant { file: PathBuf, variant: String },
+    #[error("{pn} is skipped: {reason}")]
+    Skipped { pn: String, reason: String },
+    #[error("{0} is not a task of its recipe any more")]
+    NoDerivation(TaskId),
+    #[error(
+        "its derivation now ({now}) is not the one its hash was computed from ({hashed}): the metadata changed while building"
+    )]
+    Changed { now: Basehash, hashed: Basehash },
+    #[error("is a Python task: rstore runs shell tasks and its own built-in tasks ([rstore-builtin]) only")]
+    PythonTask,
+    #[error("writing {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// A parsed recipe file's variants and the Python context its parse left.
@@ -104,11 +148,15 @@ pub struct BuildPlanner<'a> {
     build_dir: PathBuf,
     options: Options,
     graph: &'a TaskGraph,
+    /// The basehash each node's taskhash was computed from.
+    basehashes: Vec<Basehash>,
     session: RefCell<Option<Session>>,
     /// Each parsed recipe file's variants and the Python context its parse left (its
     /// `def` functions): restored before its values are expanded again, since parsing
     /// another recipe starts from the configuration's context.
     variants: RefCell<HashMap<PathBuf, ParsedFile>>,
+    /// The derivations of each recipe of the graph (by its index), worked out once.
+    derived: RefCell<HashMap<usize, Rc<crate::derive::RecipeDerivations>>>,
     /// The recipe file whose Python context is active.
     active: RefCell<Option<PathBuf>>,
     /// Host TMPDIR (for logs and the host tools directory).
@@ -117,14 +165,17 @@ pub struct BuildPlanner<'a> {
     pub downloads: PathBuf,
     depth: Vec<usize>,
     /// Each prepared task's log directory on the host (its `${T}`).
-    log_dirs: RefCell<HashMap<usize, PathBuf>>,
+    log_dirs: RefCell<HashMap<NodeId, PathBuf>>,
 }
 
 impl<'a> BuildPlanner<'a> {
+    /// A planner for `graph`, whose nodes' taskhashes were computed from the basehashes
+    /// of `build` (the graph [`build_graph`] made of it).
     pub fn new(
         build_dir: &Path,
         options: Options,
         graph: &'a TaskGraph,
+        build: &BuildGraph,
         tmpdir: PathBuf,
         downloads: PathBuf,
     ) -> BuildPlanner<'a> {
@@ -147,8 +198,10 @@ impl<'a> BuildPlanner<'a> {
             build_dir: build_dir.to_path_buf(),
             options,
             graph,
+            basehashes: build.nodes().map(|(_, t)| t.basehash).collect(),
             session: RefCell::new(None),
             variants: RefCell::default(),
+            derived: RefCell::default(),
             active: RefCell::default(),
             tmpdir,
             downloads,
@@ -162,56 +215,80 @@ impl<'a> BuildPlanner<'a> {
             let s = Session::open(&self.build_dir, &self.options)?;
             *self.session.borrow_mut() = Some(s);
         }
-        Ok(f(self.session.borrow().as_ref().expect("opened above")))
+        match self.session.borrow().as_ref() {
+            Some(s) => Ok(f(s)),
+            None => unreachable!("opened above"),
+        }
     }
 
-    /// The datastore of a graph recipe, parsed once per build.
-    fn recipe_data(&self, recipe: usize) -> Result<Rc<DataStore>, String> {
+    /// The parsed variant of a graph recipe, parsed once per build, with its Python
+    /// context made the active one.
+    fn recipe_variant(&self, recipe: usize) -> Result<(Rc<Vec<Variant>>, usize), PlanError> {
         let r = &self.graph.recipes[recipe];
         let cached = self.variants.borrow().get(&r.file).cloned();
-        let runtime = crate::python::runtime().map_err(|e| e.to_string())?;
+        let runtime = crate::python::runtime()?;
         let variants = match cached {
             Some((v, context)) => {
                 if self.active.borrow().as_ref() != Some(&r.file) {
-                    runtime.restore(&context).map_err(|e| e.to_string())?;
+                    runtime.restore(&context)?;
                 }
                 v
             }
             None => {
-                let parsed = self
-                    .with_session(|s| s.parse_file(&r.file))
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+                let parsed = self.with_session(|s| s.parse_file(&r.file))??;
                 let v = Rc::new(parsed.0);
-                let context = Rc::new(runtime.snapshot().map_err(|e| e.to_string())?);
+                let context = Rc::new(runtime.snapshot()?);
                 self.variants.borrow_mut().insert(r.file.clone(), (v.clone(), context));
                 v
             }
         };
         *self.active.borrow_mut() = Some(r.file.clone());
-        let v = variants
+        let i = variants
             .iter()
-            .find(|v| v.name == r.variant)
-            .ok_or_else(|| format!("{} has no variant {}", r.file.display(), r.variant))?;
-        if let Some(reason) = &v.skipped {
-            return Err(format!("{} is skipped: {reason}", r.pn));
+            .position(|v| v.name == r.variant)
+            .ok_or_else(|| PlanError::NoVariant { file: r.file.clone(), variant: r.variant.clone() })?;
+        if let Some(reason) = &variants[i].skipped {
+            return Err(PlanError::Skipped { pn: r.pn.clone(), reason: reason.clone() });
         }
-        Ok(v.data.clone())
+        Ok((variants, i))
     }
 
-    fn prepare_task(&self, node: usize, outputs: &HashMap<usize, Digest>) -> Result<Prepared, DataError> {
+    /// The datastore of a graph recipe.
+    fn recipe_data(&self, recipe: usize) -> Result<Rc<DataStore>, PlanError> {
+        let (variants, i) = self.recipe_variant(recipe)?;
+        Ok(variants[i].data.clone())
+    }
+
+    /// The derivations of a graph recipe's tasks, worked out once per build.
+    fn recipe_derivations(&self, recipe: usize) -> Result<Rc<crate::derive::RecipeDerivations>, PlanError> {
+        if let Some(d) = self.derived.borrow().get(&recipe) {
+            return Ok(d.clone());
+        }
+        let (variants, i) = self.recipe_variant(recipe)?;
+        let derived = Rc::new(self.with_session(|s| s.derive(&variants[i]))??);
+        self.derived.borrow_mut().insert(recipe, derived.clone());
+        Ok(derived)
+    }
+
+    fn prepare_task(&self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PlanError> {
         let n = self.graph.graph.node(node);
         let recipe = &self.graph.recipes[n.recipe];
-        let base = self.recipe_data(n.recipe).map_err(DataError::Fatal)?;
-        let d = base.create_copy();
-        d.set_var("TMPDIR", Value::str(TMPDIR_INSIDE), false, None, "set")?;
-        d.set_var("DL_DIR", Value::str(DL_DIR_INSIDE), false, None, "set")?;
-        for v in HOST_ENV_EXPORTS {
-            d.del_var_flag(v, "export", None);
-        }
         let task = n.task.as_str();
+        let id = TaskId { recipe: recipe.pn.clone(), task: task.to_owned() };
+        // The derivation the task runs from: the one its hash was computed from, with
+        // its run file and what that sees unhashed.
+        let derived = self.recipe_derivations(n.recipe)?;
+        let base = self.recipe_data(n.recipe)?;
+        let d = crate::runfile::sandbox_view(&base)?;
+        let drv = derived.derivation_to_run(task, &d)?.ok_or_else(|| PlanError::NoDerivation(id.clone()))?;
+        let now = drv.basehash();
+        if now != self.basehashes[node] {
+            return Err(PlanError::Changed { now, hashed: self.basehashes[node] });
+        }
         let flag = |name: &str| -> Result<Option<String>, DataError> {
-            Ok(d.get_var_flag(task, name, Read::EXPANDED)?.filter(|v| !matches!(v, Value::None)).map(|v| v.to_string()))
+            Ok(d.get_var_flag(task, name, Read::EXPANDED)?
+                .filter(|v| !matches!(v, crate::value::Value::None))
+                .map(|v| v.to_string()))
         };
         let workdir = PathBuf::from(d.get_str("WORKDIR")?.unwrap_or_default());
         // Logs go where BitBake puts them, ${T}, under the host's TMPDIR.
@@ -228,10 +305,10 @@ impl<'a> BuildPlanner<'a> {
         let cwd = dirs.last().cloned().unwrap_or_else(|| workdir.display().to_string());
 
         // The tasks of this recipe it follows, latest first.
-        let mut same: Vec<usize> =
+        let mut same: Vec<NodeId> =
             self.graph.graph.deps(node).filter(|&j| self.graph.graph.node(j).recipe == n.recipe).collect();
         same.sort_by_key(|&j| std::cmp::Reverse(self.depth[j]));
-        let lowers: Vec<Digest> = same.iter().filter_map(|j| outputs.get(j).copied()).collect();
+        let lowers: Vec<TreeDigest> = same.iter().filter_map(|j| outputs.get(j).copied()).collect();
 
         let hosttools = self.tmpdir.join("hosttools");
         let mut binds = vec![Bind {
@@ -241,46 +318,48 @@ impl<'a> BuildPlanner<'a> {
         }];
         let sde = d.get_str("SOURCE_DATE_EPOCH")?.and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
         let builtin = flag("rstore-builtin")?;
-        let noexec = flag("noexec")?.is_some_and(|v| !v.is_empty() && v != "0");
-        let python = flag("python")?.is_some_and(|v| !v.is_empty() && v != "0");
         let mut inputs = Vec::new();
-        let mut network = flag("network")?.is_some_and(|v| v == "1");
-        let action = if noexec {
+        let mut network = flag_to_boolean(&d, task, "network")?;
+        let action = if flag_is_set(&d, task, "noexec")? {
             Action::Noexec
         } else if let Some(name) = builtin {
             let mut ctx = BuildContext { downloads: self.downloads.clone(), ..BuildContext::default() };
             // Every task of another recipe it depends on or reads, mounted read-only,
             // with that recipe's datastore (to find what the task left where).
-            let mut others: Vec<usize> =
-                outputs.keys().copied().filter(|&j| self.graph.graph.node(j).recipe != n.recipe).collect();
-            others.sort_unstable();
-            for j in others {
+            for (&j, &root) in outputs {
                 let dn = self.graph.graph.node(j);
+                if dn.recipe == n.recipe {
+                    continue;
+                }
                 let pn = &self.graph.recipes[dn.recipe].pn;
                 let inside = PathBuf::from(format!("{DEPS_INSIDE}/{pn}/{}", dn.task));
-                inputs.push((outputs[&j], inside.clone()));
+                inputs.push((root, inside.clone()));
                 ctx.deps.insert((pn.clone(), dn.task.clone()), inside);
                 if !ctx.recipes.0.contains_key(pn) {
-                    let data = self.recipe_data(dn.recipe).map_err(DataError::Fatal)?;
+                    let data = self.recipe_data(dn.recipe)?;
                     ctx.recipes.0.insert(pn.clone(), data);
                 }
             }
             // Reading other recipes switched the Python context: back to this one's.
-            self.recipe_data(n.recipe).map_err(DataError::Fatal)?;
+            self.recipe_data(n.recipe)?;
             let request = crate::builtins::request(&name, &d, &ctx)?;
             binds.extend(request.binds());
             network |= request.network();
             Action::Builtin(request)
-        } else if python {
-            return Err(DataError::Fatal(format!(
-                "{}:{task} is a Python task: rstore runs shell tasks and its own built-in tasks ([rstore-builtin]) only",
-                recipe.pn
-            )));
+        } else if let Some(script) = drv.script {
+            // BitBake writes the run file beside the log; so does rstore.
+            if let Some(dir) = self.log_dirs.borrow().get(&node) {
+                let path = dir.join(format!("run.{task}"));
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&path, &script))
+                    .map_err(|source| PlanError::Io { path, source })?;
+            }
+            Action::Shell { script }
         } else {
-            Action::Shell { script: shell_script(&d, task)? }
+            return Err(PlanError::PythonTask);
         };
         Ok(Prepared {
-            id: TaskId { recipe: recipe.pn.clone(), task: task.to_owned() },
+            id,
             action,
             workdir,
             cleandirs: cleandirs.iter().map(PathBuf::from).collect(),
@@ -299,11 +378,17 @@ impl<'a> BuildPlanner<'a> {
 }
 
 impl Planner for BuildPlanner<'_> {
-    fn prepare(&mut self, node: usize, outputs: &HashMap<usize, Digest>) -> Result<Prepared, String> {
-        self.prepare_task(node, outputs).map_err(|e| format!("{}: {e}", self.graph.task_id(node)))
+    fn prepare(&mut self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError> {
+        self.prepare_task(node, outputs).map_err(|e| PrepareError {
+            task: {
+                let n = self.graph.graph.node(node);
+                TaskId { recipe: self.graph.recipes[n.recipe].pn.clone(), task: n.task.clone() }
+            },
+            source: Box::new(e),
+        })
     }
 
-    fn log_path(&self, node: usize) -> PathBuf {
+    fn log_path(&self, node: NodeId) -> PathBuf {
         let n = self.graph.graph.node(node);
         let pn = &self.graph.recipes[n.recipe].pn;
         let dir = self.log_dirs.borrow().get(&node).cloned();
@@ -311,107 +396,27 @@ impl Planner for BuildPlanner<'_> {
     }
 }
 
-fn is_shell_func(d: &Rc<DataStore>, name: &str) -> Result<bool, DataError> {
-    let func = d.get_var_flag(name, "func", Read::RAW)?.is_some_and(|v| v.truthy());
-    let python = d.get_var_flag(name, "python", Read::RAW)?.is_some_and(|v| v.truthy());
-    Ok(func && !python)
-}
-
-/// BitBake's task run file: exported variables, the task function and every shell
-/// function it reaches, then the task, run with `set -e` (the engine creates the
-/// task's `[dirs]` and enters the last one first).
-pub fn shell_script(d: &Rc<DataStore>, task: &str) -> Result<String, DataError> {
-    let mut out = String::from("#!/bin/sh\n# rstore task script\nset -e\n\n");
-    for key in d.keys()?.iter() {
-        if key.starts_with("__") || d.get_var_flag(key, "func", Read::RAW)?.is_some_and(|v| v.truthy()) {
-            continue;
-        }
-        if let Some(text) = emit::emit_var(d, key, false)? {
-            out.push_str(&text);
-        }
-    }
-    out.push('\n');
-    // The task and the shell functions it calls, transitively.
-    let mut pending: Vec<String> = vec![task.to_owned()];
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut funcs: Vec<String> = Vec::new();
-    for f in
-        d.get_var_flag(task, "prefuncs", Read::EXPANDED)?.map(|v| v.to_string()).unwrap_or_default().split_whitespace()
-    {
-        pending.push(f.to_owned());
-    }
-    for f in
-        d.get_var_flag(task, "postfuncs", Read::EXPANDED)?.map(|v| v.to_string()).unwrap_or_default().split_whitespace()
-    {
-        pending.push(f.to_owned());
-    }
-    while let Some(f) = pending.pop() {
-        if !seen.insert(f.clone()) || !is_shell_func(d, &f)? {
-            continue;
-        }
-        let body = d.get_str(&f)?.unwrap_or_default();
-        for called in crate::shell::executed_commands(&body) {
-            pending.push(called);
-        }
-        for extra in
-            d.get_var_flag(&f, "vardeps", Read::EXPANDED)?.map(|v| v.to_string()).unwrap_or_default().split_whitespace()
-        {
-            pending.push(extra.to_owned());
-        }
-        funcs.push(f);
-    }
-    funcs.sort();
-    for f in &funcs {
-        if let Some(text) = emit::emit_var(d, f, false)? {
-            out.push_str(&text);
-            out.push('\n');
-        }
-    }
-    if let Some(umask) = d.get_var_flag(task, "umask", Read::EXPANDED)?.map(|v| v.to_string()) {
-        out.push_str(&format!("umask {umask}\n"));
-    }
-    let shell_list = |flag: &str| -> Result<Vec<String>, DataError> {
-        let mut v = Vec::new();
-        for f in
-            d.get_var_flag(task, flag, Read::EXPANDED)?.map(|v| v.to_string()).unwrap_or_default().split_whitespace()
-        {
-            if is_shell_func(d, f)? {
-                v.push(f.to_owned());
-            }
-        }
-        Ok(v)
-    };
-    for f in shell_list("prefuncs")? {
-        out.push_str(&format!("{f}\n"));
-    }
-    out.push_str(&format!("{task}\n"));
-    for f in shell_list("postfuncs")? {
-        out.push_str(&format!("{f}\n"));
-    }
-    Ok(out)
-}
-
 /// The derivations of every task of a graph, with their dependencies, for saving as a
 /// snapshot (`rstore graph --save`) and explaining hash changes (`rstore why`).
 pub fn derivations(
     session: &Session,
     graph: &TaskGraph,
-) -> Result<Vec<rstore_evaluator::derivation::Derivation>, String> {
+) -> Result<Vec<rstore_evaluator::derivation::Derivation>, PlanError> {
     let mut derived: HashMap<usize, crate::derive::RecipeDerivations> = HashMap::new();
     let mut parsed: HashMap<PathBuf, Vec<Variant>> = HashMap::new();
     for (i, r) in graph.recipes.iter().enumerate() {
         if !parsed.contains_key(&r.file) {
-            let (variants, _, _) = session.parse_file(&r.file).map_err(|e| e.to_string())?;
+            let (variants, _, _) = session.parse_file(&r.file)?;
             parsed.insert(r.file.clone(), variants);
         }
         let v = parsed[&r.file]
             .iter()
             .find(|v| v.name == r.variant)
-            .ok_or_else(|| format!("{} has no variant {}", r.file.display(), r.variant))?;
+            .ok_or_else(|| PlanError::NoVariant { file: r.file.clone(), variant: r.variant.clone() })?;
         if v.skipped.is_some() {
             continue;
         }
-        derived.insert(i, session.derive(v).map_err(|e| format!("{}: {e}", r.pn))?);
+        derived.insert(i, session.derive(v)?);
     }
     let mut out = Vec::with_capacity(graph.graph.len());
     for (i, n) in graph.graph.nodes() {

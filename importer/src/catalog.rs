@@ -317,7 +317,7 @@ fn report(results: Vec<FileResult>, masked: usize, vars: &[String], mut warnings
                     out.recipes.push(rec);
                 }
             }
-            Err(error) => out.failures.push(ParseFailure { file: r.file, error }),
+            Err(error) => out.failures.push(ParseFailure { file: r.file, error: error.message }),
         }
     }
     out.warnings = warnings;

@@ -12,8 +12,10 @@ use std::path::Path;
 use std::rc::Rc;
 
 use rstore_evaluator::derivation::{BasehashInput, Derivation, TaskId, TaskKind, basehash, value_digest};
+use rstore_store::{Basehash, BlobDigest, Digest};
 
 use crate::datastore::{DataError, DataStore, Read};
+use crate::truth::{flag_is_set, flag_to_boolean};
 use crate::value::Value;
 use crate::vardeps::{self, ModuleFunc, RecipeDeps};
 
@@ -69,21 +71,17 @@ fn flag(d: &Rc<DataStore>, var: &str, name: &str) -> Result<Option<String>, Data
     Ok(d.get_var_flag(var, name, Read::EXPANDED)?.filter(|v| !matches!(v, Value::None)).map(|v| v.to_string()))
 }
 
-fn truthy(v: &Option<String>) -> bool {
-    v.as_deref().is_some_and(|s| !s.is_empty() && s != "0")
-}
-
 thread_local! {
     /// blake3 of each local file read this run.
-    static FILE_HASHES: std::cell::RefCell<HashMap<std::path::PathBuf, Option<String>>> = std::cell::RefCell::default();
+    static FILE_HASHES: std::cell::RefCell<HashMap<std::path::PathBuf, Option<BlobDigest>>> = std::cell::RefCell::default();
 }
 
-fn hash_file(path: &Path) -> Option<String> {
-    if let Some(h) = FILE_HASHES.with(|c| c.borrow().get(path).cloned()) {
+fn hash_file(path: &Path) -> Option<BlobDigest> {
+    if let Some(h) = FILE_HASHES.with(|c| c.borrow().get(path).copied()) {
         return h;
     }
-    let h = std::fs::read(path).ok().map(|b| blake3::hash(&b).to_hex().to_string());
-    FILE_HASHES.with(|c| c.borrow_mut().insert(path.to_path_buf(), h.clone()));
+    let h = std::fs::read(path).ok().map(|b| BlobDigest::of_contents(&b));
+    FILE_HASHES.with(|c| c.borrow_mut().insert(path.to_path_buf(), h));
     h
 }
 
@@ -94,7 +92,7 @@ fn file_checksums(
     task: &str,
     norm: &Normalizer,
     seen: &mut dyn FnMut(&Path, bool),
-) -> Result<BTreeMap<String, String>, DataError> {
+) -> Result<BTreeMap<String, BlobDigest>, DataError> {
     let mut out = BTreeMap::new();
     let Some(list) = flag(d, task, "file-checksums")? else { return Ok(out) };
     for entry in list.split_whitespace() {
@@ -157,10 +155,10 @@ pub struct RecipeDerivations {
 pub struct TaskHeader {
     pub task: String,
     pub kind: TaskKind,
-    pub files: BTreeMap<String, String>,
+    pub files: BTreeMap<String, BlobDigest>,
     pub flags: BTreeMap<String, String>,
     pub fixed_output: BTreeMap<String, String>,
-    pub basehash: String,
+    pub basehash: Basehash,
 }
 
 impl RecipeDerivations {
@@ -177,7 +175,22 @@ impl RecipeDerivations {
             flags: h.flags.clone(),
             fixed_output: h.fixed_output.clone(),
             deps: Default::default(),
+            unhashed: BTreeMap::new(),
+            script: None,
         })
+    }
+
+    /// The derivation of one task with what it runs and sees: for a shell task its run
+    /// file and everything that file holds or references unhashed, written from `view`,
+    /// the recipe's datastore as the sandbox sees it ([`crate::runfile::sandbox_view`]).
+    pub fn derivation_to_run(&self, task: &str, view: &Rc<DataStore>) -> Result<Option<Derivation>, DataError> {
+        let Some(mut drv) = self.derivation(task) else { return Ok(None) };
+        if drv.kind == TaskKind::Shell {
+            let run = crate::runfile::run_file(view, task)?;
+            drv.unhashed = crate::runfile::unhashed(view, &run, &self.deps, task)?;
+            drv.script = Some(run.script);
+        }
+        Ok(Some(drv))
     }
 }
 
@@ -197,11 +210,10 @@ pub fn derive(
             fixed_output.insert(name, d.expand(&value.to_string(), None)?);
         }
     }
-    let mut digests: HashMap<&str, String> = HashMap::new();
+    let mut digests: HashMap<&str, Option<Digest>> = HashMap::new();
     for (k, kd) in &deps.keys {
         digests.insert(&**k, value_digest(kd.value.as_deref().map(|v| norm.apply(v)).as_deref()));
     }
-    let unset = value_digest(None);
     let mut tasks = Vec::new();
     for task in &deps.tasks {
         let mut flags = BTreeMap::new();
@@ -210,14 +222,14 @@ pub fn derive(
                 flags.insert(f.to_owned(), norm.apply(&v));
             }
         }
-        let kind = if truthy(&flag(d, task, "noexec")?) {
+        let kind = if flag_is_set(d, task, "noexec")? {
             TaskKind::Noexec
-        } else if truthy(&flag(d, task, "python")?) {
+        } else if flag_is_set(d, task, "python")? {
             TaskKind::Python
         } else {
             TaskKind::Shell
         };
-        let network = truthy(&flag(d, task, "network")?);
+        let network = flag_to_boolean(d, task, "network")?;
         let files = file_checksums(d, task, &norm, seen)?;
         let fixed = if network { fixed_output.clone() } else { BTreeMap::new() };
         let mut names: Vec<&str> = vec![task.as_str()];
@@ -227,7 +239,7 @@ pub fn derive(
         let basehash = basehash(BasehashInput {
             kind: &kind,
             task,
-            inputs: names.iter().map(|n| (*n, digests.get(n).map(String::as_str).unwrap_or(unset.as_str()))),
+            inputs: names.iter().map(|n| (*n, digests.get(n).and_then(Option::as_ref))),
             files: &files,
             flags: &flags,
             fixed_output: &fixed,

@@ -3,18 +3,9 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use crate::datastore::{DataError, DataStore, HistoryEvent, Read};
+use crate::datastore::{DataError, DataStore, HistoryEvent};
+use crate::truth::{flag_is_set, flag_to_boolean};
 use crate::value::Value;
-
-fn flag_true(d: &Rc<DataStore>, var: &str, flag: &str) -> Result<bool, DataError> {
-    Ok(match d.get_var_flag(var, flag, Read::EXPANDED)? {
-        None | Some(Value::None) => false,
-        Some(Value::Str(s)) => {
-            matches!(s.to_lowercase().as_str(), "1" | "yes" | "y" | "true" | "t")
-        }
-        Some(v) => v.truthy(),
-    })
-}
 
 /// The history of a variable with the history of its `VAR:override` forms, each
 /// marked `override[o]:op` (what `bitbake -e` and `bitbake-getvar` show).
@@ -58,12 +49,12 @@ pub fn history_comment(var: &str, history: &[HistoryEvent], raw: Option<&Value>)
 
 /// One variable as `bitbake -e` writes it (None when it writes nothing).
 pub fn emit_var(d: &Rc<DataStore>, var: &str, all: bool) -> Result<Option<String>, DataError> {
-    let func = flag_true(d, var, "func")?;
-    if func && flag_true(d, var, "python")? {
+    let func = flag_is_set(d, var, "func")?;
+    if func && flag_is_set(d, var, "python")? {
         return Ok(None);
     }
-    let export = flag_true(d, var, "export")?;
-    let unexport = flag_true(d, var, "unexport")?;
+    let export = flag_to_boolean(d, var, "export")?;
+    let unexport = flag_to_boolean(d, var, "unexport")?;
     if !all && !export && !unexport && !func {
         return Ok(None);
     }
@@ -106,7 +97,7 @@ pub fn emit_env(d: &Rc<DataStore>, all: bool) -> Result<String, DataError> {
         if key.starts_with("__") {
             continue;
         }
-        if flag_true(d, &key, "func")? { funcs.push(key) } else { vars.push(key) }
+        if flag_is_set(d, &key, "func")? { funcs.push(key) } else { vars.push(key) }
     }
     let mut out = String::new();
     for (keys, is_func) in [(vars, false), (funcs, true)] {

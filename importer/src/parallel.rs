@@ -20,12 +20,20 @@ use serde::{Deserialize, Serialize};
 use crate::eval::{Dependency, Message};
 use crate::session::{RecipeInfo, Reporter, Session};
 
+/// Why a recipe file failed to parse, as its error said it (file, line and what was
+/// expected): kept in the parse cache and sent from parse workers, so as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct FileError {
+    pub message: String,
+}
+
 /// One file's outcome: its variants or the error that stopped it, the files the parse
 /// depended on, and the messages it logged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileResult {
     pub file: PathBuf,
-    pub outcome: Result<Vec<RecipeInfo>, String>,
+    pub outcome: Result<Vec<RecipeInfo>, FileError>,
     pub deps: Vec<Dependency>,
     pub messages: Vec<Message>,
 }
@@ -34,12 +42,29 @@ fn parse_one(session: &Session, file: &Path, vars: &[String], signatures: &dyn F
     let (result, deps, messages) = session.parse_file_with(file, signatures(file));
     let outcome = match result {
         Ok(variants) => Ok(variants.iter().map(|v| session.info(file, v, vars)).collect()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(FileError { message: e.to_string() }),
     };
     FileResult { file: file.to_path_buf(), outcome, deps, messages }
 }
 
+/// How many threads besides the calling one this process has (None: only it, or the
+/// count cannot be read, in which case forking is refused too).
+fn other_threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok();
+    let threads = status
+        .as_deref()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")))
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    match threads {
+        Some(1) => None,
+        Some(n) => Some(n.saturating_sub(1)),
+        None => Some(0),
+    }
+}
+
 /// Parse `files` with `jobs` processes; results come back in the order of `files`.
+/// Workers are forked only while the process is single-threaded; otherwise (or when
+/// shared memory or pipes fail) everything is parsed in this process.
 pub fn parse_files(
     session: &Session,
     files: &[PathBuf],
@@ -59,6 +84,12 @@ pub fn parse_files(
             })
             .collect();
     }
+    // Forking is only sound while this process has one thread: a lock another thread
+    // holds (in malloc, in a logger) would stay locked in every worker.
+    if let Some(threads) = other_threads() {
+        tracing::warn!("{threads} other threads are running: parsing in one process instead of forking workers");
+        return parse_files(session, files, vars, 1, reporter, signatures);
+    }
     let Some(next) = SharedCounter::new() else {
         tracing::warn!("shared memory failed, parsing in one process: {}", std::io::Error::last_os_error());
         return parse_files(session, files, vars, 1, reporter, signatures);
@@ -72,8 +103,9 @@ pub fn parse_files(
             tracing::warn!("pipe failed, parsing in one process: {}", std::io::Error::last_os_error());
             return parse_files(session, files, vars, 1, reporter, signatures);
         }
-        // SAFETY: the process is single-threaded here (no reader thread has started yet);
-        // the child only parses, writes to its pipe and leaves with `_exit`.
+        // SAFETY: the process is single-threaded here (checked above, and no reader
+        // thread has started yet); the child only parses, writes to its pipe and leaves
+        // with `_exit`.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             // SAFETY: closing the read end this child does not use.

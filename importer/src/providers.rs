@@ -460,8 +460,8 @@ fn literal_prefix(pattern: &str) -> String {
 
 /// A regular expression in Python's syntax (lookaround included), matched at the start
 /// of a name as `re.match` does.
-fn python_regex(pattern: &str) -> Result<fancy_regex::Regex, String> {
-    fancy_regex::Regex::new(&format!("^(?:{pattern})")).map_err(|e| e.to_string())
+fn python_regex(pattern: &str) -> Result<fancy_regex::Regex, Box<fancy_regex::Error>> {
+    fancy_regex::Regex::new(&format!("^(?:{pattern})")).map_err(Box::new)
 }
 
 /// The layer of a recipe file: the first collection, by pattern in reverse order, whose

@@ -472,7 +472,7 @@ impl<'i, 'a> TaskData<'i, 'a> {
             let index = self.index;
             let world = self.world.get_or_insert_with(|| world_targets(index, None));
             wanted = extra::calculate(code, c.pn, wanted, world, index)
-                .map_err(|message| GraphError::ExtraDepends { recipe: c.pn.to_owned(), message })?;
+                .map_err(|e| GraphError::ExtraDepends { recipe: c.pn.to_owned(), message: e.to_string() })?;
         }
         let mut depends: Vec<String> = Vec::new();
         for d in wanted {

@@ -97,7 +97,7 @@ pub struct Task {
     pub flags: Vec<(String, String)>,
     /// The basehash of the task's derivation (blake3), when computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basehash: Option<String>,
+    pub basehash: Option<rstore_store::Basehash>,
     /// The built-in rstore runs for it (the expanded `[rstore-builtin]` flag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<String>,

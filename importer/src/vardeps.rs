@@ -86,21 +86,7 @@ fn shell_execs(body: &str) -> Rc<BTreeSet<String>> {
 }
 
 fn flag_truthy(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::None) => false,
-        Some(Value::Str(s)) => !s.is_empty(),
-        Some(v) => v.truthy(),
-    }
-}
-
-fn to_boolean(v: Option<Value>) -> bool {
-    match v {
-        None | Some(Value::None) => false,
-        Some(Value::Str(s)) => matches!(s.to_lowercase().as_str(), "1" | "yes" | "y" | "true" | "t"),
-        Some(Value::Bool(b)) => b,
-        Some(Value::Int(i)) => i != 0,
-        Some(_) => false,
-    }
+    v.is_some_and(Value::truthy)
 }
 
 /// Analyse every task of a finalised recipe datastore.
@@ -111,8 +97,8 @@ pub fn generate(d: &Rc<DataStore>, module_funcs: &HashMap<String, ModuleFunc>) -
     keys.extend(module_funcs.keys().map(|k| Str::from(k.as_str())));
     let mut shelldeps = BTreeSet::new();
     for key in d.get_var("__exportlist", false)?.map(|v| v.string_list()).unwrap_or_default() {
-        let export = to_boolean(d.get_var_flag(&key, "export", Read::EXPANDED)?);
-        let unexport = to_boolean(d.get_var_flag(&key, "unexport", Read::EXPANDED)?);
+        let export = crate::truth::flag_to_boolean(d, &key, "export")?;
+        let unexport = crate::truth::flag_to_boolean(d, &key, "unexport")?;
         if export && !unexport {
             shelldeps.insert(Str::from(key));
         }

@@ -17,44 +17,57 @@ use crate::host::CgroupSupport;
 pub fn probe() -> CgroupSupport {
     match delegated_parent() {
         Ok(parent) => CgroupSupport::Delegated { parent },
-        Err(reason) => CgroupSupport::Unavailable { reason },
+        Err(why) => CgroupSupport::Unavailable { reason: why.to_string() },
     }
 }
 
-fn delegated_parent() -> Result<PathBuf, String> {
-    let own =
-        std::fs::read_to_string("/proc/self/cgroup").map_err(|err| format!("cannot read /proc/self/cgroup: {err}"))?;
-    let relative = own
-        .lines()
-        .find_map(|line| line.strip_prefix("0::"))
-        .ok_or("this process is in no cgroup v2 hierarchy")?
-        .trim()
-        .to_owned();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|err| format!("cannot read /proc/self/mountinfo: {err}"))?;
+/// Why no cgroup subtree is delegated to us.
+#[derive(Debug, thiserror::Error)]
+enum NotDelegated {
+    #[error("cannot read {path}: {source}")]
+    Unreadable { path: &'static str, source: std::io::Error },
+    #[error("this process is in no cgroup v2 hierarchy")]
+    NoV2,
+    #[error("no cgroup2 filesystem is mounted")]
+    NoMount,
+    #[error(
+        "the {needed} controller is not enabled for children of {} (enabled: [{enabled}], available: [{available}]); \
+         on a cgroup v1 or hybrid host the controllers belong to v1",
+        dir.display()
+    )]
+    Controller { needed: &'static str, dir: PathBuf, enabled: String, available: String },
+    #[error("{} is not writable (not delegated to this user)", .0.display())]
+    NotWritable(PathBuf),
+}
+
+fn delegated_parent() -> Result<PathBuf, NotDelegated> {
+    let read =
+        |path: &'static str| std::fs::read_to_string(path).map_err(|source| NotDelegated::Unreadable { path, source });
+    let own = read("/proc/self/cgroup")?;
+    let relative = own.lines().find_map(|line| line.strip_prefix("0::")).ok_or(NotDelegated::NoV2)?.trim().to_owned();
+    let mountinfo = read("/proc/self/mountinfo")?;
     let mount = mountinfo
         .lines()
         .find_map(|line| {
             let (left, right) = line.split_once(" - ")?;
             (right.split(' ').next()? == "cgroup2").then(|| left.split(' ').nth(4).map(PathBuf::from))?
         })
-        .ok_or("no cgroup2 filesystem is mounted")?;
+        .ok_or(NotDelegated::NoMount)?;
     let dir = mount.join(relative.trim_start_matches('/'));
     let controllers = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
     for needed in ["memory", "pids"] {
         if !controllers.split_whitespace().any(|c| c == needed) {
             let available = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-            return Err(format!(
-                "the {needed} controller is not enabled for children of {} (enabled: [{}], available: [{}]); \
-                 on a cgroup v1 or hybrid host the controllers belong to v1",
-                dir.display(),
-                controllers.trim(),
-                available.trim()
-            ));
+            return Err(NotDelegated::Controller {
+                needed,
+                dir,
+                enabled: controllers.trim().to_owned(),
+                available: available.trim().to_owned(),
+            });
         }
     }
     if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
-        return Err(format!("{} is not writable (not delegated to this user)", dir.display()));
+        return Err(NotDelegated::NotWritable(dir));
     }
     Ok(dir)
 }

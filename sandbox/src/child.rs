@@ -238,7 +238,9 @@ fn helper_inner(p: &Prepared<'_>) -> Result<i32, Fail> {
         Err(errno) => return Err(Fail::at(Stage::WaitForIdMap)(errno)),
     }
 
-    let init = sys::fork().map_err(Fail::io(Stage::ForkInit))?;
+    // SAFETY: this process is single-threaded (a freshly forked helper); the child runs
+    // init_process, which ends in execve or _exit.
+    let init = unsafe { sys::fork() }.map_err(Fail::io(Stage::ForkInit))?;
     if init == 0 {
         init_process(p)
     }
@@ -269,7 +271,8 @@ fn init_inner(p: &Prepared<'_>) -> Result<(), Fail> {
     rustix::process::umask(Mode::empty());
     build_root(p)?;
 
-    let command = sys::fork().map_err(Fail::io(Stage::ForkCommand))?;
+    // SAFETY: single-threaded (the sandbox's init); the child ends in execve or _exit.
+    let command = unsafe { sys::fork() }.map_err(Fail::io(Stage::ForkCommand))?;
     if command == 0 {
         command_process(p)
     }
@@ -633,7 +636,7 @@ fn command_setup(p: &Prepared<'_>) -> Result<(), Fail> {
     rustix::thread::set_no_new_privs(true).map_err(Fail::at(Stage::NoNewPrivs))?;
     if let Landlock::Enforced { abi, rules, scoped } = &spec.landlock {
         restrict_with_landlock(*abi, rules, *scoped)
-            .map_err(|detail| Fail(ErrorRecord { stage: Stage::Landlock, step: 0, errno: 0, detail }))?;
+            .map_err(|e| Fail(ErrorRecord { stage: Stage::Landlock, step: 0, errno: 0, detail: e.to_string() }))?;
     }
     sys::cloexec_from_3();
     Ok(())
@@ -646,7 +649,22 @@ fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Fail> {
     if ret < 0 { Err(Fail::io(Stage::Stdio)(io::Error::last_os_error())) } else { Ok(()) }
 }
 
-fn restrict_with_landlock(abi: u32, rules: &[(std::path::PathBuf, Access)], scoped: bool) -> Result<(), String> {
+/// A landlock ruleset that could not be put in force.
+#[derive(Debug, thiserror::Error)]
+enum LandlockError {
+    #[error("{step}: {source}")]
+    Ruleset { step: String, source: landlock::RulesetError },
+    #[error("opening {}: {source}", path.display())]
+    Path { path: std::path::PathBuf, source: landlock::PathFdError },
+    #[error("the kernel enforces the ruleset only partly ({0})")]
+    Partial(String),
+}
+
+fn restrict_with_landlock(abi: u32, rules: &[(std::path::PathBuf, Access)], scoped: bool) -> Result<(), LandlockError> {
+    let at = |step: &str| {
+        let step = step.to_owned();
+        move |source| LandlockError::Ruleset { step, source }
+    };
     use landlock::Access as _;
     use landlock::{
         ABI, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
@@ -656,13 +674,13 @@ fn restrict_with_landlock(abi: u32, rules: &[(std::path::PathBuf, Access)], scop
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(abi))
-        .map_err(|e| format!("handling filesystem access: {e}"))?;
+        .map_err(at("handling filesystem access"))?;
     if scoped {
-        ruleset = ruleset.scope(Scope::from_all(abi)).map_err(|e| format!("scoping: {e}"))?;
+        ruleset = ruleset.scope(Scope::from_all(abi)).map_err(at("scoping"))?;
     }
-    let mut created = ruleset.create().map_err(|e| format!("creating the ruleset: {e}"))?;
+    let mut created = ruleset.create().map_err(at("creating the ruleset"))?;
     for (path, access) in rules {
-        let fd = PathFd::new(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let fd = PathFd::new(path).map_err(|source| LandlockError::Path { path: path.clone(), source })?;
         let is_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(true);
         let rights = match access {
             Access::Read => AccessFs::from_read(abi),
@@ -676,11 +694,11 @@ fn restrict_with_landlock(abi: u32, rules: &[(std::path::PathBuf, Access)], scop
         };
         created = created
             .add_rule(PathBeneath::new(fd, rights))
-            .map_err(|e| format!("adding a rule for {}: {e}", path.display()))?;
+            .map_err(at(&format!("adding a rule for {}", path.display())))?;
     }
-    let status = created.restrict_self().map_err(|e| format!("enforcing: {e}"))?;
+    let status = created.restrict_self().map_err(at("enforcing"))?;
     if status.ruleset != RulesetStatus::FullyEnforced {
-        return Err(format!("the kernel enforces the ruleset only partly ({:?})", status.ruleset));
+        return Err(LandlockError::Partial(format!("{:?}", status.ruleset)));
     }
     Ok(())
 }

@@ -64,7 +64,10 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
     };
     let stdio = (stdin, logs.take_child_ends());
     let prepared = prepare(spec, child_sync, error_w, status_w, stdio, cgroup.as_ref())?;
-    let helper_pid = sys::fork().map_err(Error::Fork)?;
+    // SAFETY: the caller may have other threads; the child only runs `child::helper`,
+    // which uses what `prepare` allocated before the fork and raw system calls, and ends
+    // in execve or _exit.
+    let helper_pid = unsafe { sys::fork() }.map_err(Error::Fork)?;
     if helper_pid == 0 {
         child::helper(&prepared);
     }

@@ -183,10 +183,14 @@ pub fn wait4(pid: libc::pid_t) -> io::Result<Reaped> {
     }
 }
 
-/// `fork()`. The child must only call async-signal-safe code or code that is safe after
-/// glibc's `fork` (which re-initialises malloc), and must end with `_exit` or `execve`.
-pub fn fork() -> io::Result<libc::pid_t> {
-    // SAFETY: see the function's contract; callers in this crate uphold it.
+/// `fork()`.
+///
+/// # Safety
+/// In a process with other threads the child may only call async-signal-safe code, or
+/// code that is safe after glibc's `fork` (which re-initialises malloc), and must end
+/// with `_exit` or `execve`: locks other threads held stay locked in the child.
+pub unsafe fn fork() -> io::Result<libc::pid_t> {
+    // SAFETY: the caller upholds the function's contract.
     let pid = unsafe { libc::fork() };
     if pid < 0 { Err(io::Error::last_os_error()) } else { Ok(pid) }
 }

@@ -10,13 +10,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use rstore_evaluator::derivation::TaskId;
+use rstore_evaluator::execute::SandboxExecutor;
 use rstore_evaluator::publish::{self, Publication};
 use rstore_evaluator::realise::{self, Options as RealiseOptions, Resolution};
-use rstore_importer::build::{BuildPlanner, nodes, publications};
+use rstore_importer::build::{BuildPlanner, build_graph, publications};
 use rstore_importer::session::Options;
 use rstore_importer::taskgraph::{self, Request};
 use rstore_sandbox::CancelHandle;
-use rstore_store::Store;
+use rstore_store::{HostFingerprint, Store};
 use serde_json::json;
 
 use crate::GlobalArgs;
@@ -139,7 +140,7 @@ impl realise::Reporter for Display {
 
 /// What the host exposes to tasks: the programs of the host tools directory, by
 /// content, and the distribution. Part of every taskhash.
-fn host_fingerprint(hosttools: &Path) -> String {
+fn host_fingerprint(hosttools: &Path) -> HostFingerprint {
     let mut h = blake3::Hasher::new();
     h.update(b"rstore-host-v1\n");
     h.update(std::env::consts::ARCH.as_bytes());
@@ -159,7 +160,7 @@ fn host_fingerprint(hosttools: &Path) -> String {
         }
         h.update(b"\n");
     }
-    h.finalize().to_hex().to_string()
+    HostFingerprint::from_digest(h.finalize().into())
 }
 
 /// Everything a build needs before it runs anything: the task graph of the targets,
@@ -167,14 +168,15 @@ fn host_fingerprint(hosttools: &Path) -> String {
 pub struct Plan {
     pub build_dir: PathBuf,
     pub graph: taskgraph::TaskGraph,
-    pub nodes: Vec<realise::Node>,
+    /// The graph the engine realises (node ids are `graph`'s).
+    pub build: realise::BuildGraph,
     /// Per node: what it publishes into the deploy directories.
     pub publications: Vec<Vec<Publication>>,
     pub tmpdir: PathBuf,
     pub downloads: PathBuf,
     pub store: Arc<Store>,
     pub jobs: usize,
-    pub host_fingerprint: String,
+    pub host_fingerprint: HostFingerprint,
 }
 
 /// Parse, build the task graph of `request`, compute the signatures of its recipes
@@ -193,7 +195,7 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
     })?;
     metadata::require_clean_parse(&report)?;
     let graph = graph_result.context("no task graph was computed")?.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let nodes = nodes(&graph, &report.recipes).map_err(|e| anyhow::anyhow!(e))?;
+    let build = build_graph(&graph, &report.recipes)?;
     let publications = publications(&graph, &report.recipes);
     let vars = &report.providers.vars;
     let tmpdir =
@@ -213,7 +215,7 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         .or_else(|| vars.get("BB_NUMBER_THREADS").and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let host_fingerprint = host_fingerprint(&tmpdir.join("hosttools"));
-    Ok(Plan { build_dir, graph, nodes, publications, tmpdir, downloads, store, jobs, host_fingerprint })
+    Ok(Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint })
 }
 
 /// What [`publish_outputs`] did.
@@ -229,7 +231,7 @@ struct Published {
 /// entry (the build's results survive `rstore store gc`).
 fn publish_outputs(
     store: &Store,
-    nodes: &[realise::Node],
+    build: &realise::BuildGraph,
     summary: &realise::Summary,
     publications: &[Vec<Publication>],
     targets: &[usize],
@@ -241,19 +243,17 @@ fn publish_outputs(
         if r.resolution == Resolution::Failed {
             continue;
         }
-        let (Some(root), Some(unihash)) = (r.root.as_deref(), r.unihash.as_deref()) else { continue };
+        let (Some(root), Some(unihash)) = (r.root, r.unihash) else { continue };
         let is_target = targets.contains(&i);
         if publications[i].is_empty() && !is_target {
             continue;
         }
-        let root: rstore_store::Digest = root.parse().map_err(|e| anyhow::anyhow!("{root}: {e}"))?;
-        let unihash: rstore_store::Digest = unihash.parse().map_err(|e| anyhow::anyhow!("{unihash}: {e}"))?;
         // The link shows the published directory (the first, if several), or the
         // whole output for a target that publishes nothing.
         let mut shown = None;
         for p in &publications[i] {
             let done = publish::publish(store, &root, p)
-                .with_context(|| format!("publishing the output of {}", nodes[i].id))?;
+                .with_context(|| format!("publishing the output of {}", build.node(i).id))?;
             out.files += done.files;
             shown = shown.or(done.checkout);
         }
@@ -263,9 +263,10 @@ fn publish_outputs(
             None => continue,
         };
         std::fs::create_dir_all(&results).with_context(|| format!("creating {}", results.display()))?;
-        let link = results.join(nodes[i].id.to_string());
+        let id = &build.node(i).id;
+        let link = results.join(id.to_string());
         if std::fs::read_link(&link).ok().as_deref() != Some(shown.as_path()) {
-            let tmp = results.join(format!(".{}.new", nodes[i].id));
+            let tmp = results.join(format!(".{id}.new"));
             let _ = std::fs::remove_file(&tmp);
             std::os::unix::fs::symlink(&shown, &tmp).with_context(|| format!("creating {}", tmp.display()))?;
             std::fs::rename(&tmp, &link).with_context(|| format!("creating {}", link.display()))?;
@@ -280,22 +281,31 @@ fn publish_outputs(
 
 pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    // Ctrl-C cancels: every sandbox is killed, nothing partial is stored. Signals are
-    // blocked before any thread starts and taken by one waiting thread.
-    let cancel = CancelHandle::new().context("setting up cancellation")?;
-    crate::commands::sandbox::cancel_on_signals(cancel.clone());
+    // Ctrl-C cancels: every sandbox is killed, nothing partial is stored. The signals are
+    // blocked before any thread starts; the thread that takes them starts after the
+    // parse, which forks its workers only while the process has one thread (a Ctrl-C
+    // while parsing cancels the build as soon as it begins).
+    let signals = crate::commands::sandbox::block_cancel_signals();
     let request = Request { targets: args.targets.clone(), task: args.task.clone() };
-    let Plan { build_dir, graph, nodes, publications, tmpdir, downloads, store, jobs, host_fingerprint } =
+    let Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint } =
         plan(global, &request, args.jobs)?;
+    let cancel = CancelHandle::new().context("setting up cancellation")?;
+    crate::commands::sandbox::cancel_on(signals, cancel.clone());
     let force: BTreeSet<usize> = if args.force { graph.targets.iter().copied().collect() } else { BTreeSet::new() };
-    let options = RealiseOptions { jobs, keep_going: args.keep_going, dry_run: args.dry_run, force, host_fingerprint };
+    let options = RealiseOptions {
+        jobs,
+        keep_going: args.keep_going,
+        dry_run: args.dry_run,
+        force,
+        host_fingerprint: Some(host_fingerprint),
+    };
     for d in [&tmpdir, &downloads] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
     let scratch = tmpdir.join("rstore-scratch");
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let env_options = Options { env: std::env::vars().collect(), tracking: false };
-    let mut planner = BuildPlanner::new(&build_dir, env_options, &graph, tmpdir.clone(), downloads);
+    let mut planner = BuildPlanner::new(&build_dir, env_options, &graph, &build, tmpdir.clone(), downloads);
     let display = Display {
         json: args.json,
         quiet: global.quiet,
@@ -304,17 +314,10 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         state: Mutex::new((0, 0, BTreeSet::new())),
     };
     let rstore = std::env::current_exe().context("finding the rstore executable")?;
-    let summary = realise::realise(
-        &nodes,
-        &graph.targets,
-        store.clone(),
-        &mut planner,
-        scratch,
-        rstore,
-        &options,
-        &display,
-        &cancel,
-    )?;
+    let executor = SandboxExecutor { store: store.clone(), scratch, rstore, cancel: cancel.clone() };
+    let services =
+        realise::Services { outputs: &*store, executor: Arc::new(executor), reporter: &display, cancel: &cancel };
+    let summary = realise::realise(&build, &graph.targets, &mut planner, &services, &options)?;
     if display.live {
         eprint!("\r\x1b[K");
     }
@@ -332,7 +335,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let published = publish_outputs(&store, &nodes, &summary, &publications, &graph.targets, &tmpdir)?;
+    let published = publish_outputs(&store, &build, &summary, &publications, &graph.targets, &tmpdir)?;
     if !args.json && !global.quiet && published.files > 0 {
         eprintln!("published {} files into {}", published.files, tmpdir.join("deploy").display());
     }
@@ -345,7 +348,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
             }
             println!(
                 "{}",
-                json!({"event": "task", "task": nodes[i].id.to_string(), "resolution": t.resolution,
+                json!({"event": "task", "task": build.node(i).id.to_string(), "resolution": t.resolution,
                        "taskhash": t.taskhash, "unihash": t.unihash, "output_root": t.root})
             );
         }

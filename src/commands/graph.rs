@@ -10,7 +10,9 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use rstore_evaluator::realise;
 use rstore_importer::taskgraph::{self, GraphError, Request, TaskGraph};
+use rstore_store::{Basehash, Taskhash};
 
 use crate::GlobalArgs;
 use crate::commands::metadata;
@@ -208,25 +210,24 @@ fn dot(g: &TaskGraph) -> String {
     out
 }
 
-/// `task-depends.json`: targets, recipes, tasks and edges (`pn:do_task` ids).
 /// (basehash, taskhash) of every node: signatures from the parse (`recipes`, parsed
-/// with the signatures of the graph's recipes), taskhashes combined in dependency order.
+/// with the signatures of the graph's recipes), taskhashes from metadata alone (no host
+/// fingerprint, no hash equivalence) combined in dependency order.
 fn task_hashes(
     g: &TaskGraph,
     recipes: &[rstore_importer::session::RecipeInfo],
-) -> anyhow::Result<Vec<(String, String)>> {
-    let nodes = rstore_importer::build::nodes(g, recipes).map_err(|e| anyhow::anyhow!(e))?;
-    let order = g.graph.topological_order().map_err(|c| anyhow::anyhow!("cycle: {c}"))?;
-    let mut out = vec![(String::new(), String::new()); nodes.len()];
-    for i in order {
-        let deps: Vec<String> = nodes[i].deps.iter().map(|&d| out[d].1.clone()).collect();
-        let th = rstore_evaluator::derivation::taskhash(&nodes[i].basehash, deps.iter().map(String::as_str));
-        out[i] = (nodes[i].basehash.clone(), th);
-    }
-    Ok(out)
+) -> anyhow::Result<Vec<(Basehash, Taskhash)>> {
+    let build = rstore_importer::build::build_graph(g, recipes)?;
+    let resolved = realise::resolve_hashes(&build, &realise::MemoryOutputs::default(), None)?;
+    build
+        .nodes()
+        .zip(resolved)
+        .map(|((_, t), r)| Ok((t.basehash, r.taskhash.context("every node is hashed")?)))
+        .collect()
 }
 
-fn graph_json(g: &TaskGraph, request: &Request, hashes: Option<&[(String, String)]>) -> Value {
+/// `task-depends.json`: targets, recipes, tasks and edges (`pn:do_task` ids).
+fn graph_json(g: &TaskGraph, request: &Request, hashes: Option<&[(Basehash, Taskhash)]>) -> Value {
     let weights = g.graph.weights().unwrap_or_default();
     let tasks: Vec<Value> = g
         .graph
@@ -240,12 +241,12 @@ fn graph_json(g: &TaskGraph, request: &Request, hashes: Option<&[(String, String
                 "nostamp": n.nostamp,
                 "fakeroot": n.fakeroot,
                 "priority": weights.get(id),
-                "basehash": hashes.map(|h| h[id].0.clone()),
-                "taskhash": hashes.map(|h| h[id].1.clone()),
+                "basehash": hashes.map(|h| h[id].0),
+                "taskhash": hashes.map(|h| h[id].1),
             })
         })
         .collect();
-    let edges: Vec<Value> = g.graph.edges().map(|(a, b)| json!([g.task_id(a), g.task_id(b)])).collect();
+    let edges: Vec<Value> = g.graph.edges().into_iter().map(|(a, b)| json!([g.task_id(a), g.task_id(b)])).collect();
     json!({
         "request": request.targets,
         "targets": g.targets.iter().map(|&t| g.task_id(t)).collect::<Vec<_>>(),

@@ -195,9 +195,17 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Ctrl-C, SIGTERM and SIGHUP cancel the task (every process of it is killed, the fresh
 /// work dir removed, exit code 130) instead of killing rstore outright.
 pub(crate) fn cancel_on_signals(cancel: CancelHandle) {
+    cancel_on(block_cancel_signals(), cancel);
+}
+
+/// The signals that cancel, blocked in the calling thread: call it before any other
+/// thread starts (threads inherit the mask), then [`cancel_on`] when cancelling should
+/// begin. Until then those signals wait. The sandbox resets the mask of what it runs.
+pub(crate) struct CancelSignals(libc::sigset_t);
+
+pub(crate) fn block_cancel_signals() -> CancelSignals {
     // SAFETY: `set` is a live signal set, initialised by sigemptyset before use; blocking
-    // signals in this thread (before any other thread exists) only defers their delivery
-    // to the sigwait below. The sandbox resets the mask of the command it runs.
+    // signals in this thread only defers their delivery to the sigwait in `cancel_on`.
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -207,6 +215,12 @@ pub(crate) fn cancel_on_signals(cancel: CancelHandle) {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     };
+    CancelSignals(set)
+}
+
+/// A thread that cancels `cancel` when one of the blocked signals arrives.
+pub(crate) fn cancel_on(signals: CancelSignals, cancel: CancelHandle) {
+    let set = signals.0;
     std::thread::spawn(move || {
         let mut signal = 0;
         // SAFETY: `set` and `signal` are live locals of this thread.

@@ -10,6 +10,11 @@ use crate::GlobalArgs;
 use crate::commands::metadata;
 
 /// Show the derivation of a task: what it reads, with values, and its hashes
+///
+/// Lists the variables and functions the task's hash covers, with their values, then
+/// what the task sees that its hash leaves out (BB_BASEHASH_IGNORE_VARS,
+/// [vardepsexclude], [vardepvalue], ...), with the reason: a change to those does not
+/// rerun the task. With --script, a shell task's script exactly as it runs.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  rstore show zlib:do_compile\n  rstore show busybox            (the default task, do_build)\n  rstore show zlib-native:do_install --json"
@@ -20,9 +25,12 @@ pub struct ShowArgs {
     /// Print the derivation as JSON
     #[arg(long)]
     pub json: bool,
-    /// Only list the names of the variables and functions the task reads
+    /// Only list the names of the variables and functions the task reads (hashed)
     #[arg(long)]
     pub names: bool,
+    /// Also print a shell task's script, exactly as it runs (BitBake's run.do_TASK)
+    #[arg(long)]
+    pub script: bool,
     /// Print the task's log as the store keeps it (from the build that produced its output)
     #[arg(long, conflicts_with_all = ["json", "names"])]
     pub log: bool,
@@ -40,7 +48,9 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
         bail!("{recipe} is skipped: {reason}");
     }
     let derived = session.derive(&v).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(drv) = derived.derivation(&task) else {
+    let view = rstore_importer::runfile::sandbox_view(&v.data).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(drv) = derived.derivation_to_run(&task, &view).map_err(|e| anyhow::anyhow!("{recipe}:{task}: {e}"))?
+    else {
         bail!("{recipe} has no task {task} (tasks: {})", derived.deps.tasks.join(" "));
     };
     let basehash = drv.basehash();
@@ -63,9 +73,11 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
             "files": drv.files,
             "flags": drv.flags,
             "fixed_output": drv.fixed_output,
-            "taskhash": built.as_ref().and_then(|b| b.taskhash.clone()),
-            "unihash": built.as_ref().and_then(|b| b.unihash.clone()),
-            "output_root": built.as_ref().and_then(|b| b.root.clone()),
+            "unhashed": drv.unhashed,
+            "script": drv.script,
+            "taskhash": built.as_ref().and_then(|b| b.taskhash),
+            "unihash": built.as_ref().and_then(|b| b.unihash),
+            "output_root": built.as_ref().and_then(|b| b.root),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -76,14 +88,15 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let or_dash = |d: Option<String>| d.unwrap_or_else(|| "-".to_owned());
     println!("task:       {}", drv.id);
     println!("recipe:     {}", file.display());
     println!("kind:       {:?}", drv.kind);
     println!("basehash:   {basehash}");
     if let Some(b) = &built {
-        println!("taskhash:   {}", b.taskhash.as_deref().unwrap_or("-"));
-        println!("unihash:    {}", b.unihash.as_deref().unwrap_or("-"));
-        println!("output root: {}", b.root.as_deref().unwrap_or("(not built)"));
+        println!("taskhash:   {}", or_dash(b.taskhash.map(|h| h.to_string())));
+        println!("unihash:    {}", or_dash(b.unihash.map(|h| h.to_string())));
+        println!("output root: {}", b.root.map(|h| h.to_string()).unwrap_or_else(|| "(not built)".to_owned()));
     }
     if !drv.flags.is_empty() {
         println!("flags:");
@@ -103,29 +116,57 @@ pub fn run(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
             println!("    {k} {v}");
         }
     }
-    println!("script ({}):", drv.id.task);
+    println!("function ({}):", drv.id.task);
     if let Some(Some(body)) = drv.inputs.get(&drv.id.task) {
         for line in body.lines() {
             println!("    {line}");
         }
     }
-    println!("inputs ({}):", drv.inputs.len() - 1);
+    println!("inputs, hashed ({}):", drv.inputs.len() - 1);
     for (k, v) in &drv.inputs {
         if *k == drv.id.task {
             continue;
         }
-        match v {
-            Some(v) if v.contains('\n') => {
-                println!("    {k} =");
-                for line in v.lines() {
-                    println!("        {line}");
+        print_value(k, v.as_deref(), None);
+    }
+    match drv.kind {
+        rstore_evaluator::derivation::TaskKind::Python => {
+            println!(
+                "visible, not hashed: the rest of the recipe's datastore (a Python task reads all of it, as in BitBake)"
+            );
+        }
+        rstore_evaluator::derivation::TaskKind::Noexec => {}
+        rstore_evaluator::derivation::TaskKind::Shell => {
+            println!("visible, not hashed ({}): a change to these does not rerun the task", drv.unhashed.len());
+            for (k, u) in &drv.unhashed {
+                print_value(k, u.value.as_deref(), Some(&u.reason.to_string()));
+            }
+            if args.script
+                && let Some(script) = &drv.script
+            {
+                println!("script (run.{}):", drv.id.task);
+                for line in script.lines() {
+                    println!("    {line}");
                 }
             }
-            Some(v) => println!("    {k} = {v:?}"),
-            None => println!("    {k} (unset)"),
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `NAME = value` line (or block, for several lines), with why it is not hashed.
+fn print_value(name: &str, value: Option<&str>, why: Option<&str>) {
+    let why = why.map(|w| format!("  [{w}]")).unwrap_or_default();
+    match value {
+        Some(v) if v.contains('\n') => {
+            println!("    {name} ={why}");
+            for line in v.lines() {
+                println!("        {line}");
+            }
+        }
+        Some(v) => println!("    {name} = {v:?}{why}"),
+        None => println!("    {name} (unset){why}"),
+    }
 }
 
 /// The task's taskhash, unihash and output root as a build would compute them now
@@ -143,8 +184,8 @@ fn realised(
             return Ok(None);
         }
     };
-    let results = rstore_evaluator::realise::resolve_hashes(&plan.nodes, &plan.store, &plan.host_fingerprint)?;
-    Ok(plan.nodes.iter().position(|n| n.id == *id).map(|i| (results[i].clone(), plan.store.clone())))
+    let results = rstore_evaluator::realise::resolve_hashes(&plan.build, &*plan.store, Some(&plan.host_fingerprint))?;
+    Ok(plan.build.nodes().position(|(_, t)| t.id == *id).map(|i| (results[i].clone(), plan.store.clone())))
 }
 
 /// The log the store keeps with the task's entry.
@@ -156,10 +197,9 @@ fn print_log(
     let (Some(built), Some(store)) = (built, store) else {
         bail!("{id}: its hashes cannot be computed, so its log cannot be found");
     };
-    let Some(unihash) = built.unihash.as_deref().filter(|_| built.root.is_some()) else {
+    let Some(unihash) = built.unihash.filter(|_| built.root.is_some()) else {
         bail!("{id} has not been built: the store has no output for it");
     };
-    let unihash: rstore_store::Digest = unihash.parse().map_err(|e| anyhow::anyhow!("{unihash}: {e}"))?;
     let entry = store.entry(&unihash)?.with_context(|| format!("{id}: the store has no entry {unihash}"))?;
     let Some(log) = entry.log else {
         bail!("{id} wrote no log (a task that only orders others)");

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rstore_store::{
     Access, Attributes, Digest, GcOptions, IngestOptions, Node, ObjectKind, Phase, Reporter, RootTarget, Store,
-    TarOptions, VerifyOptions,
+    TarOptions, TreeDigest, Unihash, VerifyOptions,
 };
 use serde::Serialize;
 
@@ -263,22 +263,24 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 }
 
 /// A tree digest as given, or the output tree of the entry with that unihash.
-fn tree_of(store: &Store, hash: &Digest) -> anyhow::Result<Digest> {
+/// (A digest given on the command line may be either: which it is, the store says.)
+fn tree_of(store: &Store, hash: &Digest) -> anyhow::Result<TreeDigest> {
     if store.has_object(ObjectKind::Tree, hash) {
-        return Ok(*hash);
+        return Ok(TreeDigest::from_digest(*hash));
     }
-    match store.entry(hash)? {
+    match store.entry(&Unihash::from_digest(*hash))? {
         Some(entry) => Ok(entry.root),
         None => Err(rstore_store::StoreError::UnknownDigest { digest: *hash }.into()),
     }
 }
 
 fn root_target(store: &Store, hash: &Digest) -> anyhow::Result<RootTarget> {
-    if store.entry(hash)?.is_some() {
-        return Ok(RootTarget::Entry(*hash));
+    let unihash = Unihash::from_digest(*hash);
+    if store.entry(&unihash)?.is_some() {
+        return Ok(RootTarget::Entry(unihash));
     }
     if store.has_object(ObjectKind::Tree, hash) {
-        return Ok(RootTarget::Tree(*hash));
+        return Ok(RootTarget::Tree(TreeDigest::from_digest(*hash)));
     }
     Err(rstore_store::StoreError::UnknownDigest { digest: *hash }.into())
 }
@@ -330,8 +332,8 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|e| {
             let (kind, size, digest, target) = match &e.node {
-                Node::File { digest, size } => ("file", Some(*size), Some(*digest), None),
-                Node::Directory { digest, size } => ("directory", Some(*size), Some(*digest), None),
+                Node::File { digest, size } => ("file", Some(*size), Some(*digest.digest()), None),
+                Node::Directory { digest, size } => ("directory", Some(*size), Some(*digest.digest()), None),
                 Node::Symlink { target } => ("symlink", None, None, Some(target.to_string())),
             };
             LsEntry {
@@ -362,7 +364,7 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<ExitCode> {
             _ => String::new(),
         };
         let size = e.size.map(|s| s.to_string()).unwrap_or_default();
-        let digest = e.digest.map(|d| d.to_hex()).unwrap_or_else(|| "-".repeat(64));
+        let digest = e.digest.map(|d| d.to_string()).unwrap_or_else(|| "-".repeat(67));
         match &e.target {
             Some(t) => writeln!(out, "{type_char}{}{owner} {size:>12} {digest} {} -> {t}", e.mode, e.name)?,
             None => writeln!(out, "{type_char}{}{owner} {size:>12} {digest} {}", e.mode, e.name)?,

@@ -73,7 +73,7 @@ pub fn current_snapshot(global: &GlobalArgs, targets: &[String], task: Option<St
 pub fn snapshot_of(global: &GlobalArgs, graph: &TaskGraph, targets: &[String]) -> anyhow::Result<Snapshot> {
     let build_dir = metadata::build_dir(global)?;
     let session = Session::open(&build_dir, &Options { env: std::env::vars().collect(), tracking: false })?;
-    let derivations = derivations(&session, graph).map_err(|e| anyhow::anyhow!(e))?;
+    let derivations = derivations(&session, graph).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Snapshot::new(targets.to_vec(), &derivations))
 }
 

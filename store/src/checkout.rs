@@ -105,20 +105,23 @@ fn plan(layout: &Layout, root: &Digest) -> Result<Plan> {
         for entry in tree.entries() {
             let name = entry.name.as_os_str().to_owned();
             match &entry.node {
-                Node::File { digest, size } => {
-                    plan.dirs[index].files.push(PlanFile { name, digest: *digest, size: *size, mode: entry.mode })
-                }
+                Node::File { digest, size } => plan.dirs[index].files.push(PlanFile {
+                    name,
+                    digest: *digest.digest(),
+                    size: *size,
+                    mode: entry.mode,
+                }),
                 Node::Symlink { target } => {
                     plan.dirs[index].links.push(PlanLink { name, target: PathBuf::from(target.as_os_str()) })
                 }
                 Node::Directory { digest, .. } => {
                     let rel = plan.dirs[index].rel.join(&name);
                     plan.dirs.push(new_dir(rel, entry.mode));
-                    let sub = match cache.get(digest) {
+                    let sub = match cache.get(digest.digest()) {
                         Some(t) => t.clone(),
                         None => {
-                            let t = objects::read_tree(layout, digest)?;
-                            cache.insert(*digest, t.clone());
+                            let t = objects::read_tree(layout, digest.digest())?;
+                            cache.insert(*digest.digest(), t.clone());
                             t
                         }
                     };
@@ -272,7 +275,7 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
 }
 
 fn checkout_name(digest: &Digest, mode: u32) -> String {
-    format!("{digest}.{mode:04o}")
+    format!("{}.{mode:04o}", digest.to_hex())
 }
 
 fn build(

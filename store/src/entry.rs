@@ -17,7 +17,7 @@
 //! what the other signatures sign.
 
 use crate::codec::{DecodeError, Reader, put_bytes16};
-use crate::digest::Digest;
+use crate::digest::{BlobDigest, TreeDigest, Unihash};
 
 /// Magic bytes of an encoded entry.
 pub const ENTRY_MAGIC: &str = "RSENTRY";
@@ -38,9 +38,9 @@ pub struct Signature {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Root of the output tree (the outhash).
-    pub root: Digest,
+    pub root: TreeDigest,
     /// Blob holding the task log, if one was kept.
-    pub log: Option<Digest>,
+    pub log: Option<BlobDigest>,
     /// How long the task ran, in milliseconds.
     pub duration_ms: u64,
     /// Fingerprint of the host tools that built it.
@@ -122,7 +122,7 @@ impl Entry {
     }
 
     /// The bytes a signature for this entry under `unihash` covers.
-    pub fn signing_bytes(&self, unihash: &Digest) -> Result<Vec<u8>, InvalidEntry> {
+    pub fn signing_bytes(&self, unihash: &Unihash) -> Result<Vec<u8>, InvalidEntry> {
         let mut sorted = self.clone();
         sorted.validate()?;
         let mut out = unihash.as_bytes().to_vec();
@@ -135,11 +135,11 @@ impl Entry {
         let mut r = Reader::new(bytes);
         r.magic(ENTRY_MAGIC)?;
         r.version(ENTRY_VERSION)?;
-        let root = r.digest()?;
+        let root = TreeDigest::from_digest(r.digest()?);
         let at = r.offset();
         let log = match r.u8()? {
             0 => None,
-            1 => Some(r.digest()?),
+            1 => Some(BlobDigest::from_digest(r.digest()?)),
             other => return Err(r.invalid("log flag", at, format!("{other} is not 0 or 1"))),
         };
         let duration_ms = r.u64()?;
@@ -184,11 +184,12 @@ mod hex_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
 
     fn sample() -> Entry {
         Entry {
-            root: Digest::of_blob(b"root"),
-            log: Some(Digest::of_blob(b"log")),
+            root: TreeDigest::from_digest(Digest::of_bytes(b"root")),
+            log: Some(BlobDigest::of_contents(b"log")),
             duration_ms: 1234,
             host_fingerprint: "host-tools-abc".into(),
             signatures: vec![
@@ -210,11 +211,11 @@ mod tests {
     #[test]
     fn signing_bytes_ignore_signatures() {
         let mut e = sample();
-        let u = Digest::of_blob(b"u");
+        let u = Unihash::from_digest(Digest::of_bytes(b"u"));
         let before = e.signing_bytes(&u).unwrap();
         e.signatures.clear();
         assert_eq!(e.signing_bytes(&u).unwrap(), before);
-        assert_ne!(e.signing_bytes(&Digest::of_blob(b"v")).unwrap(), before);
+        assert_ne!(e.signing_bytes(&Unihash::from_digest(Digest::of_bytes(b"v"))).unwrap(), before);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::codec::DecodeError;
-use crate::digest::Digest;
+use crate::digest::{BlobDigest, Digest, TreeDigest, Unihash};
 use crate::entry::InvalidEntry;
 use crate::tree::{InvalidName, InvalidTree};
 
@@ -135,7 +135,7 @@ pub enum StoreError {
     #[error("tree {root} cannot be committed: {kind} {missing} is missing")]
     IncompleteTree {
         /// The tree being committed.
-        root: Digest,
+        root: TreeDigest,
         /// Kind of the first missing object.
         kind: ObjectKind,
         /// The first missing object found.
@@ -189,7 +189,7 @@ pub enum StoreError {
     #[error("{path:?} does not exist in tree {root}")]
     PathNotFound {
         /// The tree.
-        root: Digest,
+        root: TreeDigest,
         /// The path inside it.
         path: String,
     },
@@ -197,7 +197,7 @@ pub enum StoreError {
     #[error("{path:?} in tree {root} is a {kind}, not a regular file")]
     NotAFile {
         /// The tree.
-        root: Digest,
+        root: TreeDigest,
         /// The path inside it.
         path: String,
         /// What it is.
@@ -213,7 +213,7 @@ pub enum StoreError {
     #[error("entry for {unihash} is invalid")]
     InvalidEntry {
         /// The unihash it was to be stored under.
-        unihash: Digest,
+        unihash: Unihash,
         /// Why.
         #[source]
         source: InvalidEntry,
@@ -222,17 +222,17 @@ pub enum StoreError {
     #[error("entry for {unihash} names output tree {root}, which is not in the store")]
     EntryTreeMissing {
         /// The unihash.
-        unihash: Digest,
+        unihash: Unihash,
         /// The tree.
-        root: Digest,
+        root: TreeDigest,
     },
     /// An entry naming a log blob that is not in the store.
     #[error("entry for {unihash} names log blob {log}, which is not in the store")]
     EntryLogMissing {
         /// The unihash.
-        unihash: Digest,
+        unihash: Unihash,
         /// The blob.
-        log: Digest,
+        log: BlobDigest,
     },
     /// A task identity that cannot be used as an index key.
     #[error("invalid task identity {identity:?}: {reason}")]

@@ -28,7 +28,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::digest::Digest;
+use crate::digest::{BlobDigest, Digest, TreeDigest};
 use crate::error::{IoContext, Result};
 use crate::store::Store;
 use crate::tree::{Attributes, Node, TreeEntry};
@@ -37,7 +37,7 @@ use crate::tree::{Attributes, Node, TreeEntry};
 fn temporary_name(digest: &Digest, suffix: &str) -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!(".{digest}{suffix}.{}-{n}.tmp", std::process::id())
+    format!(".{}{suffix}.{}-{n}.tmp", digest.to_hex(), std::process::id())
 }
 
 /// The modification time of everything in an exact checkout (seconds since the epoch).
@@ -75,7 +75,7 @@ impl Store {
 
     fn exact_blob(&self, digest: &Digest, mode: u32, uid: u32, gid: u32) -> Result<PathBuf> {
         let dir = self.exact_dir("exact-blobs", digest);
-        let path = dir.join(format!("{digest}.{mode:04o}.{uid}.{gid}"));
+        let path = dir.join(format!("{}.{mode:04o}.{uid}.{gid}", digest.to_hex()));
         if path.exists() {
             return Ok(path);
         }
@@ -83,7 +83,7 @@ impl Store {
         let tmp = dir.join(temporary_name(digest, &format!(".{mode:04o}.{uid}.{gid}")));
         {
             let mut out = fs::File::create(&tmp).ctx("creating", &tmp)?;
-            let mut blob = self.open_blob(digest)?;
+            let mut blob = self.open_blob(&BlobDigest::from_digest(*digest))?;
             io::copy(&mut blob, &mut out).ctx("writing", &tmp)?;
         }
         // Owner first: changing the owner clears setuid bits.
@@ -105,7 +105,7 @@ impl Store {
     }
 
     fn build_exact(&self, root: &Digest, dest: &Path) -> Result<()> {
-        let tree = self.read_tree(root)?;
+        let tree = self.read_tree(&TreeDigest::from_digest(*root))?;
         let attributes = tree.attributes();
         let mut dirs: Vec<(PathBuf, u32, u32, u32)> = Vec::new();
         for entry in tree.entries() {
@@ -113,12 +113,12 @@ impl Store {
             let (mode, uid, gid) = attrs(entry, attributes);
             match &entry.node {
                 Node::File { digest, .. } => {
-                    let blob = self.exact_blob(digest, mode, uid, gid)?;
+                    let blob = self.exact_blob(digest.digest(), mode, uid, gid)?;
                     fs::hard_link(&blob, &path).ctx("linking", &path)?;
                 }
                 Node::Directory { digest, .. } => {
                     fs::create_dir(&path).ctx("creating", &path)?;
-                    self.build_exact(digest, &path)?;
+                    self.build_exact(digest.digest(), &path)?;
                     dirs.push((path, mode, uid, gid));
                 }
                 Node::Symlink { target } => {
@@ -152,7 +152,8 @@ impl Store {
 
     /// A checkout of `root` with the recorded permissions and owners, for use as an
     /// overlayfs lower directory (never write to it directly).
-    pub fn checkout_for_overlay(&self, root: &Digest) -> Result<PathBuf> {
+    pub fn checkout_for_overlay(&self, root: &TreeDigest) -> Result<PathBuf> {
+        let root = root.digest();
         let dir = self.exact_dir("exact-trees", root);
         let path = dir.join(root.to_hex());
         if path.is_dir() {

@@ -100,7 +100,7 @@ fn write_dir(
             Node::File { digest, size } => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(*size);
-                let reader = CheckedReader { inner: objects::open_blob(layout, digest)?, slot };
+                let reader = CheckedReader { inner: objects::open_blob(layout, digest.digest())?, slot };
                 builder.append_data(&mut header, &path, reader)?;
                 if let Some(e) = slot.borrow_mut().take() {
                     return Err(WalkError::Store(e));
@@ -117,7 +117,7 @@ fn write_dir(
                 let mut dir_path = path.clone().into_os_string();
                 dir_path.push("/");
                 builder.append_data(&mut header, Path::new(&dir_path), io::empty())?;
-                let sub = objects::read_tree(layout, digest)?;
+                let sub = objects::read_tree(layout, digest.digest())?;
                 write_dir(layout, builder, &sub, &path, options, slot)?;
             }
         }

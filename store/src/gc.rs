@@ -122,10 +122,10 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
         report.roots += 1;
         match target {
             RootTarget::Entry(u) => {
-                live_entries.insert(u);
+                live_entries.insert(*u.digest());
             }
             RootTarget::Tree(t) => {
-                live_roots.insert(t);
+                live_roots.insert(*t.digest());
             }
         }
     }
@@ -137,9 +137,9 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
         match (unihash, Entry::decode(value)) {
             (Some(u), Ok(entry)) if live_entries.contains(&u) => {
                 report.live_entries += 1;
-                live_roots.insert(entry.root);
+                live_roots.insert(*entry.root.digest());
                 if let Some(log) = entry.log {
-                    live_blobs.insert(log);
+                    live_blobs.insert(*log.digest());
                 }
             }
             (Some(_), Ok(_)) => {

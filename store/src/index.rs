@@ -27,14 +27,20 @@ use std::time::{Duration, Instant};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
 
 use crate::codec::DecodeError;
-use crate::digest::{DIGEST_LEN, Digest};
+use crate::digest::{DIGEST_LEN, Digest, Outhash, Taskhash, TreeDigest, Unihash};
 use crate::entry::Entry;
 use crate::error::{Result, StoreError};
 use crate::lock::LockFile;
 use crate::records::{GcRoot, RootName, RootTarget, TreeInfo};
 
 /// The index schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// * 1: the first.
+/// * 2: taskhashes and unihashes of the derivation encoding version 2 (length-prefixed,
+///   see `rstore_evaluator::derivation`). The records keyed by version-1 hashes can
+///   never be looked up again: opening a schema-1 index upgrades it in place
+///   ([`upgrade_from_1`]), keeping every object, tree record and GC root.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Names of the tables (column families).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -223,6 +229,7 @@ impl Shared {
                 handle.write(batch, "writing schema version")?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(v) if v == b"1" => upgrade_from_1(&handle)?,
             Some(v) => {
                 return Err(StoreError::IndexSchema {
                     found: String::from_utf8_lossy(&v).into_owned(),
@@ -239,9 +246,49 @@ pub(crate) struct Db<'a> {
     db: &'a DB,
 }
 
+/// Upgrades a schema-1 index to schema 2 in one batch. Hash-equivalence records
+/// (`taskhash`, `outhash`) and entries are keyed by hashes of the old derivation
+/// encoding, which no build computes any more: they are dropped. A GC root that kept an
+/// entry alive keeps that entry's output tree instead, so nothing a user kept is
+/// collected. Objects and tree records are untouched; the next build of a task runs it
+/// again and finds its output's objects already stored.
+fn upgrade_from_1(db: &Db<'_>) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    let mut dropped = 0usize;
+    for table in [Table::Taskhash, Table::Outhash] {
+        for (key, _) in db.scan(table)? {
+            batch.delete_cf(db.cf(table)?, key);
+            dropped += 1;
+        }
+    }
+    let entries = db.scan(Table::Entries)?;
+    for (key, value) in db.scan(Table::Roots)? {
+        let Ok(RootTarget::Entry(unihash)) = RootTarget::decode(&value) else { continue };
+        let root = entries
+            .iter()
+            .find(|(k, _)| k.as_slice() == unihash.as_bytes())
+            .and_then(|(_, v)| Entry::decode(v).ok())
+            .map(|e| e.root);
+        match root {
+            Some(root) => batch.put_cf(db.cf(Table::Roots)?, &key, RootTarget::Tree(root).encode()),
+            None => batch.delete_cf(db.cf(Table::Roots)?, &key),
+        }
+    }
+    for (key, _) in entries {
+        batch.delete_cf(db.cf(Table::Entries)?, key);
+        dropped += 1;
+    }
+    batch.put_cf(db.cf(Table::Meta)?, SCHEMA_KEY, SCHEMA_VERSION.to_string());
+    db.write(batch, "upgrading the index from schema 1")?;
+    tracing::info!(
+        "upgraded the store index from schema 1 to {SCHEMA_VERSION}: {dropped} records of old hashes dropped"
+    );
+    Ok(())
+}
+
 fn key_text(key: &[u8]) -> String {
     match Digest::from_slice(key) {
-        Ok(d) => d.to_hex(),
+        Ok(d) => d.to_string(),
         Err(_) => String::from_utf8_lossy(key).into_owned(),
     }
 }
@@ -253,7 +300,7 @@ pub(crate) fn printable_key(table: Table, key: &[u8]) -> String {
             let (d, rest) = key.split_at(DIGEST_LEN);
             format!(
                 "{}:{}",
-                Digest::from_slice(d).map(|d| d.to_hex()).unwrap_or_default(),
+                Digest::from_slice(d).map(|d| d.to_string()).unwrap_or_default(),
                 String::from_utf8_lossy(rest)
             )
         }
@@ -308,23 +355,23 @@ impl Db<'_> {
         Ok(n)
     }
 
-    pub(crate) fn unihash(&self, taskhash: &Digest) -> Result<Option<Digest>> {
+    pub(crate) fn unihash(&self, taskhash: &Taskhash) -> Result<Option<Unihash>> {
         match self.get(Table::Taskhash, taskhash.as_bytes())? {
             None => Ok(None),
-            Some(v) => digest_value(Table::Taskhash, taskhash.as_bytes(), &v).map(Some),
+            Some(v) => digest_value(Table::Taskhash, taskhash.as_bytes(), &v).map(|d| Some(Unihash::from_digest(d))),
         }
     }
 
     /// Hash equivalence: see [`crate::Store::report`] for the rules.
-    pub(crate) fn report(&self, identity: &str, taskhash: &Digest, outhash: &Digest) -> Result<Digest> {
+    pub(crate) fn report(&self, identity: &str, taskhash: &Taskhash, outhash: &Outhash) -> Result<Unihash> {
         let mut out_key = outhash.as_bytes().to_vec();
         out_key.extend_from_slice(identity.as_bytes());
         let owner = match self.get(Table::Outhash, &out_key)? {
-            Some(v) => Some(digest_value(Table::Outhash, &out_key, &v)?),
+            Some(v) => Some(Unihash::from_digest(digest_value(Table::Outhash, &out_key, &v)?)),
             None => None,
         };
         let existing = self.unihash(taskhash)?;
-        let unihash = existing.or(owner).unwrap_or(*taskhash);
+        let unihash = existing.or(owner).unwrap_or(Unihash::from_taskhash(*taskhash));
         let mut batch = WriteBatch::default();
         if existing.is_none() {
             batch.put_cf(self.cf(Table::Taskhash)?, taskhash.as_bytes(), unihash.as_bytes());
@@ -343,29 +390,29 @@ impl Db<'_> {
         Ok(unihash)
     }
 
-    pub(crate) fn entry(&self, unihash: &Digest) -> Result<Option<Entry>> {
+    pub(crate) fn entry(&self, unihash: &Unihash) -> Result<Option<Entry>> {
         match self.get(Table::Entries, unihash.as_bytes())? {
             None => Ok(None),
             Some(v) => Entry::decode(&v).map(Some).map_err(|source| StoreError::CorruptIndexValue {
                 table: Table::Entries.name(),
-                key: unihash.to_hex(),
+                key: unihash.to_string(),
                 source,
             }),
         }
     }
 
-    pub(crate) fn tree_info(&self, root: &Digest) -> Result<Option<TreeInfo>> {
+    pub(crate) fn tree_info(&self, root: &TreeDigest) -> Result<Option<TreeInfo>> {
         match self.get(Table::Trees, root.as_bytes())? {
             None => Ok(None),
             Some(v) => TreeInfo::decode(&v).map(Some).map_err(|source| StoreError::CorruptIndexValue {
                 table: Table::Trees.name(),
-                key: root.to_hex(),
+                key: root.to_string(),
                 source,
             }),
         }
     }
 
-    pub(crate) fn put_tree_info(&self, root: &Digest, info: &TreeInfo) -> Result<()> {
+    pub(crate) fn put_tree_info(&self, root: &TreeDigest, info: &TreeInfo) -> Result<()> {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(Table::Trees)?, root.as_bytes(), info.encode());
         self.write(batch, "recording a complete tree")

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::digest::Digest;
+use crate::digest::{BlobDigest, Digest, TreeDigest};
 use crate::error::{IoContext, ObjectKind, Result, StoreError};
 use crate::objects::Staging;
 use crate::reporter::{Phase, Reporter};
@@ -46,7 +46,7 @@ impl Default for IngestOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct IngestOutcome {
     /// Root tree digest (a task's outhash).
-    pub root: Digest,
+    pub root: TreeDigest,
     /// Regular files.
     pub files: u64,
     /// Directories, including the root.
@@ -184,7 +184,7 @@ pub(crate) fn ingest_tree(
 
     // Pre-order numbering puts every directory after its parent: walk backwards so
     // children are encoded (and staged) before their parents.
-    let mut done: Vec<Option<(Digest, u64)>> = vec![None; scan.dirs.len()];
+    let mut done: Vec<Option<(TreeDigest, u64)>> = vec![None; scan.dirs.len()];
     for index in (0..scan.dirs.len()).rev() {
         let dir = &scan.dirs[index];
         let mut entries = Vec::with_capacity(dir.children.len());
@@ -192,7 +192,7 @@ pub(crate) fn ingest_tree(
             let node = match child {
                 Child::File(i) => {
                     let (digest, size) = files[*i];
-                    Node::File { digest, size }
+                    Node::File { digest: BlobDigest::from_digest(digest), size }
                 }
                 Child::Dir(i) => {
                     // Children have higher indices and were finished above.
@@ -217,8 +217,8 @@ pub(crate) fn ingest_tree(
             .map_err(|source| StoreError::InvalidTree { path: dir.path.clone(), source })?;
         let bytes = tree.encode();
         let digest = crate::tree::digest_of_encoding(&bytes);
-        if staging.claim(ObjectKind::Tree, &digest) {
-            staging.write_bytes(ObjectKind::Tree, digest, &bytes)?;
+        if staging.claim(ObjectKind::Tree, digest.digest()) {
+            staging.write_bytes(ObjectKind::Tree, *digest.digest(), &bytes)?;
         }
         done[index] = Some((digest, tree.logical_size()));
     }
@@ -361,7 +361,7 @@ fn compress_stream(file: &mut File, path: &Path, staged: &Path, size: u64, level
 
 /// Stages a single blob from memory; returns its digest.
 pub(crate) fn stage_blob(staging: &Staging<'_>, data: &[u8], level: i32) -> Result<Digest> {
-    let digest = Digest::of_blob(data);
+    let digest = Digest::of_bytes(data);
     if staging.claim(ObjectKind::Blob, &digest) {
         let compressed = compress_small(level, data).map_err(|e| StoreError::io("compressing", "<memory>", e))?;
         staging.write_bytes(ObjectKind::Blob, digest, &compressed)?;

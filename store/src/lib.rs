@@ -82,7 +82,10 @@ pub mod verify;
 
 pub use checkout::{Access, MaterialiseOutcome};
 pub use codec::DecodeError;
-pub use digest::{Digest, ParseDigestError};
+pub use digest::{
+    ALGORITHM_PREFIX, Basehash, BlobDigest, Digest, HostFingerprint, Outhash, ParseDigestError, Taskhash, TreeDigest,
+    Unihash,
+};
 pub use entry::{Entry, Signature};
 pub use error::{Corruption, ObjectKind, StoreError};
 pub use exact::set_times;

@@ -30,7 +30,7 @@ pub(crate) fn read_tree(layout: &Layout, digest: &Digest) -> Result<Tree> {
     };
     let corrupt =
         |source| StoreError::CorruptObject { kind: ObjectKind::Tree, digest: *digest, path: path.clone(), source };
-    let actual = tree::digest_of_encoding(&bytes);
+    let actual = *tree::digest_of_encoding(&bytes).digest();
     if actual != *digest {
         return Err(corrupt(Corruption::HashMismatch { actual }));
     }
@@ -221,7 +221,7 @@ impl<'a> Staging<'a> {
 
     /// Where a claimed object is written before commit.
     pub(crate) fn path(&self, kind: ObjectKind, digest: &Digest) -> PathBuf {
-        self.dir.join(format!("{}-{digest}", if kind == ObjectKind::Blob { 'b' } else { 't' }))
+        self.dir.join(format!("{}-{}", if kind == ObjectKind::Blob { 'b' } else { 't' }, digest.to_hex()))
     }
 
     /// Records a claimed object as completely written.

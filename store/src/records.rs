@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::codec::{DecodeError, Reader};
-use crate::digest::Digest;
+use crate::digest::{Digest, TreeDigest, Unihash};
 use crate::error::StoreError;
 
 const TREE_INFO_MAGIC: &str = "RSTINFO";
@@ -58,16 +58,17 @@ impl TreeInfo {
 #[serde(rename_all = "lowercase")]
 pub enum RootTarget {
     /// An entry (its output tree and log).
-    Entry(Digest),
+    Entry(Unihash),
     /// A tree.
-    Tree(Digest),
+    Tree(TreeDigest),
 }
 
 impl RootTarget {
     /// The digest it names.
     pub fn digest(&self) -> Digest {
         match self {
-            RootTarget::Entry(d) | RootTarget::Tree(d) => *d,
+            RootTarget::Entry(d) => *d.digest(),
+            RootTarget::Tree(d) => *d.digest(),
         }
     }
 
@@ -75,8 +76,8 @@ impl RootTarget {
         let mut out = ROOT_MAGIC.as_bytes().to_vec();
         out.push(1);
         let (kind, digest) = match self {
-            RootTarget::Entry(d) => (1, d),
-            RootTarget::Tree(d) => (2, d),
+            RootTarget::Entry(d) => (1, d.digest()),
+            RootTarget::Tree(d) => (2, d.digest()),
         };
         out.push(kind);
         out.extend_from_slice(digest.as_bytes());
@@ -92,8 +93,8 @@ impl RootTarget {
         let digest = r.digest()?;
         r.finish()?;
         match kind {
-            1 => Ok(RootTarget::Entry(digest)),
-            2 => Ok(RootTarget::Tree(digest)),
+            1 => Ok(RootTarget::Entry(Unihash::from_digest(digest))),
+            2 => Ok(RootTarget::Tree(TreeDigest::from_digest(digest))),
             other => Err(DecodeError::InvalidField { field: "root kind", offset: at, reason: format!("{other}") }),
         }
     }
@@ -177,7 +178,7 @@ mod tests {
     fn records_round_trip() {
         let info = TreeInfo { logical_bytes: 1, files: 2, directories: 3, symlinks: 4 };
         assert_eq!(TreeInfo::decode(&info.encode()).unwrap(), info);
-        let t = RootTarget::Tree(Digest::of_blob(b"x"));
+        let t = RootTarget::Tree(TreeDigest::from_digest(Digest::of_bytes(b"x")));
         assert_eq!(RootTarget::decode(&t.encode()).unwrap(), t);
         assert!(RootTarget::decode(b"RSROOT\x01\x03").is_err());
         let link = RootName::Link(PathBuf::from("/a/result"));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::checkout::{self, Access, MaterialiseOutcome};
-use crate::digest::Digest;
+use crate::digest::{BlobDigest, Digest, Outhash, Taskhash, TreeDigest, Unihash};
 use crate::entry::Entry;
 use crate::error::{Corruption, IoContext, ObjectKind, Result, StoreError};
 use crate::export::{self, TarOptions};
@@ -123,21 +123,21 @@ impl Store {
     }
 
     /// Stores `data` as a durable blob (for example a task log).
-    pub fn add_blob(&self, data: &[u8]) -> Result<Digest> {
+    pub fn add_blob(&self, data: &[u8]) -> Result<BlobDigest> {
         let _op = self.shared_op();
         let staging = self.staging()?;
         let digest = ingest::stage_blob(&staging, data, 3)?;
         staging.commit(&self.sync_dir)?;
-        Ok(digest)
+        Ok(BlobDigest::from_digest(digest))
     }
 
     /// Stores the contents of the file at `path` as a durable blob.
-    pub fn add_blob_file(&self, path: &Path) -> Result<Digest> {
+    pub fn add_blob_file(&self, path: &Path) -> Result<BlobDigest> {
         let _op = self.shared_op();
         let staging = self.staging()?;
         let (digest, _) = ingest::stage_blob_file(&staging, path, 3)?;
         staging.commit(&self.sync_dir)?;
-        Ok(digest)
+        Ok(BlobDigest::from_digest(digest))
     }
 
     /// Whether the object is present (without verifying it).
@@ -146,18 +146,18 @@ impl Store {
     }
 
     /// Reads and verifies a tree object.
-    pub fn read_tree(&self, digest: &Digest) -> Result<Tree> {
-        objects::read_tree(&self.layout, digest)
+    pub fn read_tree(&self, digest: &TreeDigest) -> Result<Tree> {
+        objects::read_tree(&self.layout, digest.digest())
     }
 
     /// Streams a blob's contents; the reader fails if they do not match `digest`.
-    pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader> {
-        objects::open_blob(&self.layout, digest)
+    pub fn open_blob(&self, digest: &BlobDigest) -> Result<BlobReader> {
+        objects::open_blob(&self.layout, digest.digest())
     }
 
     /// Reads a whole blob, verified.
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
-        objects::open_blob(&self.layout, digest)?.read_all()
+    pub fn read_blob(&self, digest: &BlobDigest) -> Result<Vec<u8>> {
+        objects::open_blob(&self.layout, digest.digest())?.read_all()
     }
 
     /// The stored form of an object, for binary caches: the canonical tree encoding,
@@ -201,7 +201,7 @@ impl Store {
             let rejected = |source| StoreError::ImportRejected { kind: *kind, expected: *digest, source };
             match kind {
                 ObjectKind::Tree => {
-                    let actual = tree::digest_of_encoding(raw);
+                    let actual = *tree::digest_of_encoding(raw).digest();
                     if actual != *digest {
                         return Err(rejected(Corruption::HashMismatch { actual }));
                     }
@@ -223,25 +223,25 @@ impl Store {
 
     /// Checks that every object under `root` is present and records the tree as
     /// complete, so entries may name it. Returns its totals.
-    pub fn commit_tree(&self, root: &Digest) -> Result<TreeInfo> {
+    pub fn commit_tree(&self, root: &TreeDigest) -> Result<TreeInfo> {
         let _op = self.shared_op();
         let mut info = TreeInfo::default();
         let mut seen = std::collections::HashSet::new();
         let mut stack = vec![*root];
-        let top = objects::read_tree(&self.layout, root).map_err(|e| incomplete(root, e))?;
+        let top = objects::read_tree(&self.layout, root.digest()).map_err(|e| incomplete(root, e))?;
         info.logical_bytes = top.logical_size();
         while let Some(t) = stack.pop() {
-            let tree = objects::read_tree(&self.layout, &t).map_err(|e| incomplete(root, e))?;
+            let tree = objects::read_tree(&self.layout, t.digest()).map_err(|e| incomplete(root, e))?;
             info.directories += 1;
             for entry in tree.entries() {
                 match &entry.node {
                     Node::File { digest, .. } => {
                         info.files += 1;
-                        if seen.insert(*digest) && !self.has_object(ObjectKind::Blob, digest) {
+                        if seen.insert(*digest) && !self.has_object(ObjectKind::Blob, digest.digest()) {
                             return Err(StoreError::IncompleteTree {
                                 root: *root,
                                 kind: ObjectKind::Blob,
-                                missing: *digest,
+                                missing: *digest.digest(),
                             });
                         }
                     }
@@ -256,22 +256,22 @@ impl Store {
     }
 
     /// The record of a complete tree, if it is one.
-    pub fn tree_info(&self, root: &Digest) -> Result<Option<TreeInfo>> {
+    pub fn tree_info(&self, root: &TreeDigest) -> Result<Option<TreeInfo>> {
         self.index.with(|db| db.tree_info(root))
     }
 
     /// What `path` (slash-separated, relative) names inside tree `root`, with its
     /// mode. The empty path names the root itself. Symlinks are not followed.
-    pub fn resolve(&self, root: &Digest, path: &str) -> Result<(Node, u32)> {
+    pub fn resolve(&self, root: &TreeDigest, path: &str) -> Result<(Node, u32)> {
         let not_found = || StoreError::PathNotFound { root: *root, path: path.to_owned() };
-        let top = objects::read_tree(&self.layout, root)?;
+        let top = objects::read_tree(&self.layout, root.digest())?;
         let mut node = Node::Directory { digest: *root, size: top.logical_size() };
         let mut mode = 0o755;
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
             let Node::Directory { digest, .. } = &node else {
                 return Err(not_found());
             };
-            let tree = if digest == root { top.clone() } else { objects::read_tree(&self.layout, digest)? };
+            let tree = if digest == root { top.clone() } else { objects::read_tree(&self.layout, digest.digest())? };
             let entry = tree.get(part.as_bytes()).ok_or_else(not_found)?;
             node = entry.node.clone();
             mode = entry.mode;
@@ -280,7 +280,7 @@ impl Store {
     }
 
     /// Streams the regular file at `path` inside tree `root`.
-    pub fn open_file(&self, root: &Digest, path: &str) -> Result<BlobReader> {
+    pub fn open_file(&self, root: &TreeDigest, path: &str) -> Result<BlobReader> {
         match self.resolve(root, path)? {
             (Node::File { digest, .. }, _) => self.open_blob(&digest),
             (other, _) => Err(StoreError::NotAFile { root: *root, path: path.to_owned(), kind: other.kind_name() }),
@@ -290,27 +290,27 @@ impl Store {
     /// Materialises tree `root` as the new directory `dest`.
     pub fn materialise(
         &self,
-        root: &Digest,
+        root: &TreeDigest,
         dest: &Path,
         access: Access,
         reporter: &dyn Reporter,
     ) -> Result<MaterialiseOutcome> {
         let _op = self.shared_op();
-        checkout::materialise(&self.layout, &self.scratch, root, dest, access, reporter)
+        checkout::materialise(&self.layout, &self.scratch, root.digest(), dest, access, reporter)
     }
 
     /// The read-only checkout directory of tree `root` inside the store (created on
     /// first use), suitable as an overlayfs lower directory. It stays valid while
     /// the tree is reachable from a GC root.
-    pub fn checkout(&self, root: &Digest, reporter: &dyn Reporter) -> Result<PathBuf> {
+    pub fn checkout(&self, root: &TreeDigest, reporter: &dyn Reporter) -> Result<PathBuf> {
         let _op = self.shared_op();
-        checkout::tree_checkout(&self.layout, &self.scratch, root, reporter)
+        checkout::tree_checkout(&self.layout, &self.scratch, root.digest(), reporter)
     }
 
     /// Writes tree `root` as a deterministic tar archive (see [`crate::export`]).
-    pub fn export_tar(&self, root: &Digest, out: &mut dyn Write, options: &TarOptions) -> Result<()> {
+    pub fn export_tar(&self, root: &TreeDigest, out: &mut dyn Write, options: &TarOptions) -> Result<()> {
         let _op = self.shared_op();
-        export::write_tar(&self.layout, root, out, options)
+        export::write_tar(&self.layout, root.digest(), out, options)
     }
 
     // ----- hash equivalence and entries -----
@@ -326,13 +326,13 @@ impl Store {
     ///
     /// A unihash, once assigned, never changes. All of this happens in one atomic
     /// update while this process holds the index.
-    pub fn report(&self, identity: &str, taskhash: &Digest, outhash: &Digest) -> Result<Digest> {
+    pub fn report(&self, identity: &str, taskhash: &Taskhash, outhash: &Outhash) -> Result<Unihash> {
         check_identity(identity)?;
         self.index.with(|db| db.report(identity, taskhash, outhash))
     }
 
     /// The unihash recorded for `taskhash`, if any.
-    pub fn lookup(&self, taskhash: &Digest) -> Result<Option<Digest>> {
+    pub fn lookup(&self, taskhash: &Taskhash) -> Result<Option<Unihash>> {
         self.index.with(|db| db.unihash(taskhash))
     }
 
@@ -340,11 +340,11 @@ impl Store {
     /// complete in the store (ingested, or imported and committed) and the log blob
     /// present. Entries are written once: if one exists already it is kept and
     /// returned; otherwise `entry` is stored and returned.
-    pub fn put_entry(&self, unihash: &Digest, mut entry: Entry) -> Result<Entry> {
+    pub fn put_entry(&self, unihash: &Unihash, mut entry: Entry) -> Result<Entry> {
         entry.validate().map_err(|source| StoreError::InvalidEntry { unihash: *unihash, source })?;
         let encoded = entry.encode().map_err(|source| StoreError::InvalidEntry { unihash: *unihash, source })?;
         if let Some(log) = entry.log
-            && !self.has_object(ObjectKind::Blob, &log)
+            && !self.has_object(ObjectKind::Blob, log.digest())
         {
             return Err(StoreError::EntryLogMissing { unihash: *unihash, log });
         }
@@ -363,7 +363,7 @@ impl Store {
     }
 
     /// The entry for `unihash`, if any.
-    pub fn entry(&self, unihash: &Digest) -> Result<Option<Entry>> {
+    pub fn entry(&self, unihash: &Unihash) -> Result<Option<Entry>> {
         self.index.with(|db| db.entry(unihash))
     }
 
@@ -486,7 +486,7 @@ impl Store {
     }
 }
 
-fn incomplete(root: &Digest, e: StoreError) -> StoreError {
+fn incomplete(root: &TreeDigest, e: StoreError) -> StoreError {
     match e {
         StoreError::MissingObject { kind, digest } => StoreError::IncompleteTree { root: *root, kind, missing: digest },
         other => other,

@@ -151,7 +151,7 @@ fn check_object(kind: ObjectKind, path: &Path) -> ObjectCheck {
                 Ok(b) => b,
                 Err(e) => return ObjectCheck::Corrupt(kind, digest, format!("unreadable: {e}")),
             };
-            let actual = tree::digest_of_encoding(&bytes);
+            let actual = *tree::digest_of_encoding(&bytes).digest();
             if actual != digest {
                 return ObjectCheck::Corrupt(kind, digest, Corruption::HashMismatch { actual }.to_string());
             }
@@ -178,8 +178,8 @@ pub(crate) fn children(tree: &Tree) -> Vec<(ObjectKind, Digest)> {
     tree.entries()
         .iter()
         .filter_map(|e| match &e.node {
-            Node::File { digest, .. } => Some((ObjectKind::Blob, *digest)),
-            Node::Directory { digest, .. } => Some((ObjectKind::Tree, *digest)),
+            Node::File { digest, .. } => Some((ObjectKind::Blob, *digest.digest())),
+            Node::Directory { digest, .. } => Some((ObjectKind::Tree, *digest.digest())),
             Node::Symlink { .. } => None,
         })
         .collect()
@@ -305,9 +305,9 @@ pub(crate) fn scan(
                 Table::Outhash => check_lengths(&key, &value, true),
                 Table::Entries => match (Digest::from_slice(&key), Entry::decode(&value)) {
                     (Ok(unihash), Ok(entry)) => {
-                        let mut broken = inv.broken_object(ObjectKind::Tree, entry.root);
+                        let mut broken = inv.broken_object(ObjectKind::Tree, *entry.root.digest());
                         if let Some(log) = entry.log {
-                            broken = broken.or(inv.broken_object(ObjectKind::Blob, log));
+                            broken = broken.or(inv.broken_object(ObjectKind::Blob, *log.digest()));
                         }
                         if let Some((_, b)) = broken {
                             report.dangling.push(DanglingRecord { table, key: unihash, broken: b });
@@ -453,8 +453,8 @@ fn check_checkouts(layout: &Layout, inv: &Inventory) -> Result<CheckoutFindings>
                 continue;
             };
             let mut checked = 0u64;
-            if let Err(reason) = check_tree_checkout(layout, inv, &digest, &dir, &good_inodes, &mut checked) {
-                problems.push(Problem::CorruptCheckout { path: dir.clone(), reason });
+            if let Err(fault) = check_tree_checkout(layout, inv, &digest, &dir, &good_inodes, &mut checked) {
+                problems.push(Problem::CorruptCheckout { path: dir.clone(), reason: fault.to_string() });
                 paths.push(dir);
             }
             files += checked;
@@ -470,48 +470,74 @@ fn check_tree_checkout(
     dir: &Path,
     good_inodes: &HashMap<(u64, u64), Digest>,
     checked: &mut u64,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), CheckoutFault> {
     if !inv.trees.contains_key(digest) {
-        return Err(format!("tree {digest} is missing or corrupt"));
+        return Err(CheckoutFault::TreeMissing(*digest));
     }
-    let tree = objects::read_tree(layout, digest).map_err(|e| e.to_string())?;
+    let tree = objects::read_tree(layout, digest).map_err(|e| CheckoutFault::TreeUnreadable(Box::new(e)))?;
     let mut names = HashSet::new();
-    for entry in fs::read_dir(dir).map_err(|e| format!("unreadable: {e}"))? {
-        let entry = entry.map_err(|e| format!("unreadable: {e}"))?;
+    let unreadable = |source| CheckoutFault::Unreadable { dir: dir.to_owned(), source };
+    for entry in fs::read_dir(dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
         names.insert(entry.file_name());
     }
     if names.len() != tree.entries().len() {
-        return Err(format!("{} has {} entries, the tree has {}", dir.display(), names.len(), tree.entries().len()));
+        return Err(CheckoutFault::EntryCount {
+            dir: dir.to_owned(),
+            found: names.len(),
+            expected: tree.entries().len(),
+        });
     }
     for entry in tree.entries() {
         let path = dir.join(entry.name.as_os_str());
-        let meta = fs::symlink_metadata(&path).map_err(|_| format!("{} is missing", path.display()))?;
+        let meta = fs::symlink_metadata(&path).map_err(|_| CheckoutFault::Missing(path.clone()))?;
+        let wrong = |what: &'static str| CheckoutFault::Wrong { path: path.clone(), what };
         match &entry.node {
             Node::Directory { digest, .. } => {
                 if !meta.is_dir() {
-                    return Err(format!("{} is not a directory", path.display()));
+                    return Err(wrong("is not a directory"));
                 }
-                check_tree_checkout(layout, inv, digest, &path, good_inodes, checked)?;
+                check_tree_checkout(layout, inv, digest.digest(), &path, good_inodes, checked)?;
             }
             Node::Symlink { target } => {
-                let actual = fs::read_link(&path).map_err(|_| format!("{} is not a symlink", path.display()))?;
+                let actual = fs::read_link(&path).map_err(|_| wrong("is not a symlink"))?;
                 if actual.as_os_str() != target.as_os_str() {
-                    return Err(format!("{} points elsewhere", path.display()));
+                    return Err(wrong("points elsewhere"));
                 }
             }
             Node::File { digest, .. } => {
                 *checked += 1;
                 if !meta.is_file() {
-                    return Err(format!("{} is not a regular file", path.display()));
+                    return Err(wrong("is not a regular file"));
                 }
-                if good_inodes.get(&(meta.dev(), meta.ino())) != Some(digest) {
-                    let actual = hash_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                    if actual != *digest {
-                        return Err(format!("{} has the wrong contents", path.display()));
+                if good_inodes.get(&(meta.dev(), meta.ino())) != Some(digest.digest()) {
+                    let actual =
+                        hash_file(&path).map_err(|source| CheckoutFault::Hashing { path: path.clone(), source })?;
+                    if actual != *digest.digest() {
+                        return Err(wrong("has the wrong contents"));
                     }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// What is wrong with a tree checkout.
+#[derive(Debug, thiserror::Error)]
+enum CheckoutFault {
+    #[error("tree {0} is missing or corrupt")]
+    TreeMissing(Digest),
+    #[error(transparent)]
+    TreeUnreadable(Box<crate::error::StoreError>),
+    #[error("{} is unreadable: {source}", dir.display())]
+    Unreadable { dir: std::path::PathBuf, source: std::io::Error },
+    #[error("{} has {found} entries, the tree has {expected}", dir.display())]
+    EntryCount { dir: std::path::PathBuf, found: usize, expected: usize },
+    #[error("{} is missing", .0.display())]
+    Missing(std::path::PathBuf),
+    #[error("{} {what}", path.display())]
+    Wrong { path: std::path::PathBuf, what: &'static str },
+    #[error("{}: {source}", path.display())]
+    Hashing { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -4,14 +4,11 @@ mod common;
 
 use std::fs;
 
-use common::{Fixture, Spec, make_tree};
+use common::{Fixture, Spec, h, make_tree};
 use rstore_store::{
-    Access, Digest, Entry, GcOptions, NoReporter, ObjectKind, RootName, RootTarget, Signature, Store, StoreError,
+    Access, Digest, Entry, GcOptions, NoReporter, ObjectKind, Outhash, RootName, RootTarget, Signature, Store,
+    StoreError, TreeDigest, Unihash,
 };
-
-fn h(s: &str) -> Digest {
-    Digest::of_blob(s.as_bytes())
-}
 
 #[test]
 fn hash_equivalence_follows_the_first_taskhash() {
@@ -46,7 +43,7 @@ fn hash_equivalence_follows_the_first_taskhash() {
 #[test]
 fn concurrent_reports_agree_on_one_unihash() {
     let f = Fixture::new();
-    let results: Vec<Digest> = std::thread::scope(|scope| {
+    let results: Vec<Unihash> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 let s = &f.store;
@@ -58,7 +55,7 @@ fn concurrent_reports_agree_on_one_unihash() {
     assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
 }
 
-fn output(f: &Fixture, name: &str, content: &[u8]) -> Digest {
+fn output(f: &Fixture, name: &str, content: &[u8]) -> TreeDigest {
     let dir = f.path(name);
     make_tree(&dir, &[("out/file", Spec::File(content)), ("out/bin/x", Spec::Exec(name.as_bytes()))]);
     f.ingest(&dir).root
@@ -111,7 +108,7 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
         Entry { root: loose, log: None, duration_ms: 1, host_fingerprint: String::new(), signatures: vec![] },
     )
     .unwrap();
-    s.report("t:do_a", &h("t-loose"), &loose).unwrap();
+    s.report("t:do_a", &h("t-loose"), &Outhash::of_tree(loose)).unwrap();
     s.pin("release", RootTarget::Entry(h("u-pinned"))).unwrap();
     let result = f.path("result");
     s.materialise(&linked, &result, Access::ReadOnly, &NoReporter).unwrap();
@@ -133,7 +130,7 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
     assert!(report.bytes_freed >= 100_000, "the checkout copy of the loose file is freed: {report:?}");
     assert!(!loose_checkout.exists());
     assert_eq!(s.entry(&h("u-loose")).unwrap(), None);
-    assert!(!s.has_object(ObjectKind::Tree, &loose));
+    assert!(!s.has_object(ObjectKind::Tree, loose.digest()));
     // Hash equivalence is knowledge, not content: it survives.
     assert_eq!(s.lookup(&h("t-loose")).unwrap(), Some(h("t-loose")));
     // What roots reach is intact.
@@ -148,7 +145,7 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
     rstore_store::remove_tree_forcibly(&result).unwrap();
     let report = s.gc(&GcOptions::default(), &NoReporter).unwrap();
     assert_eq!(report.stale_roots.len(), 1);
-    assert!(!s.has_object(ObjectKind::Tree, &linked));
+    assert!(!s.has_object(ObjectKind::Tree, linked.digest()));
     assert_eq!(s.roots().unwrap().len(), 1);
     s.unpin("release").unwrap();
     assert!(matches!(s.unpin("release"), Err(StoreError::NoSuchRoot { .. })));
@@ -167,8 +164,8 @@ fn objects_move_between_stores_verified() {
     let mut trees = vec![root];
     let mut all = Vec::new();
     while let Some(t) = trees.pop() {
-        let raw = f.store.read_raw_object(ObjectKind::Tree, &t).unwrap();
-        other.import_raw_object(ObjectKind::Tree, &t, &raw).unwrap();
+        let raw = f.store.read_raw_object(ObjectKind::Tree, t.digest()).unwrap();
+        other.import_raw_object(ObjectKind::Tree, t.digest(), &raw).unwrap();
         for e in f.store.read_tree(&t).unwrap().entries() {
             match &e.node {
                 rstore_store::Node::Directory { digest, .. } => trees.push(*digest),
@@ -179,20 +176,25 @@ fn objects_move_between_stores_verified() {
     }
     assert!(matches!(other.commit_tree(&root), Err(StoreError::IncompleteTree { kind: ObjectKind::Blob, .. })));
     for b in &all {
-        let raw = f.store.read_raw_object(ObjectKind::Blob, b).unwrap();
+        let raw = f.store.read_raw_object(ObjectKind::Blob, b.digest()).unwrap();
         // Tampered or mislabelled objects are refused.
         let mut bad = raw.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0x40;
-        assert!(matches!(other.import_raw_object(ObjectKind::Blob, b, &bad), Err(StoreError::ImportRejected { .. })));
+        assert!(matches!(
+            other.import_raw_object(ObjectKind::Blob, b.digest(), &bad),
+            Err(StoreError::ImportRejected { .. })
+        ));
         assert!(matches!(
             other.import_raw_object(ObjectKind::Blob, &h("wrong"), &raw),
             Err(StoreError::ImportRejected { .. })
         ));
     }
     // The good ones, in one batch with one sync.
-    let raws: Vec<(ObjectKind, Digest, Vec<u8>)> =
-        all.iter().map(|b| (ObjectKind::Blob, *b, f.store.read_raw_object(ObjectKind::Blob, b).unwrap())).collect();
+    let raws: Vec<(ObjectKind, Digest, Vec<u8>)> = all
+        .iter()
+        .map(|b| (ObjectKind::Blob, *b.digest(), f.store.read_raw_object(ObjectKind::Blob, b.digest()).unwrap()))
+        .collect();
     let batch: Vec<(ObjectKind, Digest, &[u8])> = raws.iter().map(|(k, d, r)| (*k, *d, r.as_slice())).collect();
     other.import_raw_objects(&batch).unwrap();
     let info = other.commit_tree(&root).unwrap();

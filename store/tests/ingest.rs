@@ -260,7 +260,7 @@ fn tar_export_stops_at_a_corrupt_blob() {
     let src = sample(&f);
     let root = f.ingest(&src).root;
     let Node::File { digest, .. } = f.store.resolve(&root, "bin/tool").unwrap().0 else { unreachable!() };
-    let path = f.store.debug_object_path(ObjectKind::Blob, &digest);
+    let path = f.store.debug_object_path(ObjectKind::Blob, digest.digest());
     // Replace the blob with a valid zstd frame of other contents.
     fs::write(&path, zstd::bulk::compress(b"#!/bin/sh\necho HI\n", 3).unwrap()).unwrap();
     let err = f.store.export_tar(&root, &mut Vec::new(), &TarOptions::default()).unwrap_err();
@@ -280,9 +280,9 @@ fn large_files_take_the_streaming_path() {
     assert_eq!(out.logical_bytes, data.len() as u64);
     assert!(out.stored_bytes < data.len() as u64 / 4, "compressed");
     let Node::File { digest, .. } = f.store.resolve(&out.root, "blob.bin").unwrap().0 else { unreachable!() };
-    assert_eq!(digest, rstore_store::Digest::of_blob(&data));
+    assert_eq!(digest, rstore_store::BlobDigest::of_contents(&data));
     assert_eq!(f.store.read_blob(&digest).unwrap(), data);
-    let raw = f.store.read_raw_object(ObjectKind::Blob, &digest).unwrap();
+    let raw = f.store.read_raw_object(ObjectKind::Blob, digest.digest()).unwrap();
     assert_eq!(zstd::bulk::decompress(&raw, data.len()).unwrap(), data);
 }
 

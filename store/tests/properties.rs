@@ -14,7 +14,7 @@ use common::Fixture;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use rstore_store::{Access, Digest, NoReporter};
+use rstore_store::{Access, NoReporter, TreeDigest};
 
 #[derive(Debug, Clone)]
 enum M {
@@ -176,8 +176,8 @@ fn any_single_bit_change_changes_the_root() {
             let b = f.path(&format!("b{n}"));
             write(&a, &tree);
             write(&b, &changed);
-            let ra: Digest = f.ingest(&a).root;
-            let rb: Digest = f.ingest(&b).root;
+            let ra: TreeDigest = f.ingest(&a).root;
+            let rb: TreeDigest = f.ingest(&b).root;
             prop_assert_ne!(ra, rb, "{:?} at {:?} did not change the root", site, path);
             Ok(())
         })

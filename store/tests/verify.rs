@@ -6,17 +6,18 @@ use std::fs;
 
 use common::{Fixture, Spec, make_tree};
 use rstore_store::{
-    Access, DanglingRecord, Digest, Entry, NoReporter, Node, ObjectKind, Problem, Table, VerifyOptions,
+    Access, BlobDigest, DanglingRecord, Digest, Entry, NoReporter, Node, ObjectKind, Outhash, Problem, Table, Taskhash,
+    TreeDigest, Unihash, VerifyOptions,
 };
 
-fn h(s: &str) -> Digest {
-    Digest::of_blob(s.as_bytes())
+fn th(s: &str) -> Taskhash {
+    Taskhash::from_digest(Digest::of_bytes(s.as_bytes()))
 }
 
 struct Built {
-    root: Digest,
-    blob: Digest,
-    unihash: Digest,
+    root: TreeDigest,
+    blob: BlobDigest,
+    unihash: Unihash,
 }
 
 /// Five task outputs with distinct contents, each with an entry.
@@ -30,14 +31,14 @@ fn build(f: &Fixture) -> Vec<Built> {
                 &[("usr/share/doc", Spec::File(content.as_bytes())), ("usr/common", Spec::File(b"shared"))],
             );
             let root = f.ingest(&dir).root;
-            let unihash = h(&format!("u{i}"));
+            let unihash = Unihash::from_digest(Digest::of_bytes(format!("u{i}").as_bytes()));
             f.store
                 .put_entry(
                     &unihash,
                     Entry { root, log: None, duration_ms: i, host_fingerprint: "h".into(), signatures: vec![] },
                 )
                 .unwrap();
-            f.store.report("r:do_install", &h(&format!("t{i}")), &root).unwrap();
+            f.store.report("r:do_install", &th(&format!("t{i}")), &Outhash::of_tree(root)).unwrap();
             let Node::File { digest, .. } = f.store.resolve(&root, "usr/share/doc").unwrap().0 else { unreachable!() };
             Built { root, blob: digest, unihash }
         })
@@ -53,17 +54,17 @@ fn verify_finds_exactly_the_damage_and_repair_removes_exactly_its_dependents() {
     assert!(clean.objects >= 5 * 4);
 
     // 0: flipped bytes in the middle of a blob.
-    let p0 = f.store.debug_object_path(ObjectKind::Blob, &b[0].blob);
+    let p0 = f.store.debug_object_path(ObjectKind::Blob, b[0].blob.digest());
     let mut bytes = fs::read(&p0).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     fs::write(&p0, &bytes).unwrap();
     // 1: a truncated blob.
-    let p1 = f.store.debug_object_path(ObjectKind::Blob, &b[1].blob);
+    let p1 = f.store.debug_object_path(ObjectKind::Blob, b[1].blob.digest());
     let len = fs::metadata(&p1).unwrap().len();
     fs::File::options().write(true).open(&p1).unwrap().set_len(len - 3).unwrap();
     // 2: a deleted blob.
-    fs::remove_file(f.store.debug_object_path(ObjectKind::Blob, &b[2].blob)).unwrap();
+    fs::remove_file(f.store.debug_object_path(ObjectKind::Blob, b[2].blob.digest())).unwrap();
     // 3: a corrupt index value.
     f.store.debug_put_index_value(Table::Entries, b[3].unihash.as_bytes(), b"RSENTRY\x01garbage").unwrap();
 
@@ -81,10 +82,10 @@ fn verify_finds_exactly_the_damage_and_repair_removes_exactly_its_dependents() {
         })
         .collect();
     let mut expected = vec![
-        ("corrupt blob".to_owned(), b[0].blob),
-        ("corrupt blob".to_owned(), b[1].blob),
-        ("missing blob".to_owned(), b[2].blob),
-        ("corrupt entries".to_owned(), b[3].unihash),
+        ("corrupt blob".to_owned(), *b[0].blob.digest()),
+        ("corrupt blob".to_owned(), *b[1].blob.digest()),
+        ("missing blob".to_owned(), *b[2].blob.digest()),
+        ("corrupt entries".to_owned(), *b[3].unihash.digest()),
     ];
     let mut got = kinds.clone();
     got.sort();
@@ -92,8 +93,16 @@ fn verify_finds_exactly_the_damage_and_repair_removes_exactly_its_dependents() {
     assert_eq!(got, expected, "{report:#?}");
     let mut dangling_expected = Vec::new();
     for damaged in &b[..3] {
-        dangling_expected.push(DanglingRecord { table: Table::Entries, key: damaged.unihash, broken: damaged.blob });
-        dangling_expected.push(DanglingRecord { table: Table::Trees, key: damaged.root, broken: damaged.blob });
+        dangling_expected.push(DanglingRecord {
+            table: Table::Entries,
+            key: *damaged.unihash.digest(),
+            broken: *damaged.blob.digest(),
+        });
+        dangling_expected.push(DanglingRecord {
+            table: Table::Trees,
+            key: *damaged.root.digest(),
+            broken: *damaged.blob.digest(),
+        });
     }
     dangling_expected.sort();
     assert_eq!(report.dangling, dangling_expected);
@@ -110,7 +119,7 @@ fn verify_finds_exactly_the_damage_and_repair_removes_exactly_its_dependents() {
         let entry = f.store.entry(&built.unihash).unwrap();
         assert_eq!(entry.is_some(), i == 4, "only the untouched entry is left");
         // Hash equivalence records are not damaged and stay.
-        assert_eq!(f.store.lookup(&h(&format!("t{i}"))).unwrap(), Some(h(&format!("t{i}"))));
+        assert_eq!(f.store.lookup(&th(&format!("t{i}"))).unwrap(), Some(Unihash::from_taskhash(th(&format!("t{i}")))));
     }
     // Rebuilding puts everything back.
     for (i, built) in b.iter().enumerate().take(4) {
@@ -125,7 +134,7 @@ fn corrupt_trees_and_stray_files_are_reported() {
     let f = Fixture::new();
     let b = build(&f);
     let Node::Directory { digest: usr, .. } = f.store.resolve(&b[0].root, "usr").unwrap().0 else { unreachable!() };
-    let tree_path = f.store.debug_object_path(ObjectKind::Tree, &usr);
+    let tree_path = f.store.debug_object_path(ObjectKind::Tree, usr.digest());
     let mut bytes = fs::read(&tree_path).unwrap();
     bytes.push(0);
     fs::write(&tree_path, &bytes).unwrap();
@@ -134,10 +143,9 @@ fn corrupt_trees_and_stray_files_are_reported() {
     let report = f.store.verify(&VerifyOptions::default(), &NoReporter).unwrap();
     assert_eq!(report.problems.len(), 2, "{report:#?}");
     assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| matches!(p, Problem::CorruptObject { kind: ObjectKind::Tree, digest, .. } if *digest == usr))
+        report.problems.iter().any(
+            |p| matches!(p, Problem::CorruptObject { kind: ObjectKind::Tree, digest, .. } if digest == usr.digest())
+        )
     );
     assert!(report.problems.iter().any(|p| matches!(p, Problem::StrayFile { path } if *path == stray)));
     assert_eq!(report.dangling.len(), 2);

@@ -197,20 +197,38 @@ pub fn fail_fixtures(layers: &Path) -> Vec<PathBuf> {
 /// computed for.
 pub const OE_CORE_COMMIT: &str = "35a2c6ed7987763dadbe45ad86095e1aee1c7314";
 
-/// The openembedded-core checkout that `RSTORE_OE_CORE_DIR` names, when it is at
-/// [`OE_CORE_COMMIT`]; otherwise `None`, after saying on stderr why `check` is skipped.
-pub fn oe_core(check: &str) -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
-        eprintln!("skipping: set RSTORE_OE_CORE_DIR to an openembedded-core checkout at {OE_CORE_COMMIT} to {check}");
-        return None;
-    };
-    let head = Command::new("git").arg("-C").arg(&dir).args(["rev-parse", "HEAD"]).output().ok()?;
-    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
-    if head != OE_CORE_COMMIT {
-        eprintln!("skipping: {} is at {head}, the reference values are for {OE_CORE_COMMIT}", dir.display());
-        return None;
+/// The file beside the layers of an unpacked snapshot (`git archive`) that says which
+/// commit it is: `scripts/fidelity` writes it when it unpacks one.
+pub const SNAPSHOT_COMMIT_FILE: &str = ".rstore-snapshot-commit";
+
+/// The commit of an openembedded-core tree: `git rev-parse HEAD` of a checkout, or the
+/// commit an unpacked snapshot records.
+fn commit_of(dir: &Path) -> Option<String> {
+    if let Ok(text) = std::fs::read_to_string(dir.join(SNAPSHOT_COMMIT_FILE)) {
+        return Some(text.trim().to_owned());
     }
-    dir.canonicalize().ok()
+    let head = Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]).output().ok()?;
+    head.status.success().then(|| String::from_utf8_lossy(&head.stdout).trim().to_owned())
+}
+
+/// The openembedded-core tree that `RSTORE_OE_CORE_DIR` names, which must be at
+/// [`OE_CORE_COMMIT`]. The fidelity tests that call this are `#[ignore]`d (cargo reports
+/// them as ignored) and run with `--ignored` by `scripts/fidelity DIR`; run without
+/// the variable, or on a tree at another commit, they fail and say why.
+pub fn oe_core(check: &str) -> PathBuf {
+    let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
+        panic!(
+            "set RSTORE_OE_CORE_DIR to an openembedded-core tree at {OE_CORE_COMMIT} to {check} (scripts/fidelity DIR)"
+        );
+    };
+    let commit = commit_of(&dir);
+    assert_eq!(
+        commit.as_deref(),
+        Some(OE_CORE_COMMIT),
+        "{} is not openembedded-core at {OE_CORE_COMMIT}: the reference values are for that commit",
+        dir.display()
+    );
+    dir.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 /// A build directory over openembedded-core `oe`, configured like the one the reference

@@ -31,6 +31,7 @@ use serde::Deserialize;
 
 use super::BuildContext;
 use crate::datastore::{DataError, DataStore};
+use crate::truth::to_boolean;
 
 /// Where host files the fetch task reads are mounted inside the sandbox.
 const LOCAL_INSIDE: &str = "/rstore/sources";
@@ -126,13 +127,9 @@ fn var(d: &Rc<DataStore>, name: &str) -> Result<String, DataError> {
     Ok(d.get_str(name)?.unwrap_or_default())
 }
 
-/// `bb.utils.to_boolean`: the usual spellings of true and false, `None` for others.
-fn to_boolean(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
-        "" | "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
-        _ => None,
-    }
+/// A variable read with `bb.utils.to_boolean` (unset and empty are false).
+fn boolean_var(d: &Rc<DataStore>, pn: &str, name: &str) -> Result<bool, DataError> {
+    Ok(to_boolean(var(d, name)?.trim()).map_err(|e| fatal(pn, format!("{name}: {e}")))?.unwrap_or(false))
 }
 
 /// A relative path with no `..` (for names taken from SRC_URI).
@@ -170,8 +167,8 @@ pub fn fetch_request(d: &Rc<DataStore>, ctx: &BuildContext) -> Result<BuiltinReq
     let downloads = PathBuf::from(var(d, "DL_DIR")?);
     let fetched = PathBuf::from(var(d, "WORKDIR")?).join(FETCHED_DIR);
     let policy = NetworkPolicy {
-        no_network: to_boolean(&var(d, "BB_NO_NETWORK")?).unwrap_or(false),
-        premirror_only: to_boolean(&var(d, "BB_FETCH_PREMIRRORONLY")?).unwrap_or(false),
+        no_network: boolean_var(d, &pn, "BB_NO_NETWORK")?,
+        premirror_only: boolean_var(d, &pn, "BB_FETCH_PREMIRRORONLY")?,
     };
     std::fs::create_dir_all(&ctx.downloads)
         .map_err(|e| fatal(&pn, format!("creating the download cache {}: {e}", ctx.downloads.display())))?;
@@ -322,11 +319,9 @@ pub fn unpack_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<BuiltinR
         };
         let unpack = match p.params.get("unpack") {
             None => true,
-            Some(v) => {
-                to_boolean(v).ok_or_else(|| fatal(&pn, format!("{}: invalid value for unpack: {v:?}", p.url)))?
-            }
+            Some(v) => to_boolean(v).map_err(|e| fatal(&pn, format!("{}: unpack: {e}", p.url)))?.unwrap_or(true),
         };
-        if p.params.get("dos").and_then(|v| to_boolean(v)).unwrap_or(false) {
+        if p.params.get("dos").and_then(|v| to_boolean(v).ok().flatten()).unwrap_or(false) {
             return Err(fatal(&pn, format!("{}: dos=1 (converting text files of a zip) is not supported", p.url)));
         }
         let strip = match p.params.get("striplevel") {

@@ -101,11 +101,12 @@ mod tests {
         d
     }
 
-    fn files(chksum: &str) -> Result<Vec<LicenseFile>, String> {
+    /// The files of a request, or the error's text.
+    fn files(chksum: &str) -> Result<Vec<LicenseFile>, Box<dyn std::error::Error>> {
         match populate_lic_request(&data(chksum), &BuildContext::default()) {
             Ok(BuiltinRequest::PopulateLic(r)) => Ok(r.files),
             Ok(other) => panic!("{other:?}"),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.to_string().into()),
         }
     }
 
@@ -131,13 +132,13 @@ mod tests {
 
     #[test]
     fn bad_entries_are_named() {
-        let err = files("http://x/COPYING;md5=d82c3b077c4ea41f7d3ed3bf6e03052f").unwrap_err();
+        let err = files("http://x/COPYING;md5=d82c3b077c4ea41f7d3ed3bf6e03052f").unwrap_err().to_string();
         assert!(err.contains("only file:// entries are supported"), "{err}");
-        let err = files("file://COPYING").unwrap_err();
+        let err = files("file://COPYING").unwrap_err().to_string();
         assert!(err.contains("has no md5="), "{err}");
-        let err = files("file://COPYING;md5=d82c3b077c4ea41f7d3ed3bf6e03052f;beginline=0").unwrap_err();
+        let err = files("file://COPYING;md5=d82c3b077c4ea41f7d3ed3bf6e03052f;beginline=0").unwrap_err().to_string();
         assert!(err.contains("beginline=0 is not a line number"), "{err}");
-        let err = files("file://COPYING;md5=abc").unwrap_err();
+        let err = files("file://COPYING;md5=abc").unwrap_err().to_string();
         assert!(err.starts_with("hello: LIC_FILES_CHKSUM entry"), "{err}");
     }
 }

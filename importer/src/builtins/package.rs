@@ -88,9 +88,20 @@ pub fn description_lines(description: &str) -> Vec<String> {
     lines
 }
 
+/// A dependency list that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DependencyError {
+    #[error("Invalid version specification in \"({0}\" - invalid or missing operator")]
+    Specification(String),
+    #[error("a version constraint before any name in {0:?}")]
+    NoName(String),
+    #[error("entry {name} ({constraint}): unknown operator {op}")]
+    Operator { name: String, constraint: String, op: String },
+}
+
 /// `rstore_deb_depends`: an RDEPENDS value to a Debian `Depends` field, names sorted,
 /// `<` and `>` mapped to `<<` and `>>`; other operators than `< > = <= >=` are refused.
-pub fn deb_depends(rdepends: &str) -> Result<String, String> {
+pub fn deb_depends(rdepends: &str) -> Result<String, DependencyError> {
     let mut fields = Vec::new();
     for (name, constraints) in explode_dep_versions2(rdepends)? {
         if constraints.is_empty() {
@@ -104,7 +115,13 @@ pub fn deb_depends(rdepends: &str) -> Result<String, String> {
                 "=" => "=",
                 "<=" => "<=",
                 ">=" => ">=",
-                _ => return Err(format!("entry {name} ({constraint}): unknown operator {op}")),
+                _ => {
+                    return Err(DependencyError::Operator {
+                        name: name.clone(),
+                        constraint: constraint.clone(),
+                        op: op.to_owned(),
+                    });
+                }
             };
             fields.push(format!("{name} ({debian} {})", version.trim()));
         }
@@ -114,7 +131,7 @@ pub fn deb_depends(rdepends: &str) -> Result<String, String> {
 
 /// `bb.utils.explode_dep_versions2`: names (sorted) with their version constraints
 /// (`"<op> <version>"`).
-pub fn explode_dep_versions2(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+pub fn explode_dep_versions2(s: &str) -> Result<BTreeMap<String, Vec<String>>, DependencyError> {
     let mut r: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let without_commas = s.replace(',', "");
     let mut lastdep: Option<String> = None;
@@ -141,7 +158,7 @@ pub fn explode_dep_versions2(s: &str) -> Result<BTreeMap<String, Vec<String>>, S
                 lastcmp = i[..1].to_owned();
                 i = i[1..].to_owned();
             } else {
-                return Err(format!("Invalid version specification in \"({i}\" - invalid or missing operator"));
+                return Err(DependencyError::Specification(i));
             }
             if i.is_empty() {
                 continue;
@@ -157,7 +174,7 @@ pub fn explode_dep_versions2(s: &str) -> Result<BTreeMap<String, Vec<String>>, S
             }
             if !i.is_empty() {
                 lastver.push_str(&i);
-                let dep = lastdep.clone().ok_or_else(|| format!("a version constraint before any name in {s:?}"))?;
+                let dep = lastdep.clone().ok_or_else(|| DependencyError::NoName(s.to_owned()))?;
                 r.entry(dep).or_default().push(format!("{lastcmp} {lastver}"));
             }
             continue;
@@ -186,8 +203,8 @@ mod tests {
         assert_eq!(deb_depends("b (>=1.0) a (< 2) a").unwrap(), "a (<< 2), b (>= 1.0)");
         assert_eq!(deb_depends("c (> 1), d (<= 2)").unwrap(), "c (>> 1), d (<= 2)");
         assert_eq!(deb_depends("").unwrap(), "");
-        assert!(deb_depends("x (>> 1)").unwrap_err().contains("unknown operator >>"));
-        assert!(deb_depends("x (~ 1)").unwrap_err().contains("invalid or missing operator"));
+        assert!(deb_depends("x (>> 1)").unwrap_err().to_string().contains("unknown operator >>"));
+        assert!(deb_depends("x (~ 1)").unwrap_err().to_string().contains("invalid or missing operator"));
     }
 
     #[test]

@@ -62,6 +62,19 @@ fn add_provider_tasks<'n>(
     }
 }
 
+/// The tasks' dependencies as a graph (node ids are task ids).
+fn adjacency(depends: &[IdSet]) -> Graph<()> {
+    let edges = depends.iter().map(IdSet::len).sum();
+    let mut g: Graph<()> = Graph::with_capacity(depends.len(), edges);
+    for _ in depends {
+        g.add_node(());
+    }
+    for (t, deps) in depends.iter().enumerate() {
+        g.extend_deps(t, deps.iter().map(|&d| d as usize));
+    }
+    g
+}
+
 pub(super) fn build(td: TaskData<'_, '_>, runlist: Vec<(String, String, RecipeId)>) -> Result<TaskGraph, GraphError> {
     let n = td.entries.len();
     let mut depends: Vec<IdSet> = Vec::with_capacity(n);
@@ -126,30 +139,15 @@ pub(super) fn build(td: TaskData<'_, '_>, runlist: Vec<(String, String, RecipeId
     }
 
     tracing::debug!("{n} tasks with their direct edges");
-    // Step two: the recipes each task reaches (before the recursive edges), by
-    // propagating from tasks without dependencies; tasks on a cycle are never reached
-    // and keep what they had (a cycle among needed tasks is reported below).
+    // Step two: the recipes each task reaches (before the recursive edges), propagated
+    // from tasks without dependencies in dependency order; tasks on a cycle are never
+    // reached and keep what they had (a cycle among needed tasks is reported below).
     let slot: HashMap<RecipeId, usize> = td.order.iter().enumerate().map(|(i, r)| (*r, i)).collect();
     let mut reach = RecipeSets::new(n, td.order.len());
-    {
-        let mut dependents: Vec<Vec<Tid>> = vec![Vec::new(); n];
-        for (t, deps) in depends.iter().enumerate() {
-            for &d in deps {
-                dependents[d as usize].push(t as Tid);
-            }
-        }
-        let mut left: Vec<usize> = depends.iter().map(IdSet::len).collect();
-        let mut ready: Vec<usize> = (0..n).filter(|&t| left[t] == 0).collect();
-        while let Some(t) = ready.pop() {
-            let s = slot[&td.entries[t].recipe];
-            for &d in &dependents[t] {
-                let d = d as usize;
-                reach.merge_into(d, t, s);
-                left[d] -= 1;
-                if left[d] == 0 {
-                    ready.push(d);
-                }
-            }
+    for t in adjacency(&depends).acyclic_order() {
+        for &d in &depends[t] {
+            let d = d as usize;
+            reach.merge_into(t, d, slot[&td.entries[d].recipe]);
         }
     }
 
@@ -253,14 +251,7 @@ pub(super) fn build(td: TaskData<'_, '_>, runlist: Vec<(String, String, RecipeId
             target_ids.push(tid);
         }
     }
-    let mut active = vec![false; n];
-    let mut stack = roots;
-    while let Some(t) = stack.pop() {
-        if std::mem::replace(&mut active[t as usize], true) {
-            continue;
-        }
-        stack.extend(depends[t as usize].iter().copied());
-    }
+    let active = adjacency(&depends).closure(roots.iter().map(|&t| t as usize));
 
     check_providers(&td, &active, &runlist)?;
     check_ambiguous(&td, &active, &runlist)?;
@@ -274,7 +265,7 @@ pub(super) fn build(td: TaskData<'_, '_>, runlist: Vec<(String, String, RecipeId
     kept.sort_by(|a, b| key(a).cmp(&key(b)));
     let mut recipes: Vec<GraphRecipe> = Vec::new();
     let mut recipe_slot: HashMap<RecipeId, usize> = HashMap::new();
-    let mut graph: Graph<TaskNode> = Graph::with_capacity(kept.len());
+    let mut graph: Graph<TaskNode> = Graph::with_capacity(kept.len(), kept.len() * 4);
     let mut node_of: HashMap<Tid, usize> = HashMap::with_capacity(kept.len());
     for &t in &kept {
         let e = &td.entries[t as usize];
@@ -301,10 +292,7 @@ pub(super) fn build(td: TaskData<'_, '_>, runlist: Vec<(String, String, RecipeId
         node_of.insert(t, id);
     }
     for &t in &kept {
-        let from = node_of[&t];
-        for d in &depends[t as usize] {
-            graph.add_edge(from, node_of[d]);
-        }
+        graph.extend_deps(node_of[&t], depends[t as usize].iter().map(|d| node_of[d]));
     }
     if let Some(cycle) = graph.find_cycle() {
         return Err(GraphError::Cycle(cycle.describe(&graph, |n| format!("{}:{}", recipes[n.recipe].pn, n.task))));

@@ -19,13 +19,13 @@ pub(super) fn calculate(
     deps: Vec<String>,
     world: &[String],
     index: &ProviderIndex<'_>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ExtraDependsError> {
     let name: String = pn.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     let name = format!("_{name}_calculate_extra_depends");
     let source = format!(
         "def {name}(deps, world_target, pkg_pn, self_pn):\n{body}\n\n{name}(deps, world_target, pkg_pn, self_pn)\n"
     );
-    let source = CString::new(source).map_err(|_| "the function contains a NUL character".to_owned())?;
+    let source = CString::new(source).map_err(|_| ExtraDependsError::Nul)?;
     let mut pkg_pn: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (p, ids) in index.by_pn() {
         pkg_pn.insert(p, ids.iter().map(|&id| index.recipe(id).target).collect());
@@ -44,5 +44,15 @@ pub(super) fn calculate(
         py.run(&source, Some(&globals), None)?;
         list.extract()
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| ExtraDependsError::Python(e.to_string()))
+}
+
+/// Why a recipe's `calculate_extra_depends` failed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ExtraDependsError {
+    #[error("the function contains a NUL character")]
+    Nul,
+    /// The exception it raised, formatted.
+    #[error("{0}")]
+    Python(String),
 }

@@ -76,10 +76,10 @@ pub(crate) fn fetch(f: &mut Fetcher<'_>, source: &GitSource) -> Result<PathBuf, 
         }
     }
     let dest = git_checkout_dir(f.fetched, &source.clone_name, revision);
-    checkout(&clone, revision, source.subpath.as_deref(), &dest).map_err(|output| FetchError::Git {
+    checkout(&clone, revision, source.subpath.as_deref(), &dest).map_err(|e| FetchError::Git {
         url: source.url.clone(),
         action: "checking out",
-        output,
+        output: e.to_string(),
     })?;
     Ok(dest)
 }
@@ -100,18 +100,30 @@ fn git() -> Command {
     cmd
 }
 
-/// Run a git command; its combined output as the error.
-fn run(mut cmd: Command) -> Result<String, String> {
-    let shown = format!("{cmd:?}");
+/// A git command that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{command} failed ({status}):\n{output}")]
+    Failed { command: String, status: std::process::ExitStatus, output: String },
+    #[error("{command} could not be started: {source}")]
+    Start { command: String, source: std::io::Error },
+    #[error("creating a temporary directory: {0}")]
+    Scratch(std::io::Error),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+}
+
+/// Run a git command; its combined output goes into the error.
+fn run(mut cmd: Command) -> Result<String, GitError> {
+    let command = format!("{cmd:?}");
     match cmd.output() {
         Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Ok(out) => Err(format!(
-            "{shown} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Err(e) => Err(format!("{shown} could not be started: {e}")),
+        Ok(out) => Err(GitError::Failed {
+            command,
+            status: out.status,
+            output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        }),
+        Err(source) => Err(GitError::Start { command, source }),
     }
 }
 
@@ -125,13 +137,13 @@ fn update_from_repository(cache: &DownloadCache, clone: &Path, url: &str) -> Res
     if clone.is_dir() {
         let mut cmd = git();
         cmd.arg("--git-dir").arg(clone).args(["fetch", "--force", "--quiet", url, "+refs/*:refs/*"]);
-        return run(cmd).map(|_| ()).map_err(AttemptFailure::Other);
+        return run(cmd).map(|_| ()).map_err(|e| AttemptFailure::Other(e.to_string()));
     }
     let tmp = cache.temp_dir().map_err(|e| AttemptFailure::Other(e.to_string()))?;
     let repo = tmp.path().join("repo");
     let mut cmd = git();
     cmd.args(["clone", "--bare", "--mirror", "--quiet", url]).arg(&repo);
-    run(cmd).map_err(AttemptFailure::Other)?;
+    run(cmd).map_err(|e| AttemptFailure::Other(e.to_string()))?;
     fs::rename(&repo, clone).map_err(|e| AttemptFailure::Other(format!("moving the clone into place: {e}")))
 }
 
@@ -145,16 +157,16 @@ fn update_from_tarball(f: &mut Fetcher<'_>, clone: &Path, candidate: &Candidate)
     if clone.is_dir() {
         let mut cmd = git();
         cmd.arg("--git-dir").arg(clone).args(["fetch", "--force", "--quiet"]).arg(&repo).arg("+refs/*:refs/*");
-        return run(cmd).map(|_| ()).map_err(AttemptFailure::Other);
+        return run(cmd).map(|_| ()).map_err(|e| AttemptFailure::Other(e.to_string()));
     }
     fs::rename(&repo, clone).map_err(|e| AttemptFailure::Other(format!("moving the clone into place: {e}")))
 }
 
 /// Write the files of `revision` (or of its `subpath`) into `dest`, with no `.git`.
-fn checkout(clone: &Path, revision: &str, subpath: Option<&str>, dest: &Path) -> Result<(), String> {
-    remove_any(dest).map_err(|e| e.to_string())?;
-    fs::create_dir_all(dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
-    let scratch = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
+fn checkout(clone: &Path, revision: &str, subpath: Option<&str>, dest: &Path) -> Result<(), GitError> {
+    remove_any(dest)?;
+    fs::create_dir_all(dest).map_err(|e| FsError::new("creating", dest, e))?;
+    let scratch = tempfile::tempdir().map_err(GitError::Scratch)?;
     let index: OsString = scratch.path().join("index").into_os_string();
     let tree = match subpath {
         Some(sub) => format!("{revision}:{}", sub.trim_matches('/')),
@@ -170,7 +182,7 @@ fn checkout(clone: &Path, revision: &str, subpath: Option<&str>, dest: &Path) ->
         "--force",
     ]);
     run(checkout)?;
-    normalise_modes(dest).map_err(|e| e.to_string())
+    Ok(normalise_modes(dest)?)
 }
 
 /// Files 0644 or 0755 (as git records them), directories 0755, whatever the umask.

@@ -298,16 +298,25 @@ fn deb_data(archive: &Path, mut file: File) -> Result<(String, io::Take<File>), 
     }
 }
 
+/// Why an archive member's path cannot be extracted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeMemberPath {
+    #[error("has a '..' component")]
+    ParentDir,
+    #[error("is an absolute path")]
+    Absolute,
+}
+
 /// The normalised relative path of a member, less `strip` leading components;
 /// `Ok(None)` when nothing is left.
-pub fn member_path(raw: &Path, strip: usize) -> Result<Option<PathBuf>, String> {
+pub fn member_path(raw: &Path, strip: usize) -> Result<Option<PathBuf>, UnsafeMemberPath> {
     let mut parts = Vec::new();
     for c in raw.components() {
         match c {
             Component::Normal(p) => parts.push(p),
             Component::CurDir => {}
-            Component::ParentDir => return Err("has a '..' component".to_owned()),
-            Component::RootDir | Component::Prefix(_) => return Err("is an absolute path".to_owned()),
+            Component::ParentDir => return Err(UnsafeMemberPath::ParentDir),
+            Component::RootDir | Component::Prefix(_) => return Err(UnsafeMemberPath::Absolute),
         }
     }
     if parts.len() <= strip {
@@ -522,7 +531,7 @@ impl<'a> Extractor<'a> {
                 self.done.skipped += 1;
                 Ok(None)
             }
-            Err(why) => Err(self.unsafe_member(raw, why)),
+            Err(why) => Err(self.unsafe_member(raw, why.to_string())),
         }
     }
 
