@@ -170,7 +170,7 @@ impl Outputs for Store {
             root: done.root,
             log: done.log,
             duration_ms: u64::try_from(done.duration.as_millis()).unwrap_or(u64::MAX),
-            host_fingerprint: host.map(|h| h.to_string()).unwrap_or_default(),
+            host_fingerprint: host.copied(),
             signatures: Vec::new(),
         };
         // An entry may exist already for an equivalent earlier build: it is kept.

@@ -24,8 +24,19 @@ pub enum ConfigError {
     Incompatible { layer: String, core: String, supported: String },
     #[error("BBPATH is not set")]
     NoBbpath,
+    #[error("layer {0} has no conf/layer.conf")]
+    NoLayerConf(String),
+    #[error("BBFILES_DYNAMIC entry {0} must be [!]COLLECTION:PATTERN")]
+    BadDynamicEntry(String),
+    #[error("conf/bitbake.conf not found in BBPATH ({0})")]
+    NoBitbakeConf(String),
+    /// Variables set under names BitBake renamed (BB_RENAMED_VARIABLES), one per line.
+    #[error("{}", .0.join("\n"))]
+    RenamedVariables(Vec<String>),
     #[error(transparent)]
     Eval(#[from] EvalError),
+    /// The datastore or the embedded Python failed; its message (a Python error
+    /// cannot leave the interpreter's thread, so only its text is kept).
     #[error("{0}")]
     Data(String),
 }
@@ -132,7 +143,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
         let conf = Path::new(layer).join("conf/layer.conf");
         eval.note_dependency(&conf, conf.is_file());
         if !conf.is_file() {
-            return Err(ConfigError::Data(format!("layer {layer} has no conf/layer.conf")));
+            return Err(ConfigError::NoLayerConf(layer.to_owned()));
         }
         eval.handle_include(&data, &conf, true)?;
         data.expand_varref("LAYERDIR")?;
@@ -170,7 +181,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
         data.get_str("BBFILE_COLLECTIONS")?.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     for entry in data.get_str("BBFILES_DYNAMIC")?.unwrap_or_default().split_whitespace() {
         let Some((l, f)) = entry.split_once(':') else {
-            return Err(ConfigError::Data(format!("BBFILES_DYNAMIC entry {entry} must be [!]COLLECTION:PATTERN")));
+            return Err(ConfigError::BadDynamicEntry(entry.to_owned()));
         };
         let (invert, l) = match l.strip_prefix('!') {
             Some(rest) => (true, rest),
@@ -211,7 +222,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
         eval.note_dependency(a, Some(a) == found.as_ref());
     }
     let Some(found) = found else {
-        return Err(ConfigError::Data(format!("conf/bitbake.conf not found in BBPATH ({bbpath})")));
+        return Err(ConfigError::NoBitbakeConf(bbpath));
     };
     eval.handle_include(&data, &found, true)?;
 
@@ -226,7 +237,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
 
     let renamed = data.renamed_variable_errors();
     if !renamed.is_empty() {
-        return Err(ConfigError::Data(renamed.join("\n")));
+        return Err(ConfigError::RenamedVariables(renamed));
     }
     eval.runtime.update_module_dependencies(&data)?;
     data.rename_var("__depends", "__base_depends", None)?;

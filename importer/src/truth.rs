@@ -13,9 +13,12 @@ use std::rc::Rc;
 use crate::datastore::{DataError, DataStore, Read};
 use crate::value::Value;
 
+/// What `bb.utils.to_boolean` accepts, for error messages.
+pub const BOOLEAN_SPELLINGS: &str = "expected y, yes, 1, true, n, no, 0 or false";
+
 /// A value `bb.utils.to_boolean` rejects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid value for a boolean: {0:?} (expected y, yes, 1, true, n, no, 0 or false)")]
+#[error("invalid value for a boolean: {0:?} ({BOOLEAN_SPELLINGS})")]
 pub struct InvalidBoolean(pub String);
 
 /// `bb.utils.to_boolean`: `Ok(None)` for an empty string.

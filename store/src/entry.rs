@@ -1,13 +1,14 @@
 //! Store entries: what a task produced, keyed by its unihash.
 //!
-//! # Canonical encoding (entry version 1)
+//! # Canonical encoding (entry version 2)
 //!
 //! All integers are little-endian; strings are UTF-8 prefixed by a u16 length.
 //!
 //! ```text
-//! entry     := "RSENTRY" version:u8(=1) root:[u8;32] log duration_ms:u64
-//!              host_fingerprint:str16 count:u16 signature{count}
+//! entry     := "RSENTRY" version:u8(=2) root:[u8;32] log duration_ms:u64
+//!              host count:u16 signature{count}
 //! log       := 0 | 1 log_blob:[u8;32]
+//! host      := 0 | 1 host_fingerprint:[u8;32]
 //! signature := key_name:str16 signature:bytes16     (sorted by key name, then bytes;
 //!                                                    no two with the same key name)
 //! ```
@@ -17,12 +18,12 @@
 //! what the other signatures sign.
 
 use crate::codec::{DecodeError, Reader, put_bytes16};
-use crate::digest::{BlobDigest, TreeDigest, Unihash};
+use crate::digest::{BlobDigest, HostFingerprint, TreeDigest, Unihash};
 
 /// Magic bytes of an encoded entry.
 pub const ENTRY_MAGIC: &str = "RSENTRY";
 /// The entry encoding version this build writes and reads.
-pub const ENTRY_VERSION: u8 = 1;
+pub const ENTRY_VERSION: u8 = 2;
 
 /// A signature over an entry's [`Entry::signing_bytes`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -44,7 +45,7 @@ pub struct Entry {
     /// How long the task ran, in milliseconds.
     pub duration_ms: u64,
     /// Fingerprint of the host tools that built it.
-    pub host_fingerprint: String,
+    pub host_fingerprint: Option<HostFingerprint>,
     /// Signatures, kept sorted by key name.
     pub signatures: Vec<Signature>,
 }
@@ -74,7 +75,6 @@ impl Entry {
         let check = |field: &'static str, len: usize| {
             if len > usize::from(u16::MAX) { Err(InvalidEntry::TooLong { field, len }) } else { Ok(()) }
         };
-        check("host fingerprint", self.host_fingerprint.len())?;
         if self.signatures.len() > usize::from(u16::MAX) {
             return Err(InvalidEntry::TooManySignatures(self.signatures.len()));
         }
@@ -99,7 +99,7 @@ impl Entry {
     }
 
     fn encode_validated(&self, with_signatures: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(96 + self.host_fingerprint.len());
+        let mut out = Vec::with_capacity(128);
         out.extend_from_slice(ENTRY_MAGIC.as_bytes());
         out.push(ENTRY_VERSION);
         out.extend_from_slice(self.root.as_bytes());
@@ -111,7 +111,13 @@ impl Entry {
             }
         }
         out.extend_from_slice(&self.duration_ms.to_le_bytes());
-        put_bytes16(&mut out, self.host_fingerprint.as_bytes());
+        match self.host_fingerprint {
+            None => out.push(0),
+            Some(host) => {
+                out.push(1);
+                out.extend_from_slice(host.as_bytes());
+            }
+        }
         let sigs: &[Signature] = if with_signatures { &self.signatures } else { &[] };
         out.extend_from_slice(&(sigs.len() as u16).to_le_bytes());
         for s in sigs {
@@ -143,7 +149,12 @@ impl Entry {
             other => return Err(r.invalid("log flag", at, format!("{other} is not 0 or 1"))),
         };
         let duration_ms = r.u64()?;
-        let host_fingerprint = r.str16("host fingerprint")?.to_owned();
+        let at = r.offset();
+        let host_fingerprint = match r.u8()? {
+            0 => None,
+            1 => Some(HostFingerprint::from_digest(r.digest()?)),
+            other => return Err(r.invalid("host flag", at, format!("{other} is not 0 or 1"))),
+        };
         let count = r.u16()?;
         let mut signatures: Vec<Signature> = Vec::with_capacity(usize::from(count));
         for _ in 0..count {
@@ -191,7 +202,7 @@ mod tests {
             root: TreeDigest::from_digest(Digest::of_bytes(b"root")),
             log: Some(BlobDigest::of_contents(b"log")),
             duration_ms: 1234,
-            host_fingerprint: "host-tools-abc".into(),
+            host_fingerprint: Some(HostFingerprint::from_digest(Digest::of_bytes(b"host-tools-abc"))),
             signatures: vec![
                 Signature { key_name: "z".into(), signature: vec![1, 2] },
                 Signature { key_name: "a".into(), signature: vec![3] },

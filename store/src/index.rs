@@ -264,11 +264,7 @@ fn upgrade_from_1(db: &Db<'_>) -> Result<()> {
     let entries = db.scan(Table::Entries)?;
     for (key, value) in db.scan(Table::Roots)? {
         let Ok(RootTarget::Entry(unihash)) = RootTarget::decode(&value) else { continue };
-        let root = entries
-            .iter()
-            .find(|(k, _)| k.as_slice() == unihash.as_bytes())
-            .and_then(|(_, v)| Entry::decode(v).ok())
-            .map(|e| e.root);
+        let root = entries.iter().find(|(k, _)| k.as_slice() == unihash.as_bytes()).and_then(|(_, v)| entry_v1_root(v));
         match root {
             Some(root) => batch.put_cf(db.cf(Table::Roots)?, &key, RootTarget::Tree(root).encode()),
             None => batch.delete_cf(db.cf(Table::Roots)?, &key),
@@ -284,6 +280,13 @@ fn upgrade_from_1(db: &Db<'_>) -> Result<()> {
         "upgraded the store index from schema 1 to {SCHEMA_VERSION}: {dropped} records of old hashes dropped"
     );
     Ok(())
+}
+
+/// The output tree an entry of encoding version 1 (schema 1) names: it follows the
+/// magic and the version byte.
+fn entry_v1_root(bytes: &[u8]) -> Option<TreeDigest> {
+    let rest = bytes.strip_prefix(crate::entry::ENTRY_MAGIC.as_bytes())?.strip_prefix(&[1])?;
+    Digest::from_slice(rest.get(..DIGEST_LEN)?).ok().map(TreeDigest::from_digest)
 }
 
 fn key_text(key: &[u8]) -> String {

@@ -7,7 +7,7 @@ use std::fs;
 use common::{Fixture, Spec, h, make_tree};
 use rstore_store::{
     Access, Digest, Entry, GcOptions, NoReporter, ObjectKind, Outhash, RootName, RootTarget, Signature, Store,
-    StoreError, TreeDigest, Unihash,
+    StoreError, Table, Taskhash, TreeDigest, Unihash,
 };
 
 #[test]
@@ -72,7 +72,7 @@ fn entries_need_durable_objects_and_are_written_once() {
         root,
         log: Some(log),
         duration_ms: 1500,
-        host_fingerprint: "tools-1".into(),
+        host_fingerprint: Some(h("tools-1")),
         signatures: vec![Signature { key_name: "k".into(), signature: vec![9; 64] }],
     };
     let u = h("unihash-a");
@@ -100,12 +100,12 @@ fn gc_keeps_what_roots_reach_and_frees_the_rest() {
     let log = s.add_blob(b"log of pinned").unwrap();
     s.put_entry(
         &h("u-pinned"),
-        Entry { root: pinned, log: Some(log), duration_ms: 1, host_fingerprint: String::new(), signatures: vec![] },
+        Entry { root: pinned, log: Some(log), duration_ms: 1, host_fingerprint: None, signatures: vec![] },
     )
     .unwrap();
     s.put_entry(
         &h("u-loose"),
-        Entry { root: loose, log: None, duration_ms: 1, host_fingerprint: String::new(), signatures: vec![] },
+        Entry { root: loose, log: None, duration_ms: 1, host_fingerprint: None, signatures: vec![] },
     )
     .unwrap();
     s.report("t:do_a", &h("t-loose"), &Outhash::of_tree(loose)).unwrap();
@@ -200,10 +200,45 @@ fn objects_move_between_stores_verified() {
     let info = other.commit_tree(&root).unwrap();
     assert_eq!(info, f.store.tree_info(&root).unwrap().unwrap());
     other
-        .put_entry(
-            &h("u"),
-            Entry { root, log: None, duration_ms: 0, host_fingerprint: String::new(), signatures: vec![] },
-        )
+        .put_entry(&h("u"), Entry { root, log: None, duration_ms: 0, host_fingerprint: None, signatures: vec![] })
         .unwrap();
     assert!(other.verify(&Default::default(), &NoReporter).unwrap().is_clean());
+}
+
+#[test]
+fn a_schema_1_index_is_upgraded_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let s = Store::open(&dir).unwrap();
+    let src = tmp.path().join("kept");
+    make_tree(&src, &[("out/file", Spec::File(b"kept by a pin"))]);
+    let root = s.ingest(&src, &rstore_store::IngestOptions::default(), &NoReporter).unwrap().root;
+    let unihash: Unihash = h("unihash of the old encoding");
+    // What schema 1 held: an entry of encoding version 1 (magic, version, root, no log,
+    // duration, empty host fingerprint, no signatures), its taskhash and a pin on it.
+    let mut v1 = b"RSENTRY\x01".to_vec();
+    v1.extend_from_slice(root.as_bytes());
+    v1.push(0);
+    v1.extend_from_slice(&7u64.to_le_bytes());
+    v1.extend_from_slice(&0u16.to_le_bytes());
+    v1.extend_from_slice(&0u16.to_le_bytes());
+    s.debug_put_index_value(Table::Entries, unihash.as_bytes(), &v1).unwrap();
+    s.debug_put_index_value(Table::Taskhash, h::<Taskhash>("old taskhash").as_bytes(), unihash.as_bytes()).unwrap();
+    s.pin("release", RootTarget::Entry(unihash)).unwrap();
+    s.debug_put_index_value(Table::Meta, b"schema", b"1").unwrap();
+    drop(s);
+
+    let s = Store::open(&dir).unwrap();
+    assert_eq!(s.lookup(&h("old taskhash")).unwrap(), None, "records of old hashes are dropped");
+    assert_eq!(s.entry(&unihash).unwrap(), None);
+    let roots = s.roots().unwrap();
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    assert_eq!(roots[0].target, RootTarget::Tree(root), "the pin keeps the entry's output tree");
+    assert!(s.tree_info(&root).unwrap().is_some(), "tree records stay");
+    assert!(s.verify(&rstore_store::VerifyOptions::default(), &NoReporter).unwrap().is_clean());
+    // A schema this rstore does not know is refused.
+    s.debug_put_index_value(Table::Meta, b"schema", b"99").unwrap();
+    drop(s);
+    let err = Store::open(&dir).and_then(|s| s.lookup(&h("x"))).unwrap_err();
+    assert!(matches!(err, StoreError::IndexSchema { .. }), "{err}");
 }

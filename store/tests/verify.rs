@@ -35,7 +35,7 @@ fn build(f: &Fixture) -> Vec<Built> {
             f.store
                 .put_entry(
                     &unihash,
-                    Entry { root, log: None, duration_ms: i, host_fingerprint: "h".into(), signatures: vec![] },
+                    Entry { root, log: None, duration_ms: i, host_fingerprint: None, signatures: vec![] },
                 )
                 .unwrap();
             f.store.report("r:do_install", &th(&format!("t{i}")), &Outhash::of_tree(root)).unwrap();

@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use super::BuildContext;
 use crate::datastore::{DataError, DataStore};
-use crate::truth::to_boolean;
+use crate::truth::{BOOLEAN_SPELLINGS, to_boolean};
 
 /// Where host files the fetch task reads are mounted inside the sandbox.
 const LOCAL_INSIDE: &str = "/rstore/sources";
@@ -319,7 +319,9 @@ pub fn unpack_request(d: &Rc<DataStore>, _ctx: &BuildContext) -> Result<BuiltinR
         };
         let unpack = match p.params.get("unpack") {
             None => true,
-            Some(v) => to_boolean(v).map_err(|e| fatal(&pn, format!("{}: unpack: {e}", p.url)))?.unwrap_or(true),
+            Some(v) => to_boolean(v)
+                .map_err(|_| fatal(&pn, format!("{}: invalid value for unpack: {v:?} ({BOOLEAN_SPELLINGS})", p.url)))?
+                .unwrap_or(true),
         };
         if p.params.get("dos").and_then(|v| to_boolean(v).ok().flatten()).unwrap_or(false) {
             return Err(fatal(&pn, format!("{}: dos=1 (converting text files of a zip) is not supported", p.url)));

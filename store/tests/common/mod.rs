@@ -6,7 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rstore_store::{
-    BlobDigest, Digest, IngestOptions, IngestOutcome, NoReporter, Outhash, Store, Taskhash, TreeDigest, Unihash,
+    BlobDigest, Digest, HostFingerprint, IngestOptions, IngestOutcome, NoReporter, Outhash, Store, Taskhash,
+    TreeDigest, Unihash,
 };
 
 /// A digest of any kind, made up from a name (`h("t1")`), for tests only.
@@ -18,7 +19,7 @@ macro_rules! made {
     ($($t:ty => $f:expr),*) => { $(impl Made for $t { fn made(d: Digest) -> Self { $f(d) } })* };
 }
 made!(Digest => |d| d, Taskhash => Taskhash::from_digest, Unihash => Unihash::from_digest,
-      Outhash => Outhash::from_digest, TreeDigest => TreeDigest::from_digest, BlobDigest => BlobDigest::from_digest);
+      Outhash => Outhash::from_digest, HostFingerprint => HostFingerprint::from_digest, TreeDigest => TreeDigest::from_digest, BlobDigest => BlobDigest::from_digest);
 
 /// The made-up digest of kind `T` named `s`.
 pub fn h<T: Made>(s: &str) -> T {
