@@ -208,10 +208,15 @@ impl Outputs for MemoryOutputs {
         done: &Executed,
         _host: Option<&HostFingerprint>,
     ) -> Result<Recorded, StoreError> {
+        // The store's rules (`Store::report`): a taskhash keeps the unihash it has; else
+        // the first unihash that produced this output for this task; else itself.
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let key = (task.to_string(), Outhash::of_tree(done.root));
-        let unihash = *s.first.entry(key).or_insert_with(|| Unihash::from_taskhash(*taskhash));
-        s.unihash.insert(*taskhash, unihash);
+        let existing = s.unihash.get(taskhash).copied();
+        let owner = s.first.get(&key).copied();
+        let unihash = existing.or(owner).unwrap_or(Unihash::from_taskhash(*taskhash));
+        s.unihash.entry(*taskhash).or_insert(unihash);
+        s.first.entry(key).or_insert(unihash);
         let root = *s.output.entry(unihash).or_insert(done.root);
         Ok(Recorded { unihash, root })
     }
@@ -644,4 +649,100 @@ fn results(h: &Hashes, resolution: &[Option<Resolution>], need: &[bool]) -> Vec<
             root: h.root[i],
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use rstore_store::Digest;
+
+    use super::*;
+
+    /// Prepares nothing: every task is a no-op whose identity the executor reads.
+    struct Names;
+
+    impl Planner for Names {
+        fn prepare(&mut self, node: NodeId, _: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError> {
+            Ok(Prepared::noexec(TaskId { recipe: String::new(), task: node.to_string() }))
+        }
+
+        fn log_path(&self, _: NodeId) -> PathBuf {
+            PathBuf::new()
+        }
+    }
+
+    /// "Runs" a task at once: its output is given by `outputs` (by node), and the order
+    /// of runs is recorded.
+    struct Instant {
+        outputs: Vec<&'static str>,
+        ran: Mutex<Vec<NodeId>>,
+    }
+
+    impl Executor for Instant {
+        fn execute(&self, task: &Prepared, _: &Path) -> Result<Executed, TaskFailure> {
+            let node: NodeId = task.id.task.parse().expect("a node id");
+            self.ran.lock().unwrap().push(node);
+            let root = TreeDigest::from_digest(Digest::of_bytes(self.outputs[node].as_bytes()));
+            Ok(Executed { root, log: None, duration: Duration::ZERO })
+        }
+    }
+
+    struct Quiet;
+    impl Reporter for Quiet {}
+
+    /// Nodes named by their basehash text; `edges` are (from, to) dependencies.
+    fn graph(basehashes: &[&str], edges: &[(NodeId, NodeId)]) -> BuildGraph {
+        let mut g = BuildGraph::new();
+        for (i, b) in basehashes.iter().enumerate() {
+            g.add_node(Task {
+                id: TaskId { recipe: "r".into(), task: format!("do_{i}") },
+                basehash: Basehash::from_digest(Digest::of_bytes(b.as_bytes())),
+            });
+        }
+        for &(a, b) in edges {
+            g.add_edge(a, b);
+        }
+        g
+    }
+
+    fn run(g: &BuildGraph, outputs: &MemoryOutputs, results: &[&'static str]) -> (Summary, Vec<NodeId>) {
+        let executor = Arc::new(Instant { outputs: results.to_vec(), ran: Mutex::new(Vec::new()) });
+        let cancel = CancelHandle::new().unwrap();
+        let services = Services { outputs, executor: executor.clone(), reporter: &Quiet, cancel: &cancel };
+        let summary =
+            realise(g, &[g.len() - 1], &mut Names, &services, &Options { jobs: 1, ..Options::default() }).unwrap();
+        let ran = executor.ran.lock().unwrap().clone();
+        (summary, ran)
+    }
+
+    #[test]
+    fn dependencies_run_first_and_equivalent_outputs_cut_off() {
+        // 0 <- 1 <- 3 and 2 <- 3: the target 3 needs everything.
+        let edges = [(1, 0), (3, 1), (3, 2)];
+        let outputs = MemoryOutputs::default();
+        let (first, ran) = run(&graph(&["a", "b", "c", "d"], &edges), &outputs, &["A", "B", "C", "D"]);
+        assert_eq!(first.run, 4);
+        let at = |n: NodeId| ran.iter().position(|&r| r == n).unwrap();
+        assert!(at(0) < at(1) && at(1) < at(3) && at(2) < at(3), "{ran:?}");
+
+        // Nothing changed: nothing runs.
+        let (again, ran) = run(&graph(&["a", "b", "c", "d"], &edges), &outputs, &["A", "B", "C", "D"]);
+        assert_eq!((again.run, again.available), (0, 1), "{again:?}");
+        assert!(ran.is_empty());
+
+        // 0's derivation changed, its output did not: 0 reruns, 1 and 3 are cut off.
+        let (cut, ran) = run(&graph(&["a2", "b", "c", "d"], &edges), &outputs, &["A", "B", "C", "D"]);
+        assert_eq!(ran, vec![0]);
+        assert_eq!((cut.run, cut.cutoff), (1, 2), "{cut:?}");
+        assert_eq!(cut.tasks[3].resolution, Resolution::CutOff);
+    }
+
+    #[test]
+    fn a_cycle_is_refused_naming_its_tasks() {
+        let g = graph(&["a", "b", "c", "d"], &[(0, 1), (1, 2), (2, 1), (3, 0)]);
+        let err = resolve_hashes(&g, &MemoryOutputs::default(), None).unwrap_err();
+        assert_eq!(err.to_string(), "the task graph has a dependency cycle: r:do_1 -> r:do_2 -> r:do_1");
+    }
 }
