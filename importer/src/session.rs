@@ -253,7 +253,12 @@ impl Session {
         {
             return Some((PathBuf::from(file), variant.to_owned()));
         }
-        // By PN: the file name gives BitBake's default PN; variants by suffix.
+        // By PN: the file name gives BitBake's default PN (`m4-native_1.4.21.bb` is
+        // m4-native); else a variant by its suffix or prefix (`zlib-native` is the
+        // native variant of `zlib_1.3.1.bb`).
+        if let Some(file) = self.recipe_file_named(name) {
+            return Some((file, String::new()));
+        }
         let (base, variant) = ["native", "nativesdk"]
             .iter()
             .find_map(|v| {
@@ -264,18 +269,24 @@ impl Session {
                 }
             })
             .unwrap_or((name.to_owned(), String::new()));
+        self.recipe_file_named(&base).map(|f| (f, variant))
+    }
+
+    /// The recipe file whose name gives `pn` as its default PN, from the layer of the
+    /// highest priority.
+    fn recipe_file_named(&self, pn: &str) -> Option<PathBuf> {
         let mut candidates: Vec<&PathBuf> = self
             .files
             .recipes
             .iter()
             .filter(|f| {
                 let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                stem.split('_').next() == Some(base.as_str())
+                stem.split('_').next() == Some(pn)
             })
             .collect();
         candidates.sort_by_key(|f| {
             std::cmp::Reverse(layers::collection_of(&self.collections, f).map(|c| c.priority).unwrap_or(0))
         });
-        candidates.first().map(|f| ((*f).clone(), variant))
+        candidates.first().map(|f| (*f).clone())
     }
 }
