@@ -6,3 +6,6 @@ SRC_URI[sha256sum] = "ba885c1319578d6c94d46e9b0dceb4014caafe2490e437a0dbca3f270a
 # 2.72's autoreconf lacks --exclude, which autotools.bbclass and libtool pass (2.73 has it).
 FILESEXTRAPATHS:prepend := "${THISDIR}/files:"
 SRC_URI += "file://autoreconf-exclude-option.patch"
+# 2.72's COPYING (GPL-2.0 text) differs from 2.73's in the FSF's address line.
+LIC_FILES_CHKSUM = "file://COPYING;md5=cc3f3a7596cb558bbd9eb7fbaa3ef16c \
+                    file://COPYINGv3;md5=1ebbd3e34237af26da5dc08a4e440464"
