@@ -19,7 +19,7 @@ use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::execute::{Executed, Prepared, TaskFailure};
 use rstore_evaluator::graph::NodeId;
 use rstore_evaluator::realise::{
-    self, BuildGraph, Executor, MemoryOutputs, Options, Planner, PrepareError, Reporter, Services, Task,
+    self, BuildGraph, Executor, MemoryOutputs, NodeHashes, Options, Planner, PrepareError, Reporter, Services, Task,
 };
 use rstore_sandbox::CancelHandle;
 use rstore_store::{Basehash, Digest, TreeDigest};
@@ -82,7 +82,12 @@ fn synthetic(tasks: usize) -> (BuildGraph, Vec<NodeId>) {
 struct InstantPlanner;
 
 impl Planner for InstantPlanner {
-    fn prepare(&mut self, node: NodeId, _outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError> {
+    fn prepare(
+        &mut self,
+        node: NodeId,
+        _outputs: &BTreeMap<NodeId, TreeDigest>,
+        _hashes: &NodeHashes<'_>,
+    ) -> Result<Prepared, PrepareError> {
         Ok(Prepared::noexec(TaskId { recipe: String::new(), task: node.to_string() }))
     }
 

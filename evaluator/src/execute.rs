@@ -46,8 +46,33 @@ pub struct Prepared {
     /// The current directory inside (the task's last `[dirs]`).
     pub cwd: PathBuf,
     /// Output trees of the tasks this one follows in the same recipe, topmost first:
-    /// the layers below the work directory.
+    /// the layers below the work directory, part of this task's output.
     pub lowers: Vec<TreeDigest>,
+    /// Trees visible below the lowers (topmost first) but not part of the output: what
+    /// other recipes' tasks left in a directory tasks share (BitBake's TMPDIR).
+    #[serde(default)]
+    pub below: Vec<TreeDigest>,
+    /// Top-level entries of the `below` trees left out (another recipe's `work/`).
+    #[serde(default)]
+    pub below_without: Vec<String>,
+    /// Paths (relative to the work directory) whose changes are not part of the output:
+    /// BitBake's stamps, logs shared by all tasks, and the like.
+    #[serde(default)]
+    pub output_excludes: Vec<PathBuf>,
+    /// Empty scratch directories (tmpfs) inside the sandbox, gone with the task.
+    #[serde(default)]
+    pub scratch_dirs: Vec<PathBuf>,
+    /// Host directories shown at an inside path through a throwaway writable layer: the
+    /// task may write (lock files), the host directory never changes. (host, inside)
+    #[serde(default)]
+    pub scratch_overlays: Vec<(PathBuf, PathBuf)>,
+    /// Files put beside the script in the run directory (`/rstore/run`), by name.
+    #[serde(default)]
+    pub run_files: BTreeMap<String, String>,
+    /// Where the task's standard output and error go on the host, when its log is
+    /// written by the task itself (BitBake's `${T}/log.do_X`) rather than captured.
+    #[serde(default)]
+    pub console_log: Option<PathBuf>,
     /// Output trees of other tasks, mounted read-only at the given inside path.
     pub inputs: Vec<(TreeDigest, PathBuf)>,
     /// Host paths mounted inside (host tools, downloads, local sources).
@@ -70,6 +95,13 @@ impl Prepared {
             dirs: Vec::new(),
             cwd: PathBuf::new(),
             lowers: Vec::new(),
+            below: Vec::new(),
+            below_without: Vec::new(),
+            output_excludes: Vec::new(),
+            scratch_dirs: Vec::new(),
+            scratch_overlays: Vec::new(),
+            run_files: BTreeMap::new(),
+            console_log: None,
             inputs: Vec::new(),
             binds: Vec::new(),
             env: BTreeMap::new(),
@@ -159,8 +191,21 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     for d in [&upper, &work, &files, &empty] {
         std::fs::create_dir_all(d).map_err(|e| setup(format!("creating {}: {e}", d.display())))?;
     }
+    // What other recipes' tasks left, as one tree under the recipe's own layers.
+    let below = if p.below.is_empty() {
+        None
+    } else {
+        let skip: Vec<&str> = p.below_without.iter().map(String::as_str).collect();
+        let mut trees = Vec::with_capacity(p.below.len());
+        for t in &p.below {
+            trees.push(
+                overlay::without(&host.store, t, &skip).map_err(|e| setup(format!("below: {}", with_causes(&e))))?,
+            );
+        }
+        overlay::merge_lowers(&host.store, &trees).map_err(|e| setup(format!("below: {}", with_causes(&e))))?
+    };
     let mut lower_dirs = Vec::new();
-    for digest in &p.lowers {
+    for digest in p.lowers.iter().chain(below.iter()) {
         lower_dirs.push(
             host.store
                 .checkout_for_overlay(digest)
@@ -193,6 +238,12 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         }
         Action::Noexec => unreachable!("handled above"),
     }
+    for (name, text) in &p.run_files {
+        if name.contains('/') || name.starts_with('.') {
+            return Err(setup(format!("{name:?} is not a plain file name for the run directory")));
+        }
+        std::fs::write(files.join(name), text).map_err(|e| setup(e.to_string()))?;
+    }
     std::fs::write(files.join("prologue.sh"), prologue).map_err(|e| setup(e.to_string()))?;
     let (program, args) = ("/bin/sh".to_owned(), vec![format!("{RUN_DIR_INSIDE}/prologue.sh")]);
     let mut req = Request::new(program, args);
@@ -203,8 +254,9 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     req.source_date_epoch = Some(p.source_date_epoch);
     req.parallelism = p.parallelism;
     req.limits = Limits { time: p.time_limit, ..Limits::default() };
-    req.stdout = Sink::File(log.to_path_buf());
-    req.stderr = Sink::File(log.to_path_buf());
+    let console = p.console_log.clone().unwrap_or_else(|| log.to_path_buf());
+    req.stdout = Sink::File(console.clone());
+    req.stderr = Sink::File(console.clone());
     req = req.with_host_tools();
     req.mounts.push(Mount::Overlay { lower: lower_dirs, upper: upper.clone(), work, inside: p.workdir.clone() });
     req.mounts.push(Mount::ReadOnly { host: files.clone(), inside: RUN_DIR_INSIDE.into() });
@@ -218,6 +270,16 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
             .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?;
         req.mounts.push(Mount::ReadOnly { host: dir, inside: inside.clone() });
     }
+    for dir in &p.scratch_dirs {
+        req.mounts.push(Mount::Tmpfs { inside: dir.clone() });
+    }
+    for (i, (host_dir, inside)) in p.scratch_overlays.iter().enumerate() {
+        let (up, wk) = (run.path().join(format!("scratch-upper-{i}")), run.path().join(format!("scratch-work-{i}")));
+        for d in [&up, &wk] {
+            std::fs::create_dir_all(d).map_err(|e| setup(format!("creating {}: {e}", d.display())))?;
+        }
+        req.mounts.push(Mount::Overlay { lower: vec![host_dir.clone()], upper: up, work: wk, inside: inside.clone() });
+    }
     for b in &p.binds {
         req.mounts.push(if b.writable {
             Mount::Writable { host: b.host.clone(), inside: b.inside.clone() }
@@ -226,6 +288,8 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         });
     }
     let outcome = rstore_sandbox::run(&req, &host.cancel).map_err(|e| setup(with_causes(&e)))?;
+    // The task's own log when it wrote one, else what it printed.
+    let log = if log.exists() { log } else { console.as_path() };
     let log_digest = host.store.add_blob_file(log).ok();
     match outcome.termination {
         _ if outcome.success() => {}
@@ -238,6 +302,32 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
                 tail: log_tail(log, 20),
             });
         }
+    }
+    let mut excluded_paths = Vec::new();
+    for excluded in &p.output_excludes {
+        // A `*` in the last component matches any run of characters.
+        let name = excluded.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match name.split_once('*') {
+            Some((prefix, suffix)) => {
+                let dir = upper.join(excluded.parent().unwrap_or(Path::new("")));
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let n = entry.file_name().to_string_lossy().into_owned();
+                    if n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix) {
+                        excluded_paths.push(entry.path());
+                    }
+                }
+            }
+            None => excluded_paths.push(upper.join(excluded)),
+        }
+    }
+    for path in excluded_paths {
+        let excluded = path.strip_prefix(&upper).unwrap_or(&path).to_path_buf();
+        let removed = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => rstore_store::remove_tree_forcibly(&path).map_err(|e| e.to_string()),
+            Ok(_) => std::fs::remove_file(&path).map_err(|e| e.to_string()),
+            Err(_) => Ok(()),
+        };
+        removed.map_err(|e| setup(format!("leaving {} out of the output: {e}", excluded.display())))?;
     }
     let root = overlay::merge(&host.store, &p.lowers, &upper)
         .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;

@@ -71,6 +71,19 @@ fn merge_two(store: &Store, top: &TreeDigest, bottom: &TreeDigest) -> Result<Tre
     write_tree(store, &tree)
 }
 
+/// The tree `root` without its top-level entries named in `names`.
+pub fn without(store: &Store, root: &TreeDigest, names: &[&str]) -> Result<TreeDigest, OverlayError> {
+    let tree = store.read_tree(root)?;
+    if !tree.entries().iter().any(|e| names.iter().any(|n| e.name.as_bytes() == n.as_bytes())) {
+        return Ok(*root);
+    }
+    let kept: Vec<TreeEntry> =
+        tree.entries().iter().filter(|e| !names.iter().any(|n| e.name.as_bytes() == n.as_bytes())).cloned().collect();
+    let tree = Tree::new(tree.attributes(), kept)
+        .map_err(|e| OverlayError::Unsupported { path: String::new(), reason: e.to_string() })?;
+    write_tree(store, &tree)
+}
+
 /// Merge lower trees, topmost first.
 pub fn merge_lowers(store: &Store, lowers: &[TreeDigest]) -> Result<Option<TreeDigest>, OverlayError> {
     let mut it = lowers.iter().rev();

@@ -110,11 +110,22 @@ pub struct PrepareError {
     pub source: Box<dyn std::error::Error>,
 }
 
+/// The hashes of every node as the engine knows them when a task is prepared.
+pub struct NodeHashes<'a> {
+    pub taskhash: &'a [Option<Taskhash>],
+    pub unihash: &'a [Option<Unihash>],
+}
+
 /// Prepares tasks on the calling thread (it reads metadata, which is not `Send`).
 pub trait Planner {
     /// Everything needed to run `node`; `outputs` holds the output root of every input
-    /// of it (dependencies and tasks it reads).
-    fn prepare(&mut self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError>;
+    /// of it (dependencies and tasks it reads), `hashes` the hashes of every node.
+    fn prepare(
+        &mut self,
+        node: NodeId,
+        outputs: &BTreeMap<NodeId, TreeDigest>,
+        hashes: &NodeHashes<'_>,
+    ) -> Result<Prepared, PrepareError>;
     /// Where the task's log goes on the host.
     fn log_path(&self, node: NodeId) -> PathBuf;
 }
@@ -513,7 +524,8 @@ pub fn realise(
                 let Some(i) = schedule.next(&h) else { break };
                 let inputs: BTreeMap<NodeId, TreeDigest> =
                     graph.deps_unordered(i).filter_map(|d| h.root[d].map(|r| (d, r))).collect();
-                let prepared = match planner.prepare(i, &inputs) {
+                let hashes = NodeHashes { taskhash: &h.taskhash, unihash: &h.unihash };
+                let prepared = match planner.prepare(i, &inputs, &hashes) {
                     Ok(p) => p,
                     Err(e) => {
                         record_failure(&mut summary, reporter, graph, i, e.to_string(), None);
@@ -664,7 +676,12 @@ mod tests {
     struct Names;
 
     impl Planner for Names {
-        fn prepare(&mut self, node: NodeId, _: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError> {
+        fn prepare(
+            &mut self,
+            node: NodeId,
+            _: &BTreeMap<NodeId, TreeDigest>,
+            _: &NodeHashes<'_>,
+        ) -> Result<Prepared, PrepareError> {
             Ok(Prepared::noexec(TaskId { recipe: String::new(), task: node.to_string() }))
         }
 

@@ -11,7 +11,7 @@ use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::execute::{Action, Prepared, SandboxExecutor};
 use rstore_evaluator::graph::NodeId;
 use rstore_evaluator::realise::{
-    self, BuildGraph, Input, Options, Planner, PrepareError, Reporter, Resolution, Services, Summary,
+    self, BuildGraph, Input, NodeHashes, Options, Planner, PrepareError, Reporter, Resolution, Services, Summary,
 };
 use rstore_sandbox::CancelHandle;
 use rstore_store::{Basehash, Digest, HostFingerprint, Store, Taskhash, TreeDigest};
@@ -36,7 +36,12 @@ struct TestPlanner {
 }
 
 impl Planner for TestPlanner {
-    fn prepare(&mut self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError> {
+    fn prepare(
+        &mut self,
+        node: NodeId,
+        outputs: &BTreeMap<NodeId, TreeDigest>,
+        _hashes: &NodeHashes<'_>,
+    ) -> Result<Prepared, PrepareError> {
         let t = &self.tasks[node];
         let mut keys: Vec<usize> = outputs.keys().copied().collect();
         keys.sort_unstable();
@@ -57,6 +62,13 @@ impl Planner for TestPlanner {
             dirs: vec![workdir.clone()],
             cwd: workdir,
             lowers,
+            below: Vec::new(),
+            below_without: Vec::new(),
+            output_excludes: Vec::new(),
+            scratch_dirs: Vec::new(),
+            scratch_overlays: Vec::new(),
+            run_files: BTreeMap::new(),
+            console_log: None,
             inputs,
             binds: Vec::new(),
             env: BTreeMap::new(),

@@ -138,6 +138,11 @@ def main():
         if v is not None:
             os.environ[k] = v
 
+    if req.get("build_started"):
+        # What the cooker does before the first task: the handlers of BuildStarted write
+        # what tasks read later (the build's SPDX document).
+        bb.event.fire(bb.event.BuildStarted(req["buildname"], []), config)
+
     sys.stdout.flush()
     sys.stderr.flush()
     return bb.build.exec_task(fn, taskname, d)

@@ -19,7 +19,7 @@ use rstore_evaluator::builtin::Bind;
 use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::execute::{Action, Prepared};
 use rstore_evaluator::graph::NodeId;
-use rstore_evaluator::realise::{BuildGraph, Input, Planner, PrepareError, Task};
+use rstore_evaluator::realise::{BuildGraph, Input, NodeHashes, Planner, PrepareError, Task};
 use rstore_store::{Basehash, TreeDigest};
 
 use crate::builtins::BuildContext;
@@ -48,7 +48,15 @@ pub enum BuildGraphError {
 /// task ([`Input::Dep`]), and the tasks further below that built-ins read
 /// ([`Input::Reads`], see [`crate::builtins::transitive_inputs`]). Node ids are the task
 /// graph's.
-pub fn build_graph(graph: &TaskGraph, recipes: &[RecipeInfo]) -> Result<BuildGraph, BuildGraphError> {
+///
+/// When `bitbake_run` is set (tasks run with the user's BitBake), every task that is not
+/// one of rstore's built-ins also reads the `do_populate_sysroot` of every other recipe
+/// below it: BitBake's `extend_recipe_sysroot` installs that whole closure.
+pub fn build_graph(
+    graph: &TaskGraph,
+    recipes: &[RecipeInfo],
+    bitbake_run: bool,
+) -> Result<BuildGraph, BuildGraphError> {
     let by_target: HashMap<&str, &RecipeInfo> = recipes.iter().map(|r| (r.target.as_str(), r)).collect();
     let mut out = BuildGraph::with_capacity(graph.graph.len(), graph.graph.edge_count());
     let mut reads = Vec::new();
@@ -64,7 +72,11 @@ pub fn build_graph(graph: &TaskGraph, recipes: &[RecipeInfo]) -> Result<BuildGra
         let basehash = task.basehash.ok_or_else(|| BuildGraphError::NoSignature(graph.task_id(i)))?;
         let id = out.add_node(Task { id: TaskId { recipe: recipe.pn.clone(), task: n.task.clone() }, basehash });
         debug_assert_eq!(id, i);
-        let wanted = task.builtin.as_deref().map(crate::builtins::transitive_inputs).unwrap_or_default();
+        let wanted = match task.builtin.as_deref() {
+            Some(b) => crate::builtins::transitive_inputs(b),
+            None if bitbake_run => &["do_populate_sysroot"],
+            None => &[],
+        };
         if !wanted.is_empty() {
             reads.push((i, reachable(graph, i, wanted)));
         }
@@ -80,8 +92,20 @@ pub fn build_graph(graph: &TaskGraph, recipes: &[RecipeInfo]) -> Result<BuildGra
     Ok(out)
 }
 
-/// What each node of the graph publishes into shared areas (deploy directories).
-pub fn publications(graph: &TaskGraph, recipes: &[RecipeInfo]) -> Vec<Vec<rstore_evaluator::publish::Publication>> {
+/// What each node of the graph publishes into shared areas (deploy directories). A task
+/// BitBake runs leaves its shared outputs in TMPDIR itself (its output is its layer of
+/// TMPDIR): `deploy/` and `sysroots-components/` are published into the host's TMPDIR
+/// (`bitbake_tmpdir`), as BitBake lays them out.
+pub fn publications(
+    graph: &TaskGraph,
+    recipes: &[RecipeInfo],
+    bitbake_tmpdir: Option<&Path>,
+) -> Vec<Vec<rstore_evaluator::publish::Publication>> {
+    if let Some(tmp) = bitbake_tmpdir {
+        let shared = ["deploy", "sysroots-components"]
+            .map(|d| rstore_evaluator::publish::Publication { from: PathBuf::from(d), to: tmp.join(d) });
+        return graph.graph.nodes().map(|_| shared.to_vec()).collect();
+    }
     let by_target: HashMap<&str, &RecipeInfo> = recipes.iter().map(|r| (r.target.as_str(), r)).collect();
     graph
         .graph
@@ -134,10 +158,15 @@ pub enum PlanError {
         "its derivation now ({now}) is not the one its hash was computed from ({hashed}): the metadata changed while building"
     )]
     Changed { now: Basehash, hashed: Basehash },
-    #[error("is a Python task: rstore runs shell tasks and its own built-in tasks ([rstore-builtin]) only")]
+    #[error(
+        "is a Python task: without BitBake, rstore runs shell tasks and its own built-in tasks ([rstore-builtin]) \
+         only; set RSTORE_BITBAKE_DIR (environment or conf/local.conf) to a BitBake checkout to run the layers' own tasks"
+    )]
     PythonTask,
     #[error("writing {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Bitbake(#[from] crate::bitbake_run::BitbakeRunError),
 }
 
 /// A parsed recipe file's variants and the Python context its parse left.
@@ -166,6 +195,8 @@ pub struct BuildPlanner<'a> {
     depth: Vec<usize>,
     /// Each prepared task's log directory on the host (its `${T}`).
     log_dirs: RefCell<HashMap<NodeId, PathBuf>>,
+    /// How tasks run with the user's BitBake, when they do.
+    bitbake: Option<crate::bitbake_run::BitbakeRun>,
 }
 
 impl<'a> BuildPlanner<'a> {
@@ -207,7 +238,17 @@ impl<'a> BuildPlanner<'a> {
             downloads,
             depth,
             log_dirs: RefCell::default(),
+            bitbake: None,
         }
+    }
+
+    /// Run the layers' own tasks with the user's BitBake at `checkout` (rstore's
+    /// built-ins stay rstore's); what the sandbox needs is written under `state_dir`.
+    pub fn use_bitbake(&mut self, checkout: PathBuf, state_dir: &Path) -> Result<(), PlanError> {
+        let config = self.with_session(|s| s.data().clone())?;
+        let run = crate::bitbake_run::BitbakeRun::new(checkout, &config, &self.build_dir, state_dir)?;
+        self.bitbake = Some(run);
+        Ok(())
     }
 
     fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> Result<R, SessionError> {
@@ -270,10 +311,21 @@ impl<'a> BuildPlanner<'a> {
         Ok(derived)
     }
 
-    fn prepare_task(&self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PlanError> {
+    fn prepare_task(
+        &self,
+        node: NodeId,
+        outputs: &BTreeMap<NodeId, TreeDigest>,
+        hashes: &NodeHashes<'_>,
+    ) -> Result<Prepared, PlanError> {
         let n = self.graph.graph.node(node);
         let recipe = &self.graph.recipes[n.recipe];
         let task = n.task.as_str();
+        if let Some(run) = &self.bitbake {
+            let base = self.recipe_data(n.recipe)?;
+            if !flag_is_set(&base, task, "rstore-builtin")? {
+                return self.prepare_bitbake_task(run, node, outputs, hashes);
+            }
+        }
         let id = TaskId { recipe: recipe.pn.clone(), task: task.to_owned() };
         // The derivation the task runs from: the one its hash was computed from, with
         // its run file and what that sees unhashed.
@@ -366,6 +418,13 @@ impl<'a> BuildPlanner<'a> {
             dirs: dirs.iter().map(PathBuf::from).collect(),
             cwd: PathBuf::from(cwd),
             lowers,
+            below: Vec::new(),
+            below_without: Vec::new(),
+            output_excludes: Vec::new(),
+            scratch_dirs: Vec::new(),
+            scratch_overlays: Vec::new(),
+            run_files: BTreeMap::new(),
+            console_log: None,
             inputs,
             binds,
             env: BTreeMap::new(),
@@ -377,9 +436,204 @@ impl<'a> BuildPlanner<'a> {
     }
 }
 
+impl BuildPlanner<'_> {
+    /// BitBake's file name of a graph recipe as tasks see it.
+    fn inside_target(&self, run: &crate::bitbake_run::BitbakeRun, recipe: usize) -> String {
+        let r = &self.graph.recipes[recipe];
+        let file = run.inside(&r.file).unwrap_or_else(|| r.file.clone()).display().to_string();
+        match r.target.strip_suffix(&*r.file.to_string_lossy()) {
+            Some(prefix) => format!("{prefix}{file}"),
+            None => file,
+        }
+    }
+
+    /// A task of the layers' own, run by the user's BitBake in the sandbox (see
+    /// [`crate::bitbake_run`]): its work directory is TMPDIR, over the outputs of the
+    /// recipe's earlier tasks and what other recipes' tasks it depends on left there.
+    fn prepare_bitbake_task(
+        &self,
+        run: &crate::bitbake_run::BitbakeRun,
+        node: NodeId,
+        outputs: &BTreeMap<NodeId, TreeDigest>,
+        hashes: &NodeHashes<'_>,
+    ) -> Result<Prepared, PlanError> {
+        use crate::bitbake_run::{BITBAKE_INSIDE, DRIVER, SSTATE_DIR_INSIDE, TOPDIR_INSIDE, TaskDepEntry, TaskRequest};
+        let n = self.graph.graph.node(node);
+        let recipe = &self.graph.recipes[n.recipe];
+        let task = n.task.as_str();
+        let id = TaskId { recipe: recipe.pn.clone(), task: task.to_owned() };
+        // The derivation its hash was computed from must still be the recipe's.
+        let derived = self.recipe_derivations(n.recipe)?;
+        let drv = derived.derivation(task).ok_or_else(|| PlanError::NoDerivation(id.clone()))?;
+        let now = drv.basehash();
+        if now != self.basehashes[node] {
+            return Err(PlanError::Changed { now, hashed: self.basehashes[node] });
+        }
+        let base = self.recipe_data(n.recipe)?;
+        let view = crate::runfile::sandbox_view(&base)?;
+        let hex = |j: NodeId| -> (String, String) {
+            (
+                hashes.taskhash[j].map(|h| h.to_hex()).unwrap_or_default(),
+                hashes.unihash[j].map(|h| h.to_hex()).unwrap_or_default(),
+            )
+        };
+
+        // BB_TASKDEPDATA: the task and everything below it, as the runqueue gives it.
+        let closure = self.graph.graph.closure([node]);
+        let mut per_recipe: HashMap<usize, (Vec<String>, String)> = HashMap::new();
+        let mut taskdepdata = Vec::new();
+        let tid = |j: NodeId| {
+            let jn = self.graph.graph.node(j);
+            format!("{}:{}", self.inside_target(run, jn.recipe), jn.task)
+        };
+        for (j, inside) in closure.iter().enumerate() {
+            if !inside {
+                continue;
+            }
+            let jn = self.graph.graph.node(j);
+            if let std::collections::hash_map::Entry::Vacant(slot) = per_recipe.entry(jn.recipe) {
+                let d = self.recipe_data(jn.recipe)?;
+                let provides =
+                    d.get_str("PROVIDES")?.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+                let hashfn = d.get_str("BB_HASHFILENAME")?.unwrap_or_default();
+                slot.insert((provides, hashfn));
+            }
+            let (provides, hashfn) = per_recipe[&jn.recipe].clone();
+            let deps: Vec<String> = self.graph.graph.deps(j).map(tid).collect();
+            let (taskhash, unihash) = hex(j);
+            taskdepdata.push(
+                TaskDepEntry {
+                    tid: tid(j),
+                    pn: self.graph.recipes[jn.recipe].pn.clone(),
+                    taskname: jn.task.clone(),
+                    fn_: self.inside_target(run, jn.recipe),
+                    deps: deps.clone(),
+                    provides,
+                    taskhash,
+                    unihash,
+                    hashfn,
+                    taskhash_deps: deps,
+                }
+                .to_json(),
+            );
+        }
+        // Back to this recipe's Python context after reading others.
+        self.recipe_data(n.recipe)?;
+        let (taskhash, unihash) = hex(node);
+        let appends = self.with_session(|s| s.appends_for(&recipe.file))?;
+        let request = TaskRequest {
+            bitbake_lib: format!("{BITBAKE_INSIDE}/lib"),
+            topdir: TOPDIR_INSIDE.to_owned(),
+            postfiles: vec![format!("{TOPDIR_INSIDE}/conf/rstore.conf")],
+            fn_: self.inside_target(run, n.recipe),
+            task: task.to_owned(),
+            taskhash,
+            unihash,
+            taskdepdata,
+            appends: appends.iter().map(|a| run.inside(a).unwrap_or_else(|| a.clone()).display().to_string()).collect(),
+            layername: recipe.layer.clone(),
+            // Fixed, so that nothing a task writes depends on when it ran.
+            buildname: "19700101000000".to_owned(),
+            date: "19700101".to_owned(),
+            time: "000000".to_owned(),
+            build_started: true,
+        };
+        let request =
+            serde_json::to_string_pretty(&request).map_err(|e| PlanError::Data(DataError::Fatal(e.to_string())))?;
+
+        // Logs: BitBake writes ${T}/log.do_X itself; ${T} is the host's.
+        let t_inside = view.get_str("T")?.unwrap_or_default();
+        let t_host = Path::new(&t_inside)
+            .strip_prefix(TMPDIR_INSIDE)
+            .map(|rel| self.tmpdir.join(rel))
+            .map_err(|_| PlanError::Data(DataError::Fatal(format!("T = {t_inside} is not under TMPDIR"))))?;
+        std::fs::create_dir_all(&t_host).map_err(|source| PlanError::Io { path: t_host.clone(), source })?;
+        self.log_dirs.borrow_mut().insert(node, t_host.clone());
+
+        // The recipe's earlier tasks, latest first; other recipes' tasks below them.
+        let mut same: Vec<NodeId> =
+            self.graph.graph.deps(node).filter(|&j| self.graph.graph.node(j).recipe == n.recipe).collect();
+        same.sort_by_key(|&j| std::cmp::Reverse(self.depth[j]));
+        let lowers: Vec<TreeDigest> = same.iter().filter_map(|j| outputs.get(j).copied()).collect();
+        let below: Vec<TreeDigest> = outputs
+            .iter()
+            .filter(|(j, _)| self.graph.graph.node(**j).recipe != n.recipe)
+            .map(|(_, root)| *root)
+            .collect();
+
+        let sstate_task = view.get_str("SSTATETASKS")?.unwrap_or_default().split_whitespace().any(|t| t == task);
+        // sstate marks its tasks [network] for the setscene fetch rstore does not run.
+        let network = flag_to_boolean(&view, task, "network")? && !sstate_task;
+        let mut binds = vec![
+            Bind { host: run.checkout.clone(), inside: PathBuf::from(BITBAKE_INSIDE), writable: false },
+            Bind {
+                host: run.conf_dir.clone(),
+                inside: PathBuf::from(format!("{TOPDIR_INSIDE}/conf")),
+                writable: false,
+            },
+            Bind { host: t_host, inside: PathBuf::from(&t_inside), writable: true },
+        ];
+        for (host, inside) in &run.mounts {
+            if inside != Path::new(TOPDIR_INSIDE) {
+                binds.push(Bind { host: host.clone(), inside: inside.clone(), writable: false });
+            }
+        }
+        for m in &run.mirrors {
+            binds.push(Bind { host: m.clone(), inside: m.clone(), writable: false });
+        }
+        if task == "do_fetch" {
+            binds.push(Bind { host: self.downloads.clone(), inside: PathBuf::from(DL_DIR_INSIDE), writable: true });
+        }
+        std::fs::create_dir_all(&self.downloads)
+            .map_err(|source| PlanError::Io { path: self.downloads.clone(), source })?;
+        Ok(Prepared {
+            id,
+            action: Action::Shell {
+                script: "exec python3 /rstore/run/run_task.py /rstore/run/request.json\n".to_owned(),
+            },
+            workdir: PathBuf::from(TMPDIR_INSIDE),
+            cleandirs: Vec::new(),
+            dirs: Vec::new(),
+            cwd: PathBuf::from(TMPDIR_INSIDE),
+            lowers,
+            below,
+            below_without: vec!["work".to_owned()],
+            // BitBake's own bookkeeping, shared by all tasks or of the clock: not output.
+            output_excludes: ["stamps", "hosttools", "buildstats", "qa.log", "log", "cache", "sstate-control/index-*"]
+                .map(PathBuf::from)
+                .to_vec(),
+            scratch_dirs: vec![PathBuf::from(TOPDIR_INSIDE), PathBuf::from(SSTATE_DIR_INSIDE)],
+            // do_fetch writes the downloads; other tasks see them through a throwaway
+            // layer (BitBake's fetcher takes lock files beside them).
+            scratch_overlays: if task == "do_fetch" {
+                Vec::new()
+            } else {
+                vec![(self.downloads.clone(), PathBuf::from(DL_DIR_INSIDE))]
+            },
+            run_files: BTreeMap::from([
+                ("run_task.py".to_owned(), DRIVER.to_owned()),
+                ("request.json".to_owned(), request),
+            ]),
+            console_log: Some(self.log_dirs.borrow()[&node].join(format!("log.{task}.rstore"))),
+            inputs: Vec::new(),
+            binds,
+            env: BTreeMap::new(),
+            network,
+            source_date_epoch: 0,
+            parallelism: None,
+            time_limit: None,
+        })
+    }
+}
+
 impl Planner for BuildPlanner<'_> {
-    fn prepare(&mut self, node: NodeId, outputs: &BTreeMap<NodeId, TreeDigest>) -> Result<Prepared, PrepareError> {
-        self.prepare_task(node, outputs).map_err(|e| PrepareError {
+    fn prepare(
+        &mut self,
+        node: NodeId,
+        outputs: &BTreeMap<NodeId, TreeDigest>,
+        hashes: &NodeHashes<'_>,
+    ) -> Result<Prepared, PrepareError> {
+        self.prepare_task(node, outputs, hashes).map_err(|e| PrepareError {
             task: {
                 let n = self.graph.graph.node(node);
                 TaskId { recipe: self.graph.recipes[n.recipe].pn.clone(), task: n.task.clone() }

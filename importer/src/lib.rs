@@ -7,6 +7,7 @@
 
 pub mod assign;
 pub mod ast;
+pub mod bitbake_run;
 pub mod build;
 pub mod builtins;
 pub mod cache;

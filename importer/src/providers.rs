@@ -211,7 +211,7 @@ pub struct LayerPriority {
 const CONFIG_PREFIXES: [&str; 4] =
     ["PREFERRED_PROVIDER", "PREFERRED_RPROVIDER", "PREFERRED_VERSION", "REQUIRED_VERSION"];
 /// Other configuration variables the task graph needs.
-const CONFIG_VARS: [&str; 7] = [
+const CONFIG_VARS: [&str; 8] = [
     "ASSUME_PROVIDED",
     "BB_MULTI_PROVIDER_ALLOWED",
     "BB_DEFAULT_TASK",
@@ -220,6 +220,8 @@ const CONFIG_VARS: [&str; 7] = [
     "DL_DIR",
     "RSTORE_STORE_DIR",
     "BB_NUMBER_THREADS",
+    // The user's BitBake, to run the layers' own tasks with.
+    "RSTORE_BITBAKE_DIR",
 ];
 
 /// What the configuration says about providers: the `PREFERRED_*` / `REQUIRED_VERSION*`

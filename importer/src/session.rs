@@ -166,6 +166,11 @@ impl Session {
         Ok(variants)
     }
 
+    /// The `.bbappend` files that apply to a recipe file, in layer order.
+    pub fn appends_for(&self, file: &Path) -> Vec<PathBuf> {
+        layers::appends_for(&self.files, file)
+    }
+
     /// Parse one recipe file into its variants.
     pub fn parse_file(&self, file: &Path) -> Result<Parsed, EvalError> {
         let (result, deps, messages) = self.parse_file_recorded(file);

@@ -203,9 +203,13 @@ impl Request {
 
 /// The host's base system tools, read-only at the same paths: `/usr`, and `/bin`, `/sbin`,
 /// `/lib`, `/lib32`, `/lib64`, `/libx32` as the same symlinks when the host has merged
-/// `/usr` (bound read-only otherwise). Paths the host lacks are left out.
+/// `/usr` (bound read-only otherwise), and `/etc/alternatives`, through which Debian's
+/// `awk`, `which` and others resolve. Paths the host lacks are left out.
 pub fn host_tools() -> Vec<Mount> {
     let mut mounts = vec![Mount::ReadOnly { host: "/usr".into(), inside: "/usr".into() }];
+    if Path::new("/etc/alternatives").is_dir() {
+        mounts.push(Mount::ReadOnly { host: "/etc/alternatives".into(), inside: "/etc/alternatives".into() });
+    }
     for name in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
         let path = Path::new(name);
         match std::fs::symlink_metadata(path) {

@@ -177,6 +177,8 @@ pub struct Plan {
     pub store: Arc<Store>,
     pub jobs: usize,
     pub host_fingerprint: HostFingerprint,
+    /// The user's BitBake, when the layers' own tasks run with it.
+    pub bitbake: Option<PathBuf>,
 }
 
 /// Parse, build the task graph of `request`, compute the signatures of its recipes
@@ -195,11 +197,15 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
     })?;
     metadata::require_clean_parse(&report)?;
     let graph = graph_result.context("no task graph was computed")?.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let build = build_graph(&graph, &report.recipes)?;
-    let publications = publications(&graph, &report.recipes);
     let vars = &report.providers.vars;
     let tmpdir =
         PathBuf::from(vars.get("TMPDIR").cloned().unwrap_or_else(|| build_dir.join("tmp").display().to_string()));
+    let bitbake = std::env::var_os("RSTORE_BITBAKE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| vars.get("RSTORE_BITBAKE_DIR").filter(|v| !v.trim().is_empty()).map(|v| PathBuf::from(v.trim())));
+    let build = build_graph(&graph, &report.recipes, bitbake.is_some())?;
+    let publications = publications(&graph, &report.recipes, bitbake.as_ref().map(|_| tmpdir.as_path()));
     let downloads =
         PathBuf::from(vars.get("DL_DIR").cloned().unwrap_or_else(|| build_dir.join("downloads").display().to_string()));
     let store_dir = match global.store.as_ref() {
@@ -215,7 +221,7 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         .or_else(|| vars.get("BB_NUMBER_THREADS").and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let host_fingerprint = host_fingerprint(&tmpdir.join("hosttools"));
-    Ok(Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint })
+    Ok(Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint, bitbake })
 }
 
 /// What [`publish_outputs`] did.
@@ -287,7 +293,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     // while parsing cancels the build as soon as it begins).
     let signals = crate::commands::sandbox::block_cancel_signals();
     let request = Request { targets: args.targets.clone(), task: args.task.clone() };
-    let Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint } =
+    let Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint, bitbake } =
         plan(global, &request, args.jobs)?;
     let cancel = CancelHandle::new().context("setting up cancellation")?;
     crate::commands::sandbox::cancel_on(signals, cancel.clone());
@@ -306,6 +312,11 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let env_options = Options { env: std::env::vars().collect(), tracking: false };
     let mut planner = BuildPlanner::new(&build_dir, env_options, &graph, &build, tmpdir.clone(), downloads);
+    if let Some(checkout) = bitbake {
+        planner
+            .use_bitbake(checkout, &tmpdir.join("rstore-bitbake"))
+            .map_err(|e| anyhow::anyhow!("setting up BitBake-run tasks: {e}"))?;
+    }
     let display = Display {
         json: args.json,
         quiet: global.quiet,

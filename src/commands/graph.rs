@@ -217,7 +217,7 @@ fn task_hashes(
     g: &TaskGraph,
     recipes: &[rstore_importer::session::RecipeInfo],
 ) -> anyhow::Result<Vec<(Basehash, Taskhash)>> {
-    let build = rstore_importer::build::build_graph(g, recipes)?;
+    let build = rstore_importer::build::build_graph(g, recipes, false)?;
     let resolved = realise::resolve_hashes(&build, &realise::MemoryOutputs::default(), None)?;
     build
         .nodes()
