@@ -53,25 +53,6 @@ pub enum BitbakeRunError {
     Data(#[from] DataError),
 }
 
-/// The user's BitBake: `RSTORE_BITBAKE_DIR` in the environment, else the checkout the
-/// `bitbake` on `PATH` belongs to (`bin/bitbake` beside `lib/bb`).
-pub fn locate(env: &[(String, String)]) -> Option<PathBuf> {
-    let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Some(dir) = var("RSTORE_BITBAKE_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    for dir in var("PATH").unwrap_or_default().split(':').filter(|d| !d.is_empty()) {
-        let bin = Path::new(dir).join("bitbake");
-        if bin.is_file()
-            && let Some(checkout) = bin.canonicalize().ok().and_then(|b| b.parent()?.parent().map(Path::to_path_buf))
-            && checkout.join("lib/bb/__init__.py").is_file()
-        {
-            return Some(checkout);
-        }
-    }
-    None
-}
-
 /// How tasks of one build directory run with BitBake.
 #[derive(Debug, Clone)]
 pub struct BitbakeRun {

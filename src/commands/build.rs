@@ -153,7 +153,13 @@ fn host_fingerprint(hosttools: &Path) -> HostFingerprint {
     for t in tools {
         h.update(t.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
         if let Ok(target) = std::fs::canonicalize(&t) {
-            h.update(target.as_os_str().as_encoded_bytes());
+            // A wrapper script kept in the directory itself (openembedded-core writes
+            // `ld.gold` there) goes by its name: its host path is the build directory's.
+            let shown = match hosttools.canonicalize().ok().and_then(|dir| target.strip_prefix(dir).ok()) {
+                Some(rel) => Path::new("hosttools").join(rel),
+                None => target.clone(),
+            };
+            h.update(shown.as_os_str().as_encoded_bytes());
             if let Ok(bytes) = std::fs::read(&target) {
                 h.update(blake3::hash(&bytes).as_bytes());
             }
@@ -395,4 +401,29 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if summary.failed > 0 || summary.cancelled { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_fingerprint;
+
+    /// The same host tools in two build directories give the same fingerprint: neither
+    /// the directory's path nor that of a wrapper script kept in it is hashed, and a
+    /// changed wrapper changes it.
+    #[test]
+    fn host_fingerprint_does_not_depend_on_the_build_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let make = |name: &str, script: &str| {
+            let dir = tmp.path().join(name).join("tmp/hosttools");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::os::unix::fs::symlink("/bin/sh", dir.join("sh")).unwrap();
+            std::fs::write(dir.join("ld.gold"), script).unwrap();
+            host_fingerprint(&dir)
+        };
+        let a = make("a", "#!/bin/sh\n/usr/bin/ld.gold --no-rosegment $@");
+        let b = make("elsewhere/b", "#!/bin/sh\n/usr/bin/ld.gold --no-rosegment $@");
+        let c = make("c", "#!/bin/sh\n/usr/bin/ld.gold $@");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
 }

@@ -149,9 +149,11 @@ impl Layout {
 pub(crate) fn place(target: &Path, mut op: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {
     match op() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Another thread may create the parent between the failure and this check:
+            // create it (a no-op when it exists) and try again either way.
             match target.parent() {
-                Some(parent) if !parent.exists() => fs::create_dir_all(parent)?,
-                _ => return Err(e),
+                Some(parent) => fs::create_dir_all(parent)?,
+                None => return Err(e),
             }
             op()
         }
@@ -214,4 +216,37 @@ pub(crate) fn list_sharded(parent: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place;
+    use std::sync::{Arc, Barrier};
+
+    /// Threads placing files into the same missing shard directory at the same moment
+    /// all succeed: the one that finds the directory created by another retries.
+    #[test]
+    fn place_into_a_new_shard_from_many_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..50 {
+            let threads = 8;
+            let barrier = Arc::new(Barrier::new(threads));
+            let handles: Vec<_> = (0..threads)
+                .map(|i| {
+                    let barrier = Arc::clone(&barrier);
+                    let root = dir.path().to_path_buf();
+                    std::thread::spawn(move || {
+                        let source = root.join(format!("source-{round}-{i}"));
+                        std::fs::write(&source, b"x").unwrap();
+                        let target = root.join(format!("shard-{round}")).join(format!("file-{i}"));
+                        barrier.wait();
+                        place(&target, || std::fs::hard_link(&source, &target))
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+        }
+    }
 }

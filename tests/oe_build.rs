@@ -1,0 +1,338 @@
+//! openembedded-core's own tasks, run by rstore with the user's BitBake in the sandbox
+//! (DESIGN.md, "Running the layers' own tasks"), compared with what the real BitBake
+//! built from the same layers and downloads (`tests/oe-build/reference/`):
+//!
+//! - the native bootstrap (`xz-native zlib-native flex-native` and their closure, 11
+//!   recipes): every recipe's `do_populate_sysroot` output, and the three targets'
+//!   `do_populate_lic`, file by file (paths, types, modes, sizes, contents, symlink
+//!   targets) against BitBake's;
+//! - a second build directory at another path, with its own store, gives the same
+//!   output root for every task;
+//! - a no-op rebuild runs nothing;
+//! - a comment added to a shell task of a native recipe reruns that task alone: hash
+//!   equivalence cuts off everything after it.
+//!
+//! Needs openembedded-core at the reference commit (`RSTORE_OE_CORE_DIR`), a BitBake
+//! checkout (`RSTORE_BITBAKE_DIR`) and the offline overlay's downloads
+//! (`RSTORE_OE_MIRROR`, filled by `scripts/fetch-offline-sources`), so it is
+//! `#[ignore]`d; `scripts/oe-build` sets them up and runs it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assert_no_crash, oe_core, repo_root, rstore};
+
+/// The recipes of the native bootstrap, as the reference has them.
+const RECIPES: [&str; 11] = [
+    "autoconf-native",
+    "automake-native",
+    "flex-native",
+    "gettext-minimal-native",
+    "gnu-config-native",
+    "libtool-native",
+    "m4-native",
+    "quilt-native",
+    "texinfo-dummy-native",
+    "xz-native",
+    "zlib-native",
+];
+const TARGETS: [&str; 3] = ["xz-native", "zlib-native", "flex-native"];
+
+fn env_dir(var: &str, what: &str) -> PathBuf {
+    let dir = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("set {var} to {what} (scripts/oe-build sets it up)"));
+    assert!(dir.is_dir(), "{var}: {} is not a directory", dir.display());
+    dir.canonicalize().unwrap()
+}
+
+/// A build directory like the one the reference was made in: openembedded-core's
+/// templates, the offline overlay, a PREMIRROR to the downloads, and `extra` (a layer of
+/// the test's own, empty at first).
+struct OeBuild {
+    dir: PathBuf,
+    store: PathBuf,
+    extra: PathBuf,
+}
+
+impl OeBuild {
+    fn new(root: &Path, oe: &Path, mirror: &Path, downloads: &Path) -> OeBuild {
+        let dir = root.join("build");
+        let conf = dir.join("conf");
+        std::fs::create_dir_all(&conf).unwrap();
+        let extra = root.join("meta-oe-build-test");
+        std::fs::create_dir_all(extra.join("conf")).unwrap();
+        std::fs::write(
+            extra.join("conf/layer.conf"),
+            "BBPATH .= \":${LAYERDIR}\"\nBBFILES += \"${LAYERDIR}/recipes-*/*/*.bbappend\"\n\
+             BBFILE_COLLECTIONS += \"oe-build-test\"\nBBFILE_PATTERN_oe-build-test = \"^${LAYERDIR}/\"\n\
+             BBFILE_PRIORITY_oe-build-test = \"20\"\nLAYERSERIES_COMPAT_oe-build-test = \"blacksail\"\n",
+        )
+        .unwrap();
+        let templates = oe.join("meta/conf/templates/default");
+        let mut bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample"))
+            .unwrap()
+            .replace("##OEROOT##", &oe.display().to_string());
+        bblayers.push_str(&format!(
+            "BBLAYERS += \"{} {}\"\n",
+            repo_root().join("tests/layers/meta-oe-offline").display(),
+            extra.display()
+        ));
+        std::fs::write(conf.join("bblayers.conf"), bblayers).unwrap();
+        let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();
+        let mirror = mirror.display();
+        local.push_str(&format!(
+            "MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nPARALLEL_MAKE = \"-j 2\"\n\
+             DL_DIR = \"{}\"\n\
+             PREMIRRORS:prepend = \"https?://.*/.* file://{mirror}/ git://.*/.* file://{mirror}/ \"\n\
+             BB_NO_NETWORK = \"1\"\nINHERIT:remove = \"uninative\"\n",
+            downloads.display()
+        ));
+        std::fs::write(conf.join("local.conf"), local).unwrap();
+        OeBuild { dir, store: root.join("store"), extra }
+    }
+
+    fn rstore(&self) -> Command {
+        let mut cmd = rstore();
+        cmd.arg("-C").arg(&self.dir).arg("--store").arg(&self.store);
+        cmd
+    }
+
+    /// `rstore build --json TARGETS`: each task's record by its id, and the summary.
+    fn build(&self) -> (BTreeMap<String, serde_json::Value>, serde_json::Value) {
+        self.build_targets(&TARGETS)
+    }
+
+    /// The output roots of the compared tasks, every recipe's `do_populate_sysroot` and
+    /// `do_populate_lic` of the targets (the only recipes whose graph reaches it), all in the store after [`OeBuild::build`]: nothing runs.
+    fn compared_roots(&self) -> BTreeMap<String, serde_json::Value> {
+        let targets: Vec<String> = RECIPES
+            .iter()
+            .map(|pn| format!("{pn}:do_populate_sysroot"))
+            .chain(TARGETS.iter().map(|pn| format!("{pn}:do_populate_lic")))
+            .collect();
+        let (tasks, summary) = self.build_targets(&targets);
+        assert_eq!(summary["run"], 0, "the compared tasks were built by the targets' build: {summary}");
+        tasks
+    }
+
+    fn build_targets(
+        &self,
+        targets: &[impl AsRef<std::ffi::OsStr> + std::fmt::Debug],
+    ) -> (BTreeMap<String, serde_json::Value>, serde_json::Value) {
+        let started = std::time::Instant::now();
+        let out = self.rstore().args(["build", "--json"]).args(targets).output().unwrap();
+        assert_no_crash(&out, "rstore build");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "rstore build {targets:?} failed ({:?}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut tasks = BTreeMap::new();
+        let mut summary = None;
+        for line in stdout.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            match v["event"].as_str() {
+                Some("task") => {
+                    tasks.insert(v["task"].as_str().unwrap().to_owned(), v);
+                }
+                Some("summary") => summary = Some(v),
+                _ => {}
+            }
+        }
+        let summary = summary.expect("a summary record");
+        eprintln!(
+            "built {targets:?} in {}: {} run, {} from the store, {} cut off ({:.1}s)",
+            self.dir.display(),
+            summary["run"],
+            summary["substituted"],
+            summary["cutoff"],
+            started.elapsed().as_secs_f64()
+        );
+        (tasks, summary)
+    }
+
+    /// The tree `root` of the store, as a writable copy at `dest` (modes as stored).
+    fn materialise(&self, root: &str, dest: &Path) {
+        let out = self.rstore().args(["store", "materialise", root]).arg(dest).arg("--writable").output().unwrap();
+        assert!(out.status.success(), "materialise {root}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Where the test builds: a temporary directory, or one kept for inspection.
+enum Root {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl From<PathBuf> for Root {
+    fn from(dir: PathBuf) -> Root {
+        eprintln!("keeping the build directories in {}", dir.display());
+        Root::Kept(dir)
+    }
+}
+
+impl Root {
+    fn path(&self) -> &Path {
+        match self {
+            Root::Temporary(t) => t.path(),
+            Root::Kept(p) => p,
+        }
+    }
+}
+
+fn root_of<'a>(tasks: &'a BTreeMap<String, serde_json::Value>, task: &str) -> &'a str {
+    tasks.get(task).and_then(|t| t["output_root"].as_str()).unwrap_or_else(|| panic!("no output root for {task}"))
+}
+
+/// The manifest of a tree as `tests/oe-build/manifest.py` writes it.
+fn manifest(dir: &Path) -> String {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/oe-build/manifest.py"))
+        .arg(dir)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "manifest.py {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The paths whose manifest lines differ between two manifests, with both lines.
+fn differences(expected: &str, actual: &str) -> BTreeMap<String, (Option<String>, Option<String>)> {
+    let by_path = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                (v["path"].as_str().unwrap().to_owned(), l.to_owned())
+            })
+            .collect()
+    };
+    let (e, a) = (by_path(expected), by_path(actual));
+    let paths: std::collections::BTreeSet<&String> = e.keys().chain(a.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|p| e.get(*p) != a.get(*p))
+        .map(|p| (p.clone(), (e.get(p).cloned(), a.get(p).cloned())))
+        .collect()
+}
+
+/// (task, path) → why, from `known-differences.tsv`.
+fn known_differences(reference: &Path) -> BTreeMap<(String, String), String> {
+    let text = std::fs::read_to_string(reference.join("known-differences.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), 4, "known-differences.tsv: task, path, what, why: {l:?}");
+            ((cols[0].to_owned(), cols[1].to_owned()), format!("{}: {}", cols[2], cols[3]))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs openembedded-core, BitBake and the offline downloads: scripts/oe-build runs it"]
+fn native_bootstrap_matches_bitbake() {
+    let oe = oe_core("build the native bootstrap");
+    let _ = env_dir("RSTORE_BITBAKE_DIR", "a BitBake checkout (bitbake master at the reference commit)");
+    let mirror = env_dir("RSTORE_OE_MIRROR", "the directory scripts/fetch-offline-sources fills");
+    // RSTORE_OE_BUILD_KEEP=DIR keeps the build directories and stores in DIR, for a
+    // look at them (a rerun finds the earlier builds' outputs in their stores); by default they are temporary.
+    let tmp = match std::env::var_os("RSTORE_OE_BUILD_KEEP") {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).unwrap();
+            PathBuf::from(dir).canonicalize().unwrap().into()
+        }
+        None => Root::Temporary(tempfile::tempdir().unwrap()),
+    };
+    let downloads = tmp.path().join("downloads");
+    let a = OeBuild::new(&tmp.path().join("a"), &oe, &mirror, &downloads);
+    let (tasks, summary) = a.build();
+    assert_eq!(summary["failed"], 0);
+    if let Root::Temporary(_) = tmp {
+        assert!(summary["run"].as_u64().unwrap() > 100, "the bootstrap runs its tasks: {summary}");
+    }
+
+    // Every recipe's sysroot output, and the targets' licenses, as BitBake made them.
+    let reference = repo_root().join("tests/oe-build/reference/native-bootstrap");
+    let roots = a.compared_roots();
+    let mut known = known_differences(&reference);
+    let mut failures = Vec::new();
+    let (mut compared, mut identical) = (0, 0);
+    for pn in RECIPES {
+        let checks = [
+            ("do_populate_sysroot", "populate_sysroot", format!("sysroots-components/x86_64/{pn}")),
+            ("do_populate_lic", "populate_lic", format!("deploy/licenses/x86_64/{pn}")),
+        ];
+        for (task, kind, subdir) in checks {
+            let expected = reference.join(format!("{pn}.{kind}.jsonl"));
+            if !expected.is_file() {
+                continue;
+            }
+            let dest = tmp.path().join("out").join(format!("{pn}.{kind}"));
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            if dest.exists() {
+                std::fs::remove_dir_all(&dest).unwrap();
+            }
+            let id = format!("{pn}:{task}");
+            a.materialise(root_of(&roots, &id), &dest);
+            let actual = manifest(&dest.join(&subdir));
+            let expected = std::fs::read_to_string(&expected).unwrap();
+            compared += expected.lines().count();
+            let diff = differences(&expected, &actual);
+            identical += expected.lines().count() - diff.len().min(expected.lines().count());
+            for (path, (bitbake, ours)) in diff {
+                match known.remove(&(id.clone(), path.clone())) {
+                    Some(why) => eprintln!("known difference: {id} {path}: {why}"),
+                    None => failures.push(format!(
+                        "{id} ({subdir}) {path} differs from BitBake's:\n  BitBake: {}\n  rstore:  {}",
+                        bitbake.as_deref().unwrap_or("(absent)"),
+                        ours.as_deref().unwrap_or("(absent)")
+                    )),
+                }
+            }
+        }
+    }
+    for ((id, path), _) in known {
+        failures.push(format!("{id} {path} is listed in known-differences.tsv but no longer differs: remove the line"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("{identical} of {compared} files identical to BitBake's; the others are known differences");
+
+    // A second build directory elsewhere, with its own store: the same output roots.
+    let b = OeBuild::new(&tmp.path().join("elsewhere/b"), &oe, &mirror, &downloads);
+    let (tasks_b, _) = b.build();
+    let roots_b = b.compared_roots();
+    let differing: Vec<&String> = tasks
+        .keys()
+        .chain(roots.keys())
+        .filter(|t| {
+            let other = tasks_b.get(*t).or_else(|| roots_b.get(*t));
+            other.map(|v| &v["output_root"]) != Some(&tasks.get(*t).unwrap_or_else(|| &roots[*t])["output_root"])
+        })
+        .collect();
+    assert!(differing.is_empty(), "output roots differ between two build directories: {differing:?}");
+
+    // A no-op rebuild runs nothing.
+    let (_, again) = a.build();
+    assert_eq!(again["run"], 0, "a no-op rebuild ran tasks: {again}");
+
+    // A comment in zlib-native's do_install: that task reruns, gives the same output, and
+    // hash equivalence cuts off everything that depends on it.
+    let append = a.extra.join("recipes-test/zlib/zlib_%.bbappend");
+    std::fs::create_dir_all(append.parent().unwrap()).unwrap();
+    std::fs::write(&append, "do_install:append:class-native() {\n\t# a comment changes the task's hash\n}\n").unwrap();
+    let (after, changed) = a.build();
+    assert_eq!(changed["failed"], 0);
+    assert_eq!(changed["run"], 1, "only zlib-native:do_install reruns: {changed}");
+    assert_eq!(after["zlib-native:do_install"]["resolution"], "ran", "{changed}");
+    assert!(changed["cutoff"].as_u64().unwrap() >= 1, "what follows do_install is cut off: {changed}");
+    assert_eq!(
+        root_of(&after, "zlib-native:do_populate_sysroot"),
+        root_of(&roots, "zlib-native:do_populate_sysroot"),
+        "the sysroot output is the one built before"
+    );
+}
