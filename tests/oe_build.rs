@@ -158,32 +158,16 @@ impl OeBuild {
         (tasks, summary)
     }
 
-    /// The tree `root` of the store, as a writable copy at `dest` (modes as stored).
-    fn materialise(&self, root: &str, dest: &Path) {
+    /// The manifest of `subdir` of the tree `root` of the store, through a writable copy
+    /// at `dest` (modes as stored), made again when there.
+    fn manifest_of(&self, root: &str, dest: &Path, subdir: &str) -> String {
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).unwrap();
+        }
         let out = self.rstore().args(["store", "materialise", root]).arg(dest).arg("--writable").output().unwrap();
         assert!(out.status.success(), "materialise {root}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-/// Where the test builds: a temporary directory, or one kept for inspection.
-enum Root {
-    Temporary(tempfile::TempDir),
-    Kept(PathBuf),
-}
-
-impl From<PathBuf> for Root {
-    fn from(dir: PathBuf) -> Root {
-        eprintln!("keeping the build directories in {}", dir.display());
-        Root::Kept(dir)
-    }
-}
-
-impl Root {
-    fn path(&self) -> &Path {
-        match self {
-            Root::Temporary(t) => t.path(),
-            Root::Kept(p) => p,
-        }
+        manifest(&dest.join(subdir))
     }
 }
 
@@ -241,19 +225,26 @@ fn native_bootstrap_matches_bitbake() {
     let _ = env_dir("RSTORE_BITBAKE_DIR", "a BitBake checkout (bitbake master at the reference commit)");
     let mirror = env_dir("RSTORE_OE_MIRROR", "the directory scripts/fetch-offline-sources fills");
     // RSTORE_OE_BUILD_KEEP=DIR keeps the build directories and stores in DIR, for a
-    // look at them (a rerun finds the earlier builds' outputs in their stores); by default they are temporary.
-    let tmp = match std::env::var_os("RSTORE_OE_BUILD_KEEP") {
+    // look at them (a rerun finds the earlier builds' outputs in their stores); by
+    // default they are temporary.
+    let (temporary, root) = match std::env::var_os("RSTORE_OE_BUILD_KEEP") {
         Some(dir) => {
             std::fs::create_dir_all(&dir).unwrap();
-            PathBuf::from(dir).canonicalize().unwrap().into()
+            let dir = PathBuf::from(dir).canonicalize().unwrap();
+            eprintln!("keeping the build directories in {}", dir.display());
+            (None, dir)
         }
-        None => Root::Temporary(tempfile::tempdir().unwrap()),
+        None => {
+            let t = tempfile::tempdir().unwrap();
+            let dir = t.path().to_path_buf();
+            (Some(t), dir)
+        }
     };
-    let downloads = tmp.path().join("downloads");
-    let a = OeBuild::new(&tmp.path().join("a"), &oe, &mirror, &downloads);
+    let downloads = root.join("downloads");
+    let a = OeBuild::new(&root.join("a"), &oe, &mirror, &downloads);
     let (tasks, summary) = a.build();
     assert_eq!(summary["failed"], 0);
-    if let Root::Temporary(_) = tmp {
+    if temporary.is_some() {
         assert!(summary["run"].as_u64().unwrap() > 100, "the bootstrap runs its tasks: {summary}");
     }
 
@@ -274,19 +265,13 @@ fn native_bootstrap_matches_bitbake() {
             if !expected.is_file() {
                 continue;
             }
-            let dest = tmp.path().join("out").join(format!("{pn}.{kind}"));
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            if dest.exists() {
-                std::fs::remove_dir_all(&dest).unwrap();
-            }
             let id = format!("{pn}:{task}");
-            a.materialise(root_of(&roots, &id), &dest);
-            let actual = manifest(&dest.join(&subdir));
-            manifests_a.insert(id.clone(), (subdir.clone(), actual.clone()));
+            let actual = a.manifest_of(root_of(&roots, &id), &root.join("out").join(format!("{pn}.{kind}")), &subdir);
             let expected = std::fs::read_to_string(&expected).unwrap();
-            compared += expected.lines().count();
             let diff = differences(&expected, &actual);
-            identical += expected.lines().count() - diff.len().min(expected.lines().count());
+            compared += expected.lines().count();
+            identical += expected.lines().count() - diff.values().filter(|(bitbake, _)| bitbake.is_some()).count();
+            manifests_a.insert(id.clone(), (subdir.clone(), actual));
             for (path, (bitbake, ours)) in diff {
                 match known.remove(&(id.clone(), path.clone())) {
                     Some(why) => eprintln!("known difference: {id} {path}: {why}"),
@@ -305,37 +290,28 @@ fn native_bootstrap_matches_bitbake() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!("{identical} of {compared} files identical to BitBake's; the others are known differences");
 
-    // A second build directory elsewhere, with its own store: the same output roots.
-    let b = OeBuild::new(&tmp.path().join("elsewhere/b"), &oe, &mirror, &downloads);
+    // A second build directory elsewhere, with its own store: the same compared outputs.
+    let b = OeBuild::new(&root.join("elsewhere/b"), &oe, &mirror, &downloads);
     let (tasks_b, _) = b.build();
     let roots_b = b.compared_roots();
-    // The compared outputs are the same, file by file.
     for (id, (subdir, manifest_a)) in &manifests_a {
-        let dest = tmp.path().join("out-b").join(id.replace(':', "."));
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        if dest.exists() {
-            std::fs::remove_dir_all(&dest).unwrap();
-        }
-        b.materialise(root_of(&roots_b, id), &dest);
-        let diff = differences(manifest_a, &manifest(&dest.join(subdir)));
+        let dest = root.join("out-b").join(id.replace(':', "."));
+        let diff = differences(manifest_a, &b.manifest_of(root_of(&roots_b, id), &dest, subdir));
         assert!(diff.is_empty(), "{id} differs between two build directories: {diff:?}");
     }
     // Whole output roots (work directories included) are not all the same yet: the
     // sandbox does not fix the clock, and build files such as config.log record it.
-    let differing: Vec<&String> = tasks
-        .keys()
-        .chain(roots.keys())
-        .filter(|t| {
-            let other = tasks_b.get(*t).or_else(|| roots_b.get(*t));
-            other.map(|v| &v["output_root"]) != Some(&tasks.get(*t).unwrap_or_else(|| &roots[*t])["output_root"])
-        })
-        .collect();
+    let output_roots = |records: [&BTreeMap<String, serde_json::Value>; 2]| -> BTreeMap<String, String> {
+        records.into_iter().flatten().map(|(t, v)| (t.clone(), v["output_root"].to_string())).collect()
+    };
+    let (all_a, all_b) = (output_roots([&tasks, &roots]), output_roots([&tasks_b, &roots_b]));
+    let differing: Vec<&String> = all_a.keys().filter(|t| all_a.get(*t) != all_b.get(*t)).collect();
     eprintln!(
         "{} compared outputs identical in two build directories; {} of {} whole task output roots differ \
          (the clock, e.g. in config.log): {differing:?}",
         manifests_a.len(),
         differing.len(),
-        tasks.len().max(roots.len())
+        all_a.len()
     );
 
     // A no-op rebuild runs nothing.

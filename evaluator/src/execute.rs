@@ -85,11 +85,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// A task that runs nothing (`[noexec]`): its output is its lowers, merged.
-    pub fn noexec(id: TaskId) -> Prepared {
+    /// A task that runs `action` with nothing else set: no work directory, layers,
+    /// mounts, environment or network. Callers fill in the rest with struct update.
+    pub fn new(id: TaskId, action: Action) -> Prepared {
         Prepared {
             id,
-            action: Action::Noexec,
+            action,
             workdir: PathBuf::new(),
             cleandirs: Vec::new(),
             dirs: Vec::new(),
@@ -110,6 +111,11 @@ impl Prepared {
             parallelism: None,
             time_limit: None,
         }
+    }
+
+    /// A task that runs nothing (`[noexec]`): its output is its lowers, merged.
+    pub fn noexec(id: TaskId) -> Prepared {
+        Prepared::new(id, Action::Noexec)
     }
 }
 

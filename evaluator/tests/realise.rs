@@ -55,27 +55,16 @@ impl Planner for TestPlanner {
             .collect();
         let workdir = PathBuf::from(format!("/w/{}", t.recipe));
         Ok(Prepared {
-            id: TaskId { recipe: t.recipe.into(), task: t.task.into() },
-            action: Action::Shell { script: format!("set -e\n{}\n", t.script) },
             workdir: workdir.clone(),
-            cleandirs: Vec::new(),
             dirs: vec![workdir.clone()],
             cwd: workdir,
             lowers,
-            below: Vec::new(),
-            below_without: Vec::new(),
-            output_excludes: Vec::new(),
-            scratch_dirs: Vec::new(),
-            scratch_overlays: Vec::new(),
-            run_files: BTreeMap::new(),
-            console_log: None,
             inputs,
-            binds: Vec::new(),
-            env: BTreeMap::new(),
-            network: false,
-            source_date_epoch: 0,
             parallelism: Some(1),
-            time_limit: None,
+            ..Prepared::new(
+                TaskId { recipe: t.recipe.into(), task: t.task.into() },
+                Action::Shell { script: format!("set -e\n{}\n", t.script) },
+            )
         })
     }
 

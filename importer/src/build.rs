@@ -411,27 +411,16 @@ impl<'a> BuildPlanner<'a> {
             return Err(PlanError::PythonTask);
         };
         Ok(Prepared {
-            id,
-            action,
             workdir,
             cleandirs: cleandirs.iter().map(PathBuf::from).collect(),
             dirs: dirs.iter().map(PathBuf::from).collect(),
             cwd: PathBuf::from(cwd),
             lowers,
-            below: Vec::new(),
-            below_without: Vec::new(),
-            output_excludes: Vec::new(),
-            scratch_dirs: Vec::new(),
-            scratch_overlays: Vec::new(),
-            run_files: BTreeMap::new(),
-            console_log: None,
             inputs,
             binds,
-            env: BTreeMap::new(),
             network,
             source_date_epoch: sde,
-            parallelism: None,
-            time_limit: None,
+            ..Prepared::new(id, action)
         })
     }
 }
@@ -586,14 +575,10 @@ impl BuildPlanner<'_> {
         }
         std::fs::create_dir_all(&self.downloads)
             .map_err(|source| PlanError::Io { path: self.downloads.clone(), source })?;
+        let action =
+            Action::Shell { script: "exec python3 /rstore/run/run_task.py /rstore/run/request.json\n".to_owned() };
         Ok(Prepared {
-            id,
-            action: Action::Shell {
-                script: "exec python3 /rstore/run/run_task.py /rstore/run/request.json\n".to_owned(),
-            },
             workdir: PathBuf::from(TMPDIR_INSIDE),
-            cleandirs: Vec::new(),
-            dirs: Vec::new(),
             cwd: PathBuf::from(TMPDIR_INSIDE),
             lowers,
             below,
@@ -615,13 +600,9 @@ impl BuildPlanner<'_> {
                 ("request.json".to_owned(), request),
             ]),
             console_log: Some(self.log_dirs.borrow()[&node].join(format!("log.{task}.rstore"))),
-            inputs: Vec::new(),
             binds,
-            env: BTreeMap::new(),
             network,
-            source_date_epoch: 0,
-            parallelism: None,
-            time_limit: None,
+            ..Prepared::new(id, action)
         })
     }
 }

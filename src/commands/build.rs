@@ -150,12 +150,13 @@ fn host_fingerprint(hosttools: &Path) -> HostFingerprint {
     let mut tools: Vec<PathBuf> =
         std::fs::read_dir(hosttools).map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
     tools.sort();
+    let dir = hosttools.canonicalize().ok();
     for t in tools {
         h.update(t.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
         if let Ok(target) = std::fs::canonicalize(&t) {
             // A wrapper script kept in the directory itself (openembedded-core writes
             // `ld.gold` there) goes by its name: its host path is the build directory's.
-            let shown = match hosttools.canonicalize().ok().and_then(|dir| target.strip_prefix(dir).ok()) {
+            let shown = match dir.as_ref().and_then(|dir| target.strip_prefix(dir).ok()) {
                 Some(rel) => Path::new("hosttools").join(rel),
                 None => target.clone(),
             };
