@@ -140,9 +140,19 @@ pub enum TaskFailure {
     Cancelled { task: TaskId },
 }
 
-/// The last lines of a log file.
+/// The last lines of a log file. Only a regular file is read: a task may write the
+/// directory of its log (BitBake's `${T}`), so a symlink or FIFO there is left alone.
 pub fn log_tail(path: &Path, lines: usize) -> String {
-    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    use rustix::fs::OFlags;
+    let Ok(mut f) =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK, 0.into())
+            .map(std::fs::File::from)
+    else {
+        return String::new();
+    };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let start = len.saturating_sub(64 * 1024);
     let _ = f.seek(SeekFrom::Start(start));
@@ -295,7 +305,8 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     }
     let outcome = rstore_sandbox::run(&req, &host.cancel).map_err(|e| setup(with_causes(&e)))?;
     // The task's own log when it wrote one, else what it printed.
-    let log = if log.exists() { log } else { console.as_path() };
+    // A regular file only: the task may have written its log's directory.
+    let log = if log.symlink_metadata().is_ok_and(|m| m.is_file()) { log } else { console.as_path() };
     let log_digest = host.store.add_blob_file(log).ok();
     match outcome.termination {
         _ if outcome.success() => {}
@@ -366,4 +377,24 @@ fn empty_dir(scratch: &Path) -> std::io::Result<PathBuf> {
     let d = scratch.join("empty");
     std::fs::create_dir_all(&d)?;
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_tail;
+
+    /// The tail of a task's log is read from a regular file only: a symlink the task
+    /// left at the log's name is not followed into a host file.
+    #[test]
+    fn log_tail_reads_regular_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "host secret\n").unwrap();
+        let link = dir.path().join("log.do_compile");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        assert_eq!(log_tail(&link, 20), "");
+        let log = dir.path().join("log.do_install");
+        std::fs::write(&log, "one\ntwo\nthree\n").unwrap();
+        assert_eq!(log_tail(&log, 2), "two\nthree");
+    }
 }

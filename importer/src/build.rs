@@ -401,9 +401,15 @@ impl<'a> BuildPlanner<'a> {
         } else if let Some(script) = drv.script {
             // BitBake writes the run file beside the log; so does rstore.
             if let Some(dir) = self.log_dirs.borrow().get(&node) {
+                // Replaced, never written through: a task may have left a symlink there.
                 let path = dir.join(format!("run.{task}"));
                 std::fs::create_dir_all(dir)
-                    .and_then(|()| std::fs::write(&path, &script))
+                    .and_then(|()| match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                        _ => Ok(()),
+                    })
+                    .and_then(|()| std::fs::File::create_new(&path))
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, script.as_bytes()))
                     .map_err(|source| PlanError::Io { path, source })?;
             }
             Action::Shell { script }

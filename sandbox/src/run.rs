@@ -433,7 +433,7 @@ impl Logs {
                             .map_err(|e| Error::Resource { what: "a log pipe", source: e.into() })?;
                         return Ok(ChildStdio::Fd(dup));
                     }
-                    let file = File::create(path).map_err(|source| Error::Log { path: path.clone(), source })?;
+                    let file = create_log(path).map_err(|source| Error::Log { path: path.clone(), source })?;
                     let (read, write) = pipe("a log pipe")?;
                     logs.files.push((path.clone(), file));
                     logs.streams.push((read, logs.files.len() - 1));
@@ -528,5 +528,49 @@ impl Logs {
             file.flush().map_err(|source| Error::Log { path: path.clone(), source })?;
         }
         Ok(())
+    }
+}
+
+/// Creates (or truncates) a log file on the host. The directory may be one a task can
+/// write (BitBake's `${T}`): a symlink planted at the log's name is refused instead of
+/// followed, and a FIFO or device there neither blocks nor is written.
+fn create_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    file.set_len(0)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_log;
+
+    /// A log at a name a task could have prepared: a symlink is not followed (its target
+    /// keeps its bytes), a FIFO does not block, a regular file is truncated.
+    #[test]
+    fn create_log_refuses_what_a_task_could_plant() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("host-file");
+        std::fs::write(&target, b"keep me").unwrap();
+        let link = dir.path().join("log.do_compile.rstore");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(create_log(&link).is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+
+        let fifo = dir.path().join("log.do_install.rstore");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(create_log(&fifo).is_err());
+
+        let plain = dir.path().join("log.do_configure.rstore");
+        std::fs::write(&plain, b"old").unwrap();
+        create_log(&plain).unwrap();
+        assert_eq!(std::fs::read(&plain).unwrap(), b"");
     }
 }

@@ -93,6 +93,13 @@ pub enum StoreError {
         #[source]
         source: InvalidTree,
     },
+    /// A path given as a file is a directory, FIFO, socket or device (a symlink is
+    /// refused when opening it).
+    #[error("{} is not a regular file", path.display())]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file's contents changed between hashing and storing.
     #[error("{} changed while it was being ingested", path.display())]
     ChangedDuringIngest {

@@ -253,8 +253,18 @@ fn compress_small(level: i32, data: &[u8]) -> io::Result<Vec<u8>> {
     })
 }
 
+/// Opens a regular file for reading without following a symlink at its last
+/// component, and without blocking on a FIFO planted where a file was expected.
 fn open_nofollow(path: &Path) -> Result<File> {
-    fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path).ctx("opening", path)
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .ctx("opening", path)?;
+    if !file.metadata().ctx("reading metadata of", path)?.is_file() {
+        return Err(StoreError::NotARegularFile { path: path.to_owned() });
+    }
+    Ok(file)
 }
 
 /// Hashes one file and stages it if the store lacks it. Returns (digest, size).

@@ -322,3 +322,29 @@ fn overlay_checkouts_are_verified_and_collected() {
     assert!(gc.removed_checkouts >= 5, "{gc:?}");
     assert!(!lower.exists());
 }
+
+/// A log file is added by path from a directory a task could write: a symlink there is
+/// refused instead of read through, and a FIFO is refused without blocking.
+#[test]
+fn add_blob_file_refuses_symlinks_and_fifos() {
+    let f = Fixture::new();
+    let dir = f.path("logs");
+    fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret");
+    fs::write(&secret, b"not for the store\n").unwrap();
+    let link = dir.join("log.do_compile");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    assert!(f.store.add_blob_file(&link).is_err(), "a symlink was followed");
+
+    let fifo = dir.join("log.do_install");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    match f.store.add_blob_file(&fifo) {
+        Err(StoreError::NotARegularFile { path }) => assert_eq!(path, fifo),
+        other => panic!("expected NotARegularFile, got {other:?}"),
+    }
+
+    let plain = dir.join("log.do_configure");
+    fs::write(&plain, b"configured\n").unwrap();
+    assert!(f.store.add_blob_file(&plain).is_ok());
+}
