@@ -1,11 +1,13 @@
 //! Fidelity of the task graph against the real BitBake: `rstore graph
 //! core-image-minimal` on openembedded-core, compared with what `bitbake -g
 //! core-image-minimal` wrote for the same checkout and configuration
-//! (`tests/fidelity/oe-core/task-depends.dot.zst` and `pn-buildlist`): the same
-//! recipes, the same task nodes with the same labels, the same edges.
+//! (`tests/fidelity/<release>/task-depends.dot.zst` and `pn-buildlist`; the release
+//! is `RSTORE_FIDELITY_RELEASE`, by default master): the same recipes, the same task
+//! nodes with the same labels, the same edges.
 //!
-//! Needs openembedded-core at the reference commit, so it is `#[ignore]`d (cargo
-//! reports it as ignored); `scripts/fidelity DIR` runs it with `RSTORE_OE_CORE_DIR` set.
+//! Needs openembedded-core at the release's reference commit, so it is `#[ignore]`d
+//! (cargo reports it as ignored); `scripts/fidelity DIR` runs it with
+//! `RSTORE_OE_CORE_DIR` and `RSTORE_FIDELITY_RELEASE` set.
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use common::{oe_core, oe_core_build_dir};
+use common::{Release, oe_core_build_dir};
 
 /// A `task-depends.dot`: node → label, and the edges.
 #[derive(Default)]
@@ -53,10 +55,14 @@ fn agreement<T: Ord + Clone + std::fmt::Debug>(what: &str, want: &BTreeSet<T>, g
 #[test]
 #[ignore = "needs openembedded-core: scripts/fidelity DIR runs it"]
 fn core_image_minimal_graph_matches_bitbake() {
-    let oe = oe_core("compare task graphs");
+    let release = Release::selected();
+    let oe = release.oe_core("compare task graphs");
     let build = oe_core_build_dir(&oe);
-    let reference = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
-        .join("tests/fidelity/oe-core");
+    let reference = &release.dir;
+    eprintln!(
+        "task graph of core-image-minimal against BitBake {} on openembedded-core {}",
+        release.bitbake_version, release.name
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_rstore"))
         .arg("-C")
         .arg(build.path())

@@ -1,17 +1,18 @@
 //! Fidelity against the real BitBake: parse openembedded-core with the reference
 //! configuration and compare every recipe's values with what BitBake computed
-//! (`tests/fidelity/oe-core/`).
+//! (`tests/fidelity/<release>/recipes.jsonl.zst`; the release is
+//! `RSTORE_FIDELITY_RELEASE`, by default master).
 //!
-//! Needs openembedded-core at the reference commit, so it is `#[ignore]`d (cargo
-//! reports it as ignored); `scripts/fidelity DIR` runs it with `RSTORE_OE_CORE_DIR` set.
+//! Needs openembedded-core at the release's reference commit, so it is `#[ignore]`d
+//! (cargo reports it as ignored); `scripts/fidelity DIR` runs it with
+//! `RSTORE_OE_CORE_DIR` and `RSTORE_FIDELITY_RELEASE` set.
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::process::Command;
 
-use common::{oe_core, oe_core_build_dir};
+use common::{Release, oe_core_build_dir};
 
 use serde_json::Value;
 
@@ -34,9 +35,8 @@ const FIELDS: [&str; 14] = [
 /// Variables that must match for every recipe (the others for at least 99%).
 const EXACT: [&str; 4] = ["PN", "PV", "tasks", "skipped"];
 
-fn reference() -> HashMap<String, Value> {
-    let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
-        .join("tests/fidelity/oe-core/recipes.jsonl.zst");
+fn reference(release: &Release) -> HashMap<String, Value> {
+    let path = release.file("recipes.jsonl.zst");
     let bytes = zstd::decode_all(std::fs::File::open(path).expect("reference file")).expect("zstd");
     String::from_utf8(bytes)
         .unwrap()
@@ -83,7 +83,8 @@ fn tasks_key(v: Option<&Value>) -> Option<Vec<String>> {
 #[test]
 #[ignore = "needs openembedded-core: scripts/fidelity DIR runs it"]
 fn oe_core_matches_bitbake() {
-    let oe = oe_core("run the fidelity check");
+    let release = Release::selected();
+    let oe = release.oe_core("run the fidelity check");
     let build = oe_core_build_dir(&oe);
     let topdir = build.path().canonicalize().unwrap().display().to_string();
     let oe_s = oe.display().to_string();
@@ -113,7 +114,7 @@ fn oe_core_matches_bitbake() {
             (target, v)
         })
         .collect();
-    let reference = reference();
+    let reference = reference(&release);
     let mut matched: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut mismatches: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let missing: Vec<&String> = reference.keys().filter(|k| !ours.contains_key(*k)).collect();
@@ -143,7 +144,9 @@ fn oe_core_matches_bitbake() {
         }
     }
     eprintln!(
-        "fidelity against BitBake on openembedded-core ({} reference targets, {} parsed by rstore)",
+        "fidelity against BitBake {} on openembedded-core {} ({} reference targets, {} parsed by rstore)",
+        release.bitbake_version,
+        release.name,
         reference.len(),
         ours.len()
     );

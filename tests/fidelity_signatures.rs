@@ -1,18 +1,18 @@
 //! Fidelity of task signatures against the real BitBake: for each task in
-//! `tests/fidelity/oe-core/taskdeps-*.json`, the variables and functions rstore's
+//! `tests/fidelity/master/taskdeps-*.json`, the variables and functions rstore's
 //! derivation reads must be exactly those BitBake's signature depends on
 //! (`basehash_vars`), with the same values (`varvals`).
 //!
 //! Needs openembedded-core at the reference commit, so it is `#[ignore]`d (cargo
-//! reports it as ignored); `scripts/fidelity DIR` runs it with `RSTORE_OE_CORE_DIR` set.
+//! reports it as ignored); `scripts/fidelity DIR` runs it with `RSTORE_OE_CORE_DIR` set
+//! (for the releases whose folder has `taskdeps-*.json`: master only so far).
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
-use common::{oe_core, oe_core_build_dir};
+use common::{Release, oe_core_build_dir};
 
 use serde_json::Value;
 
@@ -37,13 +37,13 @@ fn same_value(reference: &Value, ours: Option<&Value>) -> bool {
 #[test]
 #[ignore = "needs openembedded-core: scripts/fidelity DIR runs it"]
 fn task_signatures_match_bitbake() {
-    let oe = oe_core("run the signature fidelity check");
+    let release = Release::selected();
+    let oe = release.oe_core("run the signature fidelity check");
     let build = oe_core_build_dir(&oe);
     let (mut tasks, mut exact_sets, mut values, mut exact_values) = (0, 0, 0, 0);
     let mut problems = Vec::new();
     for pn in RECIPES {
-        let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
-            .join(format!("tests/fidelity/oe-core/taskdeps-{pn}.json"));
+        let path = release.file(&format!("taskdeps-{pn}.json"));
         let reference: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for (task, r) in reference["tasks"].as_object().unwrap() {
             let out = Command::new(env!("CARGO_BIN_EXE_rstore"))

@@ -70,7 +70,8 @@ fn layers_text_and_json() {
     let b = Build::new(&OKAY_LAYERS);
     assert_eq!(
         squeeze(&b.ok(&["layers"])),
-        "layer path priority\n\
+        "Read as BitBake 2.19 (no BitBake checkout or release series found)\n\n\
+         layer path priority\n\
          ==========================================================================================\n\
          itest ${LAYERSDIR}/meta-itest 5\n\
          itestextra ${LAYERSDIR}/meta-itest-extra 6"
@@ -366,4 +367,59 @@ fn build_dir_from_option_or_current_directory() {
         err,
         "error: reading the configuration of ${LAYERSDIR}: ${LAYERSDIR} has no conf/bblayers.conf: expected a BitBake build directory (create one with `rstore init`)\n"
     );
+}
+
+/// Which BitBake the layers are read as: the checkout `RSTORE_BITBAKE_DIR` names (its
+/// `bb.__version__`), else the core layer's series; releases rstore does not read are
+/// refused by name; and the rules follow the release (the default multiconfig's name).
+#[test]
+fn layers_are_read_as_the_bitbake_they_are_written_for() {
+    let b = Build::new(&OKAY_LAYERS);
+    let checkout = b.tmp.path().join("bitbake");
+    fs::create_dir_all(checkout.join("lib/bb")).unwrap();
+    let with_checkout = |version: &str, args: &[&str]| {
+        fs::write(checkout.join("lib/bb/__init__.py"), format!("__version__ = \"{version}\"\n")).unwrap();
+        let out = rstore().arg("-C").arg(&b.dir).args(args).env("RSTORE_BITBAKE_DIR", &checkout).output().unwrap();
+        common::assert_no_crash(&out, "rstore");
+        let text =
+            |bytes: &[u8]| b.filter(&String::from_utf8_lossy(bytes)).replace(&checkout.display().to_string(), "[BB]");
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, stdout, _) = with_checkout("2.8.1", &["layers"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("Read as BitBake 2.8.1 (the BitBake checkout [BB])\n"), "{stdout}");
+    // BitBake up to 2.10 names the default multiconfig "default", later ones "".
+    assert_eq!(with_checkout("2.8.1", &["getvar", "BB_CURRENT_MC", "--value"]).1, "default\n");
+    assert_eq!(with_checkout("2.19.0", &["getvar", "BB_CURRENT_MC", "--value"]).1, "\n");
+    let json = with_checkout("2.0.0", &["parse", "--json"]).1;
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["bitbake"], json!({"version": "2.0.0", "origin": {"from": "checkout", "dir": "[BB]"}}));
+    for (version, release) in [("1.52.0", "1.52.0"), ("2.20.1", "2.20.1")] {
+        let (code, _, stderr) = with_checkout(version, &["layers"]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("BitBake {release} (the BitBake checkout [BB]) is not supported"))
+                && stderr.contains("2.0 (kirkstone) to 2.19 (master)"),
+            "{stderr}"
+        );
+    }
+
+    // Without a checkout, the core layer's series: an old one is refused by name.
+    b.append("meta-itest/conf/layer.conf", "LAYERSERIES_CORENAMES += \"honister\"");
+    let err = b.fails(&["layers"]);
+    assert!(err.contains("BitBake 1.52.0 (the core layer's series honister) is not supported"), "{err}");
+}
+
+/// `include`/`require` of a `.conf` whose name part expanded to nothing, as
+/// `conf/multiconfig/${BB_CURRENT_MC}.conf` does without multiconfig: BitBake takes
+/// it for a configuration file that does not exist, so `include` goes on and
+/// `require` fails naming it.
+#[test]
+fn including_a_conf_file_with_an_empty_name() {
+    let b = Build::new(&OKAY_LAYERS);
+    b.append("meta-itest/conf/layer.conf", "EMPTY_NAME = \"\"\ninclude conf/nothing/${EMPTY_NAME}.conf");
+    assert_eq!(b.ok(&["getvar", "LAYER_CONF_SEEN", "--value"]), "${LAYERSDIR}/meta-itest\n");
+    b.append("meta-itest/conf/layer.conf", "require conf/nothing/${EMPTY_NAME}.conf");
+    let err = b.fails(&["layers"]);
+    assert!(err.contains("could not include required file conf/nothing/.conf: not found"), "{err}");
 }

@@ -172,10 +172,15 @@ pub enum FileKind {
 
 impl FileKind {
     /// BitBake picks the grammar by file extension; `None` means "not a BitBake file".
+    ///
+    /// As BitBake's handlers decide: by extension for recipes and classes, and for
+    /// configuration by the name's last five characters, so `conf/multiconfig/.conf`
+    /// (an include of `${BB_CURRENT_MC}.conf` with no multiconfig) is a configuration
+    /// file that is not found, not a file of no known kind.
     pub fn for_path(path: &std::path::Path) -> Option<FileKind> {
         match path.extension().and_then(|e| e.to_str()) {
-            Some("conf") => Some(FileKind::Conf),
             Some("bb" | "bbappend" | "bbclass" | "inc") => Some(FileKind::Recipe),
+            _ if path.as_os_str().as_encoded_bytes().ends_with(b".conf") => Some(FileKind::Conf),
             _ => None,
         }
     }

@@ -111,6 +111,9 @@ pub struct CacheData {
     /// What the configuration says about providers (read without parsing it again).
     #[serde(default)]
     pub providers: crate::providers::ProviderConfig,
+    /// The BitBake release the layers were read as.
+    #[serde(default)]
+    pub bitbake: Option<crate::bitbake_version::Detected>,
     pub files: BTreeMap<PathBuf, CachedFile>,
 }
 

@@ -47,6 +47,12 @@ fn identity(env: &[(String, String)], ignored: &[String]) -> String {
     let mut h = blake3::Hasher::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update(crate::python::build_id().as_bytes());
+    // The BitBake checkout decides the parse rules (its version file is one of the
+    // configuration's files): another checkout is another configuration.
+    if let Some(dir) = crate::bitbake_version::checkout_in_environment(env) {
+        h.update(dir.as_os_str().as_encoded_bytes());
+    }
+    h.update(&[0]);
     let mut approved = approved_environment(env);
     approved.retain(|(k, _)| !ignored.contains(k));
     approved.sort();
@@ -199,6 +205,7 @@ fn parse_into(
             let mut out = report(results, files.masked, vars, Vec::new());
             out.failures.extend(dangling_appends(&files));
             out.providers = cache.providers.clone();
+            out.bitbake = cache.bitbake.clone();
             return Ok((out, stats));
         }
     }
@@ -251,6 +258,7 @@ fn parse_into(
     cache.bbmask = session.data().get_str("BBMASK").ok().flatten().unwrap_or_default();
     cache.collections = session.collections.clone();
     cache.layer_dirs = session.config.layer_dirs.clone();
+    cache.bitbake = Some(session.config.bitbake.clone());
     let mut warnings = session.config.warnings.clone();
     cache.providers =
         crate::providers::ProviderConfig::read(session.data(), &session.collections).unwrap_or_else(|e| {
@@ -277,6 +285,7 @@ fn parse_into(
     let mut out = report(results, session.files.masked, vars, warnings);
     out.failures.extend(dangling_appends(&session.files));
     out.providers = cache.providers.clone();
+    out.bitbake = cache.bitbake.clone();
     Ok((out, stats))
 }
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::bitbake_version::{self, Detected, VersionError};
 use crate::datastore::{DataError, DataStore};
 use crate::eval::{EvalError, Evaluator, absolute};
 use crate::value::Value;
@@ -35,6 +36,12 @@ pub enum ConfigError {
     RenamedVariables(Vec<String>),
     #[error(transparent)]
     Eval(#[from] EvalError),
+    #[error(transparent)]
+    BitBake(#[from] VersionError),
+    /// The configuration failed, read with a BitBake checkout of another release than
+    /// the layers are written for.
+    #[error("{error}\n(note: {note})")]
+    OtherBitBake { error: EvalError, note: String },
     /// The datastore or the embedded Python failed; its message (a Python error
     /// cannot leave the interpreter's thread, so only its text is kept).
     #[error("{0}")]
@@ -56,6 +63,8 @@ pub struct Config {
     pub layer_dirs: Vec<PathBuf>,
     /// Warnings produced while reading the configuration.
     pub warnings: Vec<String>,
+    /// The BitBake release the layers are read as, and how it was found.
+    pub bitbake: Detected,
 }
 
 /// Which environment variables the configuration sees (BitBake's approved variables).
@@ -109,7 +118,6 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
     base.set_var("BB_ORIGENV", origenv, false, None, "set")?;
     base.set_var("__bbclasstype", Value::str("global"), false, None, "set")?;
     let mut data = base.create_copy();
-    data.set_var("BB_CURRENT_MC", Value::str(""), false, None, "set")?;
     let mut warnings = Vec::new();
 
     let layerconf = topdir.join("conf/bblayers.conf");
@@ -211,6 +219,18 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
     series.sort();
     data.set_var("LAYERSERIES_CORENAMES", Value::str(series.join(" ")), false, None, "set")?;
 
+    // Which BitBake the layers are written for decides the rules from bitbake.conf on.
+    let checkout = bitbake_version::checkout_in_environment(env);
+    if let Some(dir) = &checkout {
+        let file = bitbake_version::version_file(dir);
+        eval.note_dependency(&file, file.is_file());
+    }
+    let bitbake = bitbake_version::detect(checkout.as_deref(), &layerseries)?;
+    let mismatch = bitbake_version::mismatch(&bitbake, &layerseries);
+    warnings.extend(mismatch.clone());
+    eval.use_bitbake(bitbake.version)?;
+    data.set_var("BB_CURRENT_MC", Value::str(bitbake.version.default_multiconfig()), false, None, "set")?;
+
     if data.get_var("BBPATH", true)?.is_none_or(|v| !v.truthy()) {
         return Err(ConfigError::NoBbpath);
     }
@@ -224,7 +244,12 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
     let Some(found) = found else {
         return Err(ConfigError::NoBitbakeConf(bbpath));
     };
-    eval.handle_include(&data, &found, true)?;
+    eval.handle_include(&data, &found, true).map_err(|error| match &mismatch {
+        Some(note) => ConfigError::OtherBitBake { error, note: note.clone() },
+        None => error.into(),
+    })?;
+    let bitbake = bitbake_version::at_least_minimum(bitbake, data.get_str("BB_MIN_VERSION")?.as_deref());
+    eval.use_bitbake(bitbake.version)?;
 
     let inherit = data.get_str("INHERIT")?.unwrap_or_default();
     for class in std::iter::once("base").chain(inherit.split_whitespace()) {
@@ -243,7 +268,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
     data.rename_var("__depends", "__base_depends", None)?;
     data.set_var("__bbclasstype", Value::str("recipe"), false, None, "set")?;
     let data = data.create_copy();
-    Ok(Config { data, topdir, layer_dirs, warnings })
+    Ok(Config { data, topdir, layer_dirs, warnings, bitbake })
 }
 
 /// Register the `addhandler` event handlers collected so far.

@@ -94,6 +94,9 @@ pub struct Evaluator {
     module_funcs: RefCell<Option<Rc<HashMap<String, crate::vardeps::ModuleFunc>>>>,
     /// Files being evaluated by `handle_include`, outermost first (include cycles).
     including: RefCell<Vec<PathBuf>>,
+    /// The BitBake release whose rules apply (settled while reading the layers'
+    /// configuration; the newest until then).
+    bitbake: std::cell::Cell<crate::bitbake_version::BitBakeVersion>,
 }
 
 /// `bb.utils.which`: the first `dir/item` that exists among the colon-separated dirs.
@@ -137,7 +140,20 @@ impl Evaluator {
             messages: RefCell::default(),
             module_funcs: RefCell::default(),
             including: RefCell::default(),
+            bitbake: std::cell::Cell::new(crate::bitbake_version::NEWEST),
         })
+    }
+
+    /// The BitBake release whose parse rules apply.
+    pub fn bitbake(&self) -> crate::bitbake_version::BitBakeVersion {
+        self.bitbake.get()
+    }
+
+    /// Read with the rules of this BitBake release from now on; the embedded `bb`
+    /// reports it as `bb.__version__`.
+    pub fn use_bitbake(&self, version: crate::bitbake_version::BitBakeVersion) -> Result<(), DataError> {
+        self.bitbake.set(version);
+        self.runtime.set_bb_version(&version.to_string())
     }
 
     /// Forget recorded dependencies and messages (start of a new recipe).

@@ -8,6 +8,7 @@
 pub mod assign;
 pub mod ast;
 pub mod bitbake_run;
+pub mod bitbake_version;
 pub mod build;
 pub mod builtins;
 pub mod cache;

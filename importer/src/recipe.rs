@@ -163,7 +163,9 @@ fn finalize(eval: &Evaluator, file: &Path, d: &Rc<DataStore>, _variant: &str) ->
     eval.runtime
         .fire(d, "RecipeTaskPreProcess", vec![fname.clone(), Value::list_of_strs(tasklist.clone())])
         .map_err(&de)?;
-    virtual_recipe_providers(d, &tasklist).map_err(&de)?;
+    if eval.bitbake().remaps_virtual_recipe_providers() {
+        virtual_recipe_providers(d, &tasklist).map_err(&de)?;
+    }
     let tasks = tasks::collect_tasks(d).map_err(&de)?;
     eval.runtime.fire(d, "RecipeParsed", vec![fname]).map_err(&de)?;
     Ok(tasks)

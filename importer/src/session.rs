@@ -89,6 +89,8 @@ pub struct ParseReport {
     /// What the configuration says about providers (for the task graph).
     #[serde(skip)]
     pub providers: crate::providers::ProviderConfig,
+    /// The BitBake release the layers were read as.
+    pub bitbake: Option<crate::bitbake_version::Detected>,
 }
 
 /// A parsed recipe file: its variants, the files it depended on, its messages.

@@ -1,11 +1,12 @@
-//! `rstore layers`: the enabled layers (like `bitbake-layers show-layers`).
+//! `rstore layers`: the BitBake release the layers are read as, and the enabled layers
+//! (like `bitbake-layers show-layers`).
 
 use std::process::ExitCode;
 
 use crate::GlobalArgs;
 use crate::commands::metadata;
 
-/// Show the layers of the build directory
+/// Show the layers of the build directory, and the BitBake release they are read as
 #[derive(Debug, clap::Args)]
 pub struct LayersArgs {
     /// One JSON object per layer
@@ -21,6 +22,7 @@ pub fn run(global: &GlobalArgs, args: LayersArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    println!("Read as {}\n", session.config.bitbake);
     println!("{:<20} {:<60} {:>8}", "layer", "path", "priority");
     println!("{}", "=".repeat(90));
     for c in &session.collections {

@@ -27,7 +27,7 @@ use crate::{Cli, Command};
 pub enum MetadataCommand {
     /// Create a build directory for the bundled layers
     Init(init::InitArgs),
-    /// Show the enabled layers and their priorities
+    /// Show the enabled layers, their priorities and the BitBake release they are read as
     Layers(layers::LayersArgs),
     /// List recipes and variants with their variables and tasks
     Recipes(recipes::RecipesArgs),

@@ -49,6 +49,7 @@ pub fn run(global: &GlobalArgs, args: ParseArgs) -> anyhow::Result<ExitCode> {
             "errors": report.failures.len(),
             "failures": report.failures,
             "warnings": report.warnings,
+            "bitbake": report.bitbake,
             "from_cache": stats.from_cache,
             "parsed": stats.parsed,
             "config_seconds": stats.config_seconds,

@@ -193,12 +193,80 @@ pub fn fail_fixtures(layers: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The openembedded-core commit the reference values in `tests/fidelity/oe-core/` were
-/// computed for.
-pub const OE_CORE_COMMIT: &str = "35a2c6ed7987763dadbe45ad86095e1aee1c7314";
+/// A release of openembedded-core the fidelity tests compare against: the reference
+/// values BitBake computed for it are in `tests/fidelity/<name>/`, and its
+/// `release.conf` says which commits they were computed at. Adding a release is adding
+/// such a folder.
+pub struct Release {
+    /// The folder's name (`master`, `scarthgap`, ...).
+    pub name: String,
+    /// `tests/fidelity/<name>`.
+    pub dir: PathBuf,
+    /// The openembedded-core commit of the reference values.
+    pub oe_core_commit: String,
+    /// `bb.__version__` of the BitBake that computed them.
+    pub bitbake_version: String,
+}
+
+impl Release {
+    /// The release `RSTORE_FIDELITY_RELEASE` names (`scripts/fidelity` sets it), by
+    /// default `master`.
+    pub fn selected() -> Release {
+        Release::named(&std::env::var("RSTORE_FIDELITY_RELEASE").unwrap_or_else(|_| "master".to_owned()))
+    }
+
+    /// The release whose reference values are in `tests/fidelity/<name>`.
+    pub fn named(name: &str) -> Release {
+        let dir = repo_root().join("tests/fidelity").join(name);
+        let conf = dir.join("release.conf");
+        let text = std::fs::read_to_string(&conf)
+            .unwrap_or_else(|e| panic!("{}: {e} (no reference values for release {name:?})", conf.display()));
+        let value = |key: &str| -> String {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .unwrap_or_else(|| panic!("{}: no {key}=", conf.display()))
+                .trim()
+                .to_owned()
+        };
+        Release {
+            name: name.to_owned(),
+            oe_core_commit: value("OE_CORE_COMMIT"),
+            bitbake_version: value("BITBAKE_VERSION"),
+            dir,
+        }
+    }
+
+    /// A file of the reference values.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The openembedded-core tree that `RSTORE_OE_CORE_DIR` names, which must be at
+    /// this release's commit. The fidelity tests that call this are `#[ignore]`d (cargo
+    /// reports them as ignored) and run with `--ignored` by `scripts/fidelity DIR`;
+    /// run without the variable, or on a tree at another commit, they fail and say why.
+    pub fn oe_core(&self, check: &str) -> PathBuf {
+        let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
+            panic!(
+                "set RSTORE_OE_CORE_DIR to an openembedded-core tree at {} ({}) to {check} (scripts/fidelity DIR)",
+                self.oe_core_commit, self.name
+            );
+        };
+        let commit = commit_of(&dir);
+        assert_eq!(
+            commit.as_deref(),
+            Some(self.oe_core_commit.as_str()),
+            "{} is not openembedded-core at {} ({}): the reference values are for that commit",
+            dir.display(),
+            self.oe_core_commit,
+            self.name
+        );
+        dir.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    }
+}
 
 /// The file beside the layers of an unpacked snapshot (`git archive`) that says which
-/// commit it is: `scripts/fidelity` writes it when it unpacks one.
+/// commit it is: `scripts/unpack-snapshot` writes it when it unpacks one.
 pub const SNAPSHOT_COMMIT_FILE: &str = ".rstore-snapshot-commit";
 
 /// The commit of an openembedded-core tree: `git rev-parse HEAD` of a checkout, or the
@@ -211,24 +279,10 @@ fn commit_of(dir: &Path) -> Option<String> {
     head.status.success().then(|| String::from_utf8_lossy(&head.stdout).trim().to_owned())
 }
 
-/// The openembedded-core tree that `RSTORE_OE_CORE_DIR` names, which must be at
-/// [`OE_CORE_COMMIT`]. The fidelity tests that call this are `#[ignore]`d (cargo reports
-/// them as ignored) and run with `--ignored` by `scripts/fidelity DIR`; run without
-/// the variable, or on a tree at another commit, they fail and say why.
+/// openembedded-core at the master reference commit (the builds and the offline
+/// overlay layer are checked on master only).
 pub fn oe_core(check: &str) -> PathBuf {
-    let Some(dir) = std::env::var_os("RSTORE_OE_CORE_DIR").map(PathBuf::from) else {
-        panic!(
-            "set RSTORE_OE_CORE_DIR to an openembedded-core tree at {OE_CORE_COMMIT} to {check} (scripts/fidelity DIR)"
-        );
-    };
-    let commit = commit_of(&dir);
-    assert_eq!(
-        commit.as_deref(),
-        Some(OE_CORE_COMMIT),
-        "{} is not openembedded-core at {OE_CORE_COMMIT}: the reference values are for that commit",
-        dir.display()
-    );
-    dir.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    Release::named("master").oe_core(check)
 }
 
 /// A build directory over openembedded-core `oe`, configured like the one the reference
@@ -237,7 +291,11 @@ pub fn oe_core_build_dir(oe: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("conf");
     std::fs::create_dir_all(&conf).unwrap();
-    let templates = oe.join("meta/conf/templates/default");
+    // Where the release keeps its sample configuration (meta/conf before langdale).
+    let templates = [oe.join("meta/conf/templates/default"), oe.join("meta/conf")]
+        .into_iter()
+        .find(|d| d.join("local.conf.sample").is_file())
+        .expect("openembedded-core has a local.conf.sample");
     let bblayers = std::fs::read_to_string(templates.join("bblayers.conf.sample")).unwrap();
     std::fs::write(conf.join("bblayers.conf"), bblayers.replace("##OEROOT##", &oe.display().to_string())).unwrap();
     let mut local = std::fs::read_to_string(templates.join("local.conf.sample")).unwrap();

@@ -315,6 +315,14 @@ impl PyRuntime {
         })
     }
 
+    /// Set `bb.__version__`: the BitBake release the layers are read as.
+    pub fn set_bb_version(&self, version: &str) -> Result<(), DataError> {
+        Python::attach(|py| {
+            let run = || -> PyResult<()> { py.import("bb")?.setattr("__version__", version) };
+            run().map_err(|e| self.error_from_py(py, e))
+        })
+    }
+
     /// Import a module into the shared context under its top-level name (BB_GLOBAL_PYMODULES).
     pub fn import_global(&self, name: &str) -> Result<(), DataError> {
         Python::attach(|py| {
