@@ -158,6 +158,55 @@ impl BitBakeVersion {
         if self.major == 2 && self.minor <= 10 { "default" } else { "" }
     }
 
+    /// Whether BB_SIGNATURE_EXCLUDE_FLAGS is a list of words (BitBake 2.19, commit
+    /// 8ab71d0ce, backported to the 2.8 branch for Yocto 5.0.19) rather than a string
+    /// that excludes every flag whose name occurs in it.
+    pub fn excludes_signature_flags_by_word(&self) -> bool {
+        (self.major, self.minor) == (2, 8) || *self >= BitBakeVersion::new(2, 19, 0)
+    }
+
+    /// Whether `export` and `unexport` flags are expanded and read with
+    /// `bb.utils.to_boolean` (from BitBake 2.4, commit 3d96c07f9); before, any
+    /// non-empty flag counts, so `GOARM[export] = "0"` (kirkstone's go class) exports.
+    pub fn reads_export_flags_as_booleans(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 3, 0)
+    }
+
+    /// Whether an `EXPORT_FUNCTIONS` stub starts with the line `    # Export function
+    /// set` (from BitBake 2.8, commit 66306d515), rather than being marked by an
+    /// `export_func` flag (2.0): the stub's text, so the task's code, differs.
+    pub fn marks_exported_functions_in_body(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 7, 0)
+    }
+
+    /// Whether each recipe gets FILE_LAYERNAME, the collection its file belongs to
+    /// (BitBake 2.6, commit 7090a14b0).
+    pub fn sets_file_layername(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 5, 0)
+    }
+
+    /// Whether each recipe gets `__BB_RECIPE_FILE`, its `.bb` file (BitBake 2.18,
+    /// commit 2fde7821f).
+    pub fn sets_recipe_file(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 17, 0)
+    }
+
+    /// Whether `addpylib` is a directive (BitBake 2.4, commit afb8478d3).
+    pub fn has_addpylib(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 3, 0)
+    }
+
+    /// Whether `inherit_defer` is a directive (BitBake 2.8, commit 5c2e840ea).
+    pub fn has_inherit_defer(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 7, 0)
+    }
+
+    /// Whether `include_all` and `addfragments` are directives (BitBake 2.12, commits
+    /// d01d5593e and f68774670).
+    pub fn has_include_all_and_addfragments(&self) -> bool {
+        *self > BitBakeVersion::new(2, 10, u32::MAX)
+    }
+
     /// Whether finalising a recipe replaces `BB_RECIPE_VIRTUAL_PROVIDERS` in DEPENDS
     /// and task `depends` by their preferred providers — rewriting DEPENDS as a
     /// single-spaced list and giving every task a `depends` flag — as BitBake does from
@@ -376,6 +425,19 @@ mod tests {
         assert_eq!(scarthgap.default_multiconfig(), "default");
         assert_eq!(master.default_multiconfig(), "");
         assert!(!scarthgap.remaps_virtual_recipe_providers());
+        assert!(!kirkstone.marks_exported_functions_in_body());
+        assert!(!kirkstone.reads_export_flags_as_booleans() && scarthgap.reads_export_flags_as_booleans());
+        assert!(!kirkstone.excludes_signature_flags_by_word());
+        assert!(scarthgap.excludes_signature_flags_by_word() && master.excludes_signature_flags_by_word());
+        assert!(!BitBakeVersion::new(2, 18, 0).excludes_signature_flags_by_word());
+        assert!(!kirkstone.has_inherit_defer() && scarthgap.has_inherit_defer());
+        assert!(!kirkstone.has_addpylib() && scarthgap.has_addpylib());
+        assert!(!scarthgap.has_include_all_and_addfragments() && master.has_include_all_and_addfragments());
+        // The 2.10 branch (styhead) calls itself 2.9.1.
+        assert!(!BitBakeVersion::new(2, 9, 1).has_include_all_and_addfragments());
+        assert!(!kirkstone.sets_file_layername() && scarthgap.sets_file_layername());
+        assert!(!scarthgap.sets_recipe_file() && master.sets_recipe_file());
+        assert!(scarthgap.marks_exported_functions_in_body());
         assert!(master.remaps_virtual_recipe_providers());
     }
 }

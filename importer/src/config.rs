@@ -228,7 +228,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
     let bitbake = bitbake_version::detect(checkout.as_deref(), &layerseries)?;
     let mismatch = bitbake_version::mismatch(&bitbake, &layerseries);
     warnings.extend(mismatch.clone());
-    eval.use_bitbake(bitbake.version)?;
+    eval.use_bitbake(&data, bitbake.version)?;
     data.set_var("BB_CURRENT_MC", Value::str(bitbake.version.default_multiconfig()), false, None, "set")?;
 
     if data.get_var("BBPATH", true)?.is_none_or(|v| !v.truthy()) {
@@ -249,7 +249,7 @@ pub fn parse(eval: &Evaluator, topdir: &Path, env: &[(String, String)], tracking
         None => error.into(),
     })?;
     let bitbake = bitbake_version::at_least_minimum(bitbake, data.get_str("BB_MIN_VERSION")?.as_deref());
-    eval.use_bitbake(bitbake.version)?;
+    eval.use_bitbake(&data, bitbake.version)?;
 
     let inherit = data.get_str("INHERIT")?.unwrap_or_default();
     for class in std::iter::once("base").chain(inherit.split_whitespace()) {

@@ -15,6 +15,7 @@
 //! Python enters only through [`Hooks`] (inline `${@…}` code and filters), so this
 //! module is plain Rust and is tested without an interpreter.
 
+use crate::bitbake_version::BitBakeVersion;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -244,6 +245,8 @@ pub struct DataStore {
     keys_cache: RefCell<Option<(u64, Rc<Vec<Str>>)>>,
     /// Set after a renamed variable was used (BitBake fails the parse afterwards).
     pub(crate) renamed_var_used: RefCell<Vec<String>>,
+    /// The BitBake release whose rules this datastore follows (copies inherit it).
+    bitbake: Cell<BitBakeVersion>,
 }
 
 fn override_prefix_ok(o: &str) -> bool {
@@ -373,7 +376,18 @@ impl DataStore {
             history: RefCell::default(),
             renamed_var_used: RefCell::default(),
             keys_cache: RefCell::default(),
+            bitbake: Cell::new(crate::bitbake_version::NEWEST),
         })
+    }
+
+    /// The BitBake release whose rules this datastore follows.
+    pub fn bitbake(&self) -> BitBakeVersion {
+        self.bitbake.get()
+    }
+
+    /// Follow the rules of this BitBake release (copies made afterwards inherit it).
+    pub fn set_bitbake(&self, version: BitBakeVersion) {
+        self.bitbake.set(version);
     }
 
     /// A copy-on-write layer over `self` (BitBake's `createCopy`).
@@ -393,6 +407,7 @@ impl DataStore {
             history: RefCell::new(self.history.borrow().clone()),
             renamed_var_used: RefCell::default(),
             keys_cache: RefCell::default(),
+            bitbake: Cell::new(self.bitbake.get()),
         })
     }
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 
 use crate::datastore::{DataError, DataStore, HistoryEvent};
-use crate::truth::{flag_is_set, flag_to_boolean};
+use crate::truth::{export_flag, flag_is_set};
 use crate::value::Value;
 
 /// The history of a variable with the history of its `VAR:override` forms, each
@@ -53,8 +53,8 @@ pub fn emit_var(d: &Rc<DataStore>, var: &str, all: bool) -> Result<Option<String
     if func && flag_is_set(d, var, "python")? {
         return Ok(None);
     }
-    let export = flag_to_boolean(d, var, "export")?;
-    let unexport = flag_to_boolean(d, var, "unexport")?;
+    let export = export_flag(d, var, "export")?;
+    let unexport = export_flag(d, var, "unexport")?;
     if !all && !export && !unexport && !func {
         return Ok(None);
     }

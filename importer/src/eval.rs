@@ -94,9 +94,6 @@ pub struct Evaluator {
     module_funcs: RefCell<Option<Rc<HashMap<String, crate::vardeps::ModuleFunc>>>>,
     /// Files being evaluated by `handle_include`, outermost first (include cycles).
     including: RefCell<Vec<PathBuf>>,
-    /// The BitBake release whose rules apply (settled while reading the layers'
-    /// configuration; the newest until then).
-    bitbake: std::cell::Cell<crate::bitbake_version::BitBakeVersion>,
 }
 
 /// `bb.utils.which`: the first `dir/item` that exists among the colon-separated dirs.
@@ -140,19 +137,17 @@ impl Evaluator {
             messages: RefCell::default(),
             module_funcs: RefCell::default(),
             including: RefCell::default(),
-            bitbake: std::cell::Cell::new(crate::bitbake_version::NEWEST),
         })
     }
 
-    /// The BitBake release whose parse rules apply.
-    pub fn bitbake(&self) -> crate::bitbake_version::BitBakeVersion {
-        self.bitbake.get()
-    }
-
-    /// Read with the rules of this BitBake release from now on; the embedded `bb`
-    /// reports it as `bb.__version__`.
-    pub fn use_bitbake(&self, version: crate::bitbake_version::BitBakeVersion) -> Result<(), DataError> {
-        self.bitbake.set(version);
+    /// Read `d` (and the copies made of it afterwards) with the rules of this BitBake
+    /// release; the embedded `bb` reports it as `bb.__version__`.
+    pub fn use_bitbake(
+        &self,
+        d: &Rc<DataStore>,
+        version: crate::bitbake_version::BitBakeVersion,
+    ) -> Result<(), DataError> {
+        d.set_bitbake(version);
         self.runtime.set_bb_version(&version.to_string())
     }
 
@@ -307,6 +302,21 @@ impl Evaluator {
     ) -> Result<(), EvalError> {
         let origin = Origin { file: file.clone(), line: pos.line };
         let de = |e: DataError| EvalError::from_data(path, pos, e);
+        if let Some(needs) = directive_needs(stmt)
+            && !needs.0(&d.bitbake())
+        {
+            return Err(EvalError::at(
+                path,
+                pos,
+                format!(
+                    "{} is not a directive of BitBake {} (these layers are read as BitBake {}; it needs {} or later)",
+                    needs.1,
+                    d.bitbake(),
+                    d.bitbake(),
+                    needs.2
+                ),
+            ));
+        }
         match stmt {
             Stmt::Assign(a) => assign::apply(d, a, Some(&origin)).map_err(de),
             Stmt::Include { files, required } => {
@@ -369,7 +379,7 @@ impl Evaluator {
                 } else {
                     String::new()
                 };
-                export_functions(d, names, &classname).map_err(de)
+                export_functions(d, names, &classname, d.bitbake().marks_exported_functions_in_body()).map_err(de)
             }
             Stmt::AddTask { tasks: names, before, after } => {
                 for task in names.split_whitespace() {
@@ -671,17 +681,42 @@ pub fn inherit_defer(d: &Rc<DataStore>, classes: &str, file: &str, line: u32) ->
     d.set_var("__BBDEFINHERITS", Value::List(Rc::new(list)), false, None, "set")
 }
 
+/// The directives later BitBake releases added: the test, the name, the release.
+type Needs = (fn(&crate::bitbake_version::BitBakeVersion) -> bool, &'static str, &'static str);
+
+/// What release a statement needs, when it is a directive older releases do not have
+/// (they stop at it as an unparsed line).
+fn directive_needs(stmt: &Stmt) -> Option<Needs> {
+    use crate::bitbake_version::BitBakeVersion as V;
+    match stmt {
+        Stmt::AddPylib { .. } => Some((V::has_addpylib, "addpylib", "2.4")),
+        Stmt::InheritDefer { .. } => Some((V::has_inherit_defer, "inherit_defer", "2.8")),
+        Stmt::IncludeAll { .. } => Some((V::has_include_all_and_addfragments, "include_all", "2.12")),
+        Stmt::AddFragments { .. } => Some((V::has_include_all_and_addfragments, "addfragments", "2.12")),
+        _ => None,
+    }
+}
+
 /// `EXPORT_FUNCTIONS`: make `do_x` call `classname_do_x` unless the recipe defines it.
-fn export_functions(d: &Rc<DataStore>, names: &str, classname: &str) -> Result<(), DataError> {
+/// A stub set by an earlier class is replaced; BitBake recognises one by a sentinel
+/// line in its body (`in_body`, from 2.8) or, before, by an `export_func` flag.
+fn export_functions(d: &Rc<DataStore>, names: &str, classname: &str, in_body: bool) -> Result<(), DataError> {
     const SENTINEL: &str = "    # Export function set\n";
+    let sentinel = if in_body { SENTINEL } else { "" };
     for func in names.split_whitespace() {
         let called = format!("{classname}_{func}");
         let base = d.get_var(func, false)?;
         if let Some(b) = &base
             && b.truthy()
-            && !b.to_string().contains(SENTINEL)
         {
-            continue;
+            let is_stub = if in_body {
+                b.to_string().contains(SENTINEL)
+            } else {
+                d.get_var_flag(func, "export_func", Read::RAW)?.is_some_and(|v| v.truthy())
+            };
+            if !is_stub {
+                continue;
+            }
         }
         if base.as_ref().is_some_and(Value::truthy) {
             d.set_var_flag(func, "python", Value::None, None, "set")?;
@@ -705,7 +740,7 @@ fn export_functions(d: &Rc<DataStore>, names: &str, classname: &str) -> Result<(
         d.set_var_flag(func, "lineno", Value::Int(1), None, "set")?;
         let is_python = d.get_var_flag(&called, "python", Read::RAW)?.is_some_and(|v| v.truthy());
         let body = if is_python {
-            format!("{SENTINEL}    bb.build.exec_func('{called}', d)\n")
+            format!("{sentinel}    bb.build.exec_func('{called}', d)\n")
         } else {
             if classname.contains('-') {
                 return Err(DataError::Fatal(format!(
@@ -713,9 +748,12 @@ fn export_functions(d: &Rc<DataStore>, names: &str, classname: &str) -> Result<(
                      a dash is not allowed in shell function names"
                 )));
             }
-            format!("{SENTINEL}    {called}\n")
+            format!("{sentinel}    {called}\n")
         };
         d.set_var(func, Value::str(body), true, None, "set")?;
+        if !in_body {
+            d.set_var_flag(func, "export_func", Value::str("1"), None, "set")?;
+        }
     }
     Ok(())
 }

@@ -48,10 +48,14 @@ pub fn parse(
     let de = data_err(file);
     let d = config.create_copy();
     d.set_var("__BBMULTICONFIG", Value::str(""), false, None, "set").map_err(&de)?;
-    if let Some(l) = layername {
+    if let Some(l) = layername
+        && d.bitbake().sets_file_layername()
+    {
         d.set_var("FILE_LAYERNAME", Value::str(l), false, None, "set").map_err(&de)?;
     }
-    d.set_var("__BB_RECIPE_FILE", Value::str(file.display().to_string()), false, None, "set").map_err(&de)?;
+    if d.bitbake().sets_recipe_file() {
+        d.set_var("__BB_RECIPE_FILE", Value::str(file.display().to_string()), false, None, "set").map_err(&de)?;
+    }
     if !appends.is_empty() {
         let list: Vec<String> = appends.iter().map(|a| a.display().to_string()).collect();
         d.set_var("__BBAPPEND", Value::str(list.join(" ")), false, None, "set").map_err(&de)?;
@@ -163,7 +167,7 @@ fn finalize(eval: &Evaluator, file: &Path, d: &Rc<DataStore>, _variant: &str) ->
     eval.runtime
         .fire(d, "RecipeTaskPreProcess", vec![fname.clone(), Value::list_of_strs(tasklist.clone())])
         .map_err(&de)?;
-    if eval.bitbake().remaps_virtual_recipe_providers() {
+    if d.bitbake().remaps_virtual_recipe_providers() {
         virtual_recipe_providers(d, &tasklist).map_err(&de)?;
     }
     let tasks = tasks::collect_tasks(d).map_err(&de)?;

@@ -50,6 +50,12 @@ pub fn flag_to_boolean(d: &Rc<DataStore>, var: &str, flag: &str) -> Result<bool,
     Ok(value_to_boolean(d.get_var_flag(var, flag, Read::EXPANDED)?.as_ref()).ok().flatten().unwrap_or(false))
 }
 
+/// Whether `var[export]` or `var[unexport]` is on: read with `bb.utils.to_boolean`
+/// from BitBake 2.4, in Python's sense unexpanded before (so `"0"` exports there).
+pub fn export_flag(d: &Rc<DataStore>, var: &str, flag: &str) -> Result<bool, DataError> {
+    if d.bitbake().reads_export_flags_as_booleans() { flag_to_boolean(d, var, flag) } else { flag_is_set(d, var, flag) }
+}
+
 /// Whether `var[flag]` is set in Python's sense, unexpanded, as BitBake tests these
 /// flags (`if d.getVarFlag(var, flag, False):`).
 pub fn flag_is_set(d: &Rc<DataStore>, var: &str, flag: &str) -> Result<bool, DataError> {

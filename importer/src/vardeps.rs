@@ -67,8 +67,41 @@ struct Ctx<'a> {
     keys: FxHashSet<Str>,
     module_funcs: &'a HashMap<String, ModuleFunc>,
     shelldeps: BTreeSet<Str>,
-    flags_excluded: FxHashSet<String>,
+    flags_excluded: FlagExclusions,
     ignored: FxHashSet<Str>,
+}
+
+/// BB_SIGNATURE_EXCLUDE_FLAGS as the release reads it: a list of flag names, or (before
+/// BitBake 2.19, except the 2.8 branch's last releases) a string a flag is excluded
+/// from when its name occurs anywhere in it (so `func` is, inside `export_func`).
+enum FlagExclusions {
+    Words(FxHashSet<String>),
+    Substrings(String),
+}
+
+impl FlagExclusions {
+    fn read(d: &Rc<DataStore>) -> Result<FlagExclusions, DataError> {
+        let text = d.get_str("BB_SIGNATURE_EXCLUDE_FLAGS")?.unwrap_or_default();
+        Ok(if d.bitbake().excludes_signature_flags_by_word() {
+            FlagExclusions::Words(text.split_whitespace().map(str::to_owned).collect())
+        } else {
+            FlagExclusions::Substrings(text)
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            FlagExclusions::Words(w) => w.is_empty(),
+            FlagExclusions::Substrings(s) => s.is_empty(),
+        }
+    }
+
+    fn excludes(&self, flag: &str) -> bool {
+        match self {
+            FlagExclusions::Words(w) => w.contains(flag),
+            FlagExclusions::Substrings(s) => s.contains(flag),
+        }
+    }
 }
 
 thread_local! {
@@ -97,14 +130,13 @@ pub fn generate(d: &Rc<DataStore>, module_funcs: &HashMap<String, ModuleFunc>) -
     keys.extend(module_funcs.keys().map(|k| Str::from(k.as_str())));
     let mut shelldeps = BTreeSet::new();
     for key in d.get_var("__exportlist", false)?.map(|v| v.string_list()).unwrap_or_default() {
-        let export = crate::truth::flag_to_boolean(d, &key, "export")?;
-        let unexport = crate::truth::flag_to_boolean(d, &key, "unexport")?;
+        let export = crate::truth::export_flag(d, &key, "export")?;
+        let unexport = crate::truth::export_flag(d, &key, "unexport")?;
         if export && !unexport {
             shelldeps.insert(Str::from(key));
         }
     }
-    let flags_excluded: FxHashSet<String> =
-        d.get_str("BB_SIGNATURE_EXCLUDE_FLAGS")?.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    let flags_excluded = FlagExclusions::read(d)?;
     let codeparser_d = d.create_copy();
     for forced in d.get_str("BB_HASH_CODEPARSER_VALS")?.unwrap_or_default().split_whitespace() {
         if let Some((k, v)) = forced.split_once('=') {
@@ -290,7 +322,7 @@ fn build(ctx: &Ctx<'_>, key: &str) -> Result<KeyDeps, DataError> {
     }
     if !ctx.flags_excluded.is_empty() {
         for f in flags.keys() {
-            if !ctx.flags_excluded.contains(f) {
+            if !ctx.flags_excluded.excludes(f) {
                 deps.insert(Str::from(format!("{key}[{f}]")));
             }
         }
