@@ -371,42 +371,88 @@ fn build_dir_from_option_or_current_directory() {
 
 /// Which BitBake the layers are read as: the checkout `RSTORE_BITBAKE_DIR` names (its
 /// `bb.__version__`), else the core layer's series; releases rstore does not read are
-/// refused by name; and the rules follow the release (the default multiconfig's name).
+/// refused by name; and the rules follow the release (the default multiconfig's name,
+/// the directives there are).
 #[test]
 fn layers_are_read_as_the_bitbake_they_are_written_for() {
     let b = Build::new(&OKAY_LAYERS);
     let checkout = b.tmp.path().join("bitbake");
     fs::create_dir_all(checkout.join("lib/bb")).unwrap();
-    let with_checkout = |version: &str, args: &[&str]| {
+    let run_in = |dir: &std::path::Path, version: &str, args: &[&str]| {
         fs::write(checkout.join("lib/bb/__init__.py"), format!("__version__ = \"{version}\"\n")).unwrap();
-        let out = rstore().arg("-C").arg(&b.dir).args(args).env("RSTORE_BITBAKE_DIR", &checkout).output().unwrap();
+        let out = rstore().arg("-C").arg(dir).args(args).env("RSTORE_BITBAKE_DIR", &checkout).output().unwrap();
         common::assert_no_crash(&out, "rstore");
         let text =
             |bytes: &[u8]| b.filter(&String::from_utf8_lossy(bytes)).replace(&checkout.display().to_string(), "[BB]");
         (out.status.code(), text(&out.stdout), text(&out.stderr))
     };
-    let (code, stdout, _) = with_checkout("2.8.1", &["layers"]);
+    let with_checkout = |version: &str, args: &[&str]| run_in(&b.dir, version, args);
+    let (code, stdout, _) = with_checkout("2.19.0", &["layers"]);
     assert_eq!(code, Some(0));
-    assert!(stdout.starts_with("Read as BitBake 2.8.1 (the BitBake checkout [BB])\n"), "{stdout}");
-    // BitBake up to 2.10 names the default multiconfig "default", later ones "".
-    assert_eq!(with_checkout("2.8.1", &["getvar", "BB_CURRENT_MC", "--value"]).1, "default\n");
-    assert_eq!(with_checkout("2.19.0", &["getvar", "BB_CURRENT_MC", "--value"]).1, "\n");
-    let json = with_checkout("2.0.0", &["parse", "--json"]).1;
+    assert!(stdout.starts_with("Read as BitBake 2.19.0 (the BitBake checkout [BB])\n"), "{stdout}");
+    let json = with_checkout("2.12.1", &["parse", "--json"]).1;
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["bitbake"], json!({"version": "2.0.0", "origin": {"from": "checkout", "dir": "[BB]"}}));
-    for (version, release) in [("1.52.0", "1.52.0"), ("2.20.1", "2.20.1")] {
+    assert_eq!(report["bitbake"], json!({"version": "2.12.1", "origin": {"from": "checkout", "dir": "[BB]"}}));
+    // The test layers use include_all, which BitBake 2.8 does not have.
+    let (code, _, stderr) = with_checkout("2.8.1", &["layers"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("include_all is not a directive of BitBake 2.8.1") && stderr.contains("needs 2.12"),
+        "{stderr}"
+    );
+    for version in ["1.52.0", "2.20.1"] {
         let (code, _, stderr) = with_checkout(version, &["layers"]);
         assert_eq!(code, Some(1), "{stderr}");
         assert!(
-            stderr.contains(&format!("BitBake {release} (the BitBake checkout [BB]) is not supported"))
+            stderr.contains(&format!("BitBake {version} (the BitBake checkout [BB]) is not supported"))
                 && stderr.contains("2.0 (kirkstone) to 2.19 (master)"),
             "{stderr}"
         );
     }
 
-    // Without a checkout, the core layer's series: an old one is refused by name.
-    b.append("meta-itest/conf/layer.conf", "LAYERSERIES_CORENAMES += \"honister\"");
-    let err = b.fails(&["layers"]);
+    // A layer written like openembedded-core up to scarthgap: it requires
+    // conf/multiconfig/${BB_CURRENT_MC}.conf, which BitBake up to 2.10 names "default".
+    let old = b.tmp.path().join("old");
+    let layer = old.join("meta-old");
+    fs::create_dir_all(layer.join("conf/multiconfig")).unwrap();
+    fs::create_dir_all(old.join("build/conf")).unwrap();
+    fs::write(
+        layer.join("conf/layer.conf"),
+        "BBPATH .= \":${LAYERDIR}\"\nBBFILE_COLLECTIONS += \"old\"\nBBFILE_PATTERN_old = \"^${LAYERDIR}/\"\n\
+         LAYERSERIES_CORENAMES = \"scarthgap\"\nLAYERSERIES_COMPAT_old = \"scarthgap\"\n",
+    )
+    .unwrap();
+    fs::write(layer.join("conf/bitbake.conf"), "require conf/multiconfig/${BB_CURRENT_MC}.conf\n").unwrap();
+    fs::write(layer.join("conf/multiconfig/default.conf"), "MC_SEEN = \"default\"\n").unwrap();
+    fs::create_dir_all(layer.join("classes")).unwrap();
+    fs::write(layer.join("classes/base.bbclass"), "").unwrap();
+    fs::write(old.join("build/conf/local.conf"), "").unwrap();
+    fs::write(
+        old.join("build/conf/bblayers.conf"),
+        format!("BBPATH = \"${{TOPDIR}}\"\nBBFILES ?= \"\"\nBBLAYERS = \"{}\"\n", layer.display()),
+    )
+    .unwrap();
+    let build = old.join("build");
+    let (code, stdout, stderr) = run_in(&build, "2.8.1", &["getvar", "MC_SEEN", "--value"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "default\n"), "{stderr}");
+    let (code, _, stderr) = run_in(&build, "2.19.0", &["getvar", "MC_SEEN", "--value"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("could not include required file conf/multiconfig/.conf"), "{stderr}");
+    assert!(
+        stderr.contains("series scarthgap is written for BitBake 2.8, but the BitBake checkout [BB] is 2.19.0"),
+        "{stderr}"
+    );
+    // Without a checkout, the series decides; an old one is refused by name.
+    let out = rstore().arg("-C").arg(&build).args(["layers"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("Read as BitBake 2.8 (the core layer's series scarthgap)")
+    );
+    let conf = layer.join("conf/layer.conf");
+    let text = fs::read_to_string(&conf).unwrap().replace("\"scarthgap\"", "\"honister\"");
+    fs::write(&conf, text).unwrap();
+    let out = rstore().arg("-C").arg(&build).args(["layers"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("BitBake 1.52.0 (the core layer's series honister) is not supported"), "{err}");
 }
 

@@ -123,7 +123,8 @@ pub enum Stmt {
         prefix: String,
         var: String,
         flagged_vars: String,
-        builtin_var: String,
+        /// The built-in fragments variable (BitBake 2.16 on; 2.12 takes three arguments).
+        builtin_var: Option<String>,
     },
     /// `inherit CLASSES`
     Inherit {

@@ -207,6 +207,12 @@ impl BitBakeVersion {
         *self > BitBakeVersion::new(2, 10, u32::MAX)
     }
 
+    /// Whether `addfragments` takes a fourth argument, the variable naming built-in
+    /// fragments (BitBake 2.16, commit 3b9d7bea9); 2.12 takes three.
+    pub fn has_builtin_fragments(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 15, 0)
+    }
+
     /// Whether finalising a recipe replaces `BB_RECIPE_VIRTUAL_PROVIDERS` in DEPENDS
     /// and task `depends` by their preferred providers — rewriting DEPENDS as a
     /// single-spaced list and giving every task a `depends` flag — as BitBake does from
@@ -436,6 +442,7 @@ mod tests {
         // The 2.10 branch (styhead) calls itself 2.9.1.
         assert!(!BitBakeVersion::new(2, 9, 1).has_include_all_and_addfragments());
         assert!(!kirkstone.sets_file_layername() && scarthgap.sets_file_layername());
+        assert!(!BitBakeVersion::new(2, 12, 1).has_builtin_fragments() && master.has_builtin_fragments());
         assert!(!scarthgap.sets_recipe_file() && master.sets_recipe_file());
         assert!(scarthgap.marks_exported_functions_in_body());
         assert!(master.remaps_virtual_recipe_providers());

@@ -358,7 +358,21 @@ impl Evaluator {
                 self.runtime.add_pylib(&libdir, namespace).map_err(de)
             }
             Stmt::AddFragments { prefix, var, flagged_vars, builtin_var } => {
-                self.add_fragments(d, path, pos, prefix, var, flagged_vars, builtin_var)
+                let builtin = d.bitbake().has_builtin_fragments();
+                if builtin != builtin_var.is_some() {
+                    return Err(EvalError::at(
+                        path,
+                        pos,
+                        format!(
+                            "addfragments takes {} arguments in BitBake {} (PREFIX VAR FLAGGED_VARS{}; the built-in \
+                             fragments variable came with BitBake 2.16)",
+                            if builtin { 4 } else { 3 },
+                            d.bitbake(),
+                            if builtin { " BUILTIN_VAR" } else { "" }
+                        ),
+                    ));
+                }
+                self.add_fragments(d, path, pos, prefix, var, flagged_vars, builtin_var.as_deref())
             }
             Stmt::Inherit { classes } => self.inherit(d, classes, path, pos.line, false),
             Stmt::InheritDefer { classes } => inherit_defer(d, classes, file, pos.line).map_err(de),
@@ -591,7 +605,7 @@ impl Evaluator {
         prefix: &str,
         var: &str,
         flagged_vars: &str,
-        builtin_var: &str,
+        builtin_var: Option<&str>,
     ) -> Result<(), EvalError> {
         let de = |e: DataError| EvalError::from_data(path, pos, e);
         if str_of(d.get_var("_BB_SKIP_FRAGMENTS", true).map_err(de)?) == "1" {
@@ -601,7 +615,11 @@ impl Evaluator {
         let layers = str_of(d.get_var("BBLAYERS", true).map_err(de)?);
         let flagged: Vec<String> =
             str_of(d.get_var(flagged_vars, true).map_err(de)?).split_whitespace().map(str::to_owned).collect();
-        let builtins: Vec<(String, String)> = str_of(d.get_var(builtin_var, true).map_err(de)?)
+        let builtin_value = match builtin_var {
+            Some(v) => str_of(d.get_var(v, true).map_err(de)?),
+            None => String::new(),
+        };
+        let builtins: Vec<(String, String)> = builtin_value
             .split_whitespace()
             .filter_map(|f| f.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())))
             .collect();

@@ -181,13 +181,13 @@ fn conf_statement(s: &str, pos: Pos) -> Result<Statement, SyntaxError> {
         return stmt(Stmt::AddPylib { dir: parts[0].clone(), namespace: parts[1].clone() });
     }
     if let Some(rest) = keyword_rest(s, "addfragments")
-        && let Some(p) = split_greedy(rest, 4)
+        && let Some(p) = split_greedy(rest, 4).or_else(|| split_greedy(rest, 3))
     {
         return stmt(Stmt::AddFragments {
             prefix: p[0].clone(),
             var: p[1].clone(),
             flagged_vars: p[2].clone(),
-            builtin_var: p[3].clone(),
+            builtin_var: p.get(3).cloned(),
         });
     }
     Err(diagnose_unparsed(s, pos))
@@ -714,7 +714,17 @@ mod tests {
                 prefix: "conf/fragments".into(),
                 var: "OE_FRAGMENTS".into(),
                 flagged_vars: "OE_FRAGMENTS_METADATA_VARS".into(),
-                builtin_var: "OE_FRAGMENTS_BUILTIN".into()
+                builtin_var: Some("OE_FRAGMENTS_BUILTIN".into())
+            }
+        );
+        // BitBake 2.12's form, without the built-in fragments variable.
+        assert_eq!(
+            one("addfragments ${OE_FRAGMENTS_PREFIX} OE_FRAGMENTS OE_FRAGMENTS_METADATA_VARS", FileKind::Conf),
+            Stmt::AddFragments {
+                prefix: "${OE_FRAGMENTS_PREFIX}".into(),
+                var: "OE_FRAGMENTS".into(),
+                flagged_vars: "OE_FRAGMENTS_METADATA_VARS".into(),
+                builtin_var: None
             }
         );
     }
