@@ -1,11 +1,11 @@
 //! Fidelity of task signatures against the real BitBake: for each task in
-//! `tests/fidelity/master/taskdeps-*.json`, the variables and functions rstore's
+//! `tests/fidelity/<release>/taskdeps-*.json`, the variables and functions rstore's
 //! derivation reads must be exactly those BitBake's signature depends on
 //! (`basehash_vars`), with the same values (`varvals`).
 //!
 //! Needs openembedded-core at the reference commit, so it is `#[ignore]`d (cargo
 //! reports it as ignored); `scripts/fidelity DIR` runs it with `RSTORE_OE_CORE_DIR` set
-//! (for the releases whose folder has `taskdeps-*.json`: master only so far).
+//! (for the releases whose folder has `taskdeps-*.json`).
 
 mod common;
 

@@ -422,8 +422,14 @@ fn layers_are_read_as_the_bitbake_they_are_written_for() {
          LAYERSERIES_CORENAMES = \"scarthgap\"\nLAYERSERIES_COMPAT_old = \"scarthgap\"\n",
     )
     .unwrap();
-    fs::write(layer.join("conf/bitbake.conf"), "require conf/multiconfig/${BB_CURRENT_MC}.conf\n").unwrap();
+    fs::write(
+        layer.join("conf/bitbake.conf"),
+        "require conf/multiconfig/${BB_CURRENT_MC}.conf\nrequire conf/local-flags.conf\n",
+    )
+    .unwrap();
     fs::write(layer.join("conf/multiconfig/default.conf"), "MC_SEEN = \"default\"\n").unwrap();
+    // BitBake 2.12 made `VAR[flag] ??=` a weak default; before, it sets the flag.
+    fs::write(layer.join("conf/local-flags.conf"), "FLAGGED[doc] = \"a\"\nFLAGGED[doc] ??= \"b\"\n").unwrap();
     fs::create_dir_all(layer.join("classes")).unwrap();
     fs::write(layer.join("classes/base.bbclass"), "").unwrap();
     fs::write(old.join("build/conf/local.conf"), "").unwrap();

@@ -34,7 +34,8 @@ pub fn apply(d: &Rc<DataStore>, a: &Assignment, origin: Option<&Origin>) -> Resu
         AssignOp::PrependDot => ("predot", Value::str(format!("{value}{}", current()?.unwrap_or_default()))),
         AssignOp::Set | AssignOp::WeakDefault => ("set", Value::str(value)),
     };
-    let weak = a.op == AssignOp::WeakDefault;
+    // `VAR[flag] ??=` is a weak default for the flag from BitBake 2.12; before, a plain `=`.
+    let weak = a.op == AssignOp::WeakDefault && (a.flag.is_none() || d.bitbake().has_weak_flag_defaults());
     match (&a.flag, weak) {
         (Some(flag), true) => d.set_var_flag(key, &format!("_defaultval_flag_{flag}"), val, origin, op)?,
         (Some(flag), false) => d.set_var_flag(key, flag, val, origin, op)?,

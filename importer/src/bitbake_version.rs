@@ -213,6 +213,19 @@ impl BitBakeVersion {
         *self >= BitBakeVersion::new(2, 15, 0)
     }
 
+    /// Whether `VAR[flag] ??= value` is a weak default for the flag (BitBake 2.12,
+    /// commits 0329a7e3a and 2ee079fc1); before, it sets the flag like `=`.
+    pub fn has_weak_flag_defaults(&self) -> bool {
+        *self > BitBakeVersion::new(2, 10, u32::MAX)
+    }
+
+    /// Whether `BB_DEFER_BBCLASSES` turns an `inherit` of the classes it lists into an
+    /// `inherit_defer`, and finalising a recipe fires `RecipePreDeferredInherits`
+    /// (BitBake 2.16, commits 8e741b2e8 and 205d461c0).
+    pub fn defers_listed_classes(&self) -> bool {
+        *self >= BitBakeVersion::new(2, 13, 0)
+    }
+
     /// Whether finalising a recipe replaces `BB_RECIPE_VIRTUAL_PROVIDERS` in DEPENDS
     /// and task `depends` by their preferred providers — rewriting DEPENDS as a
     /// single-spaced list and giving every task a `depends` flag — as BitBake does from
@@ -443,6 +456,8 @@ mod tests {
         assert!(!BitBakeVersion::new(2, 9, 1).has_include_all_and_addfragments());
         assert!(!kirkstone.sets_file_layername() && scarthgap.sets_file_layername());
         assert!(!BitBakeVersion::new(2, 12, 1).has_builtin_fragments() && master.has_builtin_fragments());
+        assert!(!BitBakeVersion::new(2, 12, 1).defers_listed_classes() && master.defers_listed_classes());
+        assert!(!scarthgap.has_weak_flag_defaults() && master.has_weak_flag_defaults());
         assert!(!scarthgap.sets_recipe_file() && master.sets_recipe_file());
         assert!(scarthgap.marks_exported_functions_in_body());
         assert!(master.remaps_virtual_recipe_providers());

@@ -542,7 +542,11 @@ impl Evaluator {
         let de = |e: DataError| EvalError::from_data(from, pos, e);
         let files = d.expand(classes, None).map_err(de)?;
         for class in files.split_whitespace() {
-            let defer = str_of(d.get_var("BB_DEFER_BBCLASSES", true).map_err(de)?);
+            let defer = if d.bitbake().defers_listed_classes() {
+                str_of(d.get_var("BB_DEFER_BBCLASSES", true).map_err(de)?)
+            } else {
+                String::new()
+            };
             if !deferred && defer.split_whitespace().any(|c| c == class) {
                 inherit_defer(d, class, &from.display().to_string(), line).map_err(de)?;
                 continue;

@@ -138,7 +138,11 @@ fn finalize(eval: &Evaluator, file: &Path, d: &Rc<DataStore>, _variant: &str) ->
     let names: Vec<Value> =
         deferred(d).map_err(&de)?.iter().filter_map(|t| t.as_list().and_then(|l| l.first().cloned())).collect();
     let names = if names.is_empty() { vec![Value::str("")] } else { names };
-    eval.runtime.fire(d, "RecipePreDeferredInherits", vec![fname.clone(), Value::List(Rc::new(names))]).map_err(&de)?;
+    if d.bitbake().defers_listed_classes() {
+        eval.runtime
+            .fire(d, "RecipePreDeferredInherits", vec![fname.clone(), Value::List(Rc::new(names))])
+            .map_err(&de)?;
+    }
     loop {
         let mut list = deferred(d).map_err(&de)?;
         if list.is_empty() {
