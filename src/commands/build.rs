@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::execute::SandboxExecutor;
 use rstore_evaluator::publish::{self, Publication};
@@ -211,6 +211,9 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| vars.get("RSTORE_BITBAKE_DIR").filter(|v| !v.trim().is_empty()).map(|v| PathBuf::from(v.trim())));
+    if let (Some(dir), Some(read_as)) = (&bitbake, &report.bitbake) {
+        same_release(dir, read_as)?;
+    }
     let build = build_graph(&graph, &report.recipes, bitbake.is_some())?;
     let publications = publications(&graph, &report.recipes, bitbake.as_ref().map(|_| tmpdir.as_path()));
     let downloads =
@@ -229,6 +232,23 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let host_fingerprint = host_fingerprint(&tmpdir.join("hosttools"));
     Ok(Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint, bitbake })
+}
+
+/// The layers' own tasks must run with a BitBake of the release the layers were read
+/// as (a checkout named only in local.conf is not seen before the layers are read).
+fn same_release(checkout: &Path, read_as: &rstore_importer::bitbake_version::Detected) -> anyhow::Result<()> {
+    let runs = rstore_importer::bitbake_version::checkout_version(checkout)
+        .with_context(|| format!("RSTORE_BITBAKE_DIR names {}", checkout.display()))?;
+    let wanted = read_as.version;
+    if (runs.major, runs.minor) != (wanted.major, wanted.minor) {
+        bail!(
+            "the layers are read as {read_as}, but their tasks would run with the BitBake checkout {} \
+             (BitBake {runs}): set RSTORE_BITBAKE_DIR to a checkout of BitBake {}",
+            checkout.display(),
+            wanted.short()
+        );
+    }
+    Ok(())
 }
 
 /// What [`publish_outputs`] did.
