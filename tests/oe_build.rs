@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_no_crash, oe_core, repo_root, rstore};
+use common::{assert_no_crash, differences, known_differences, manifest, oe_core, repo_root, rstore};
 
 /// The recipes of the native bootstrap, as the reference has them.
 const RECIPES: [&str; 11] = [
@@ -173,49 +173,6 @@ impl OeBuild {
 
 fn root_of<'a>(tasks: &'a BTreeMap<String, serde_json::Value>, task: &str) -> &'a str {
     tasks.get(task).and_then(|t| t["output_root"].as_str()).unwrap_or_else(|| panic!("no output root for {task}"))
-}
-
-/// The manifest of a tree as `tests/oe-build/manifest.py` writes it.
-fn manifest(dir: &Path) -> String {
-    let out = Command::new("python3")
-        .arg(repo_root().join("tests/oe-build/manifest.py"))
-        .arg(dir)
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "manifest.py {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The paths whose manifest lines differ between two manifests, with both lines.
-fn differences(expected: &str, actual: &str) -> BTreeMap<String, (Option<String>, Option<String>)> {
-    let by_path = |text: &str| -> BTreeMap<String, String> {
-        text.lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
-                (v["path"].as_str().unwrap().to_owned(), l.to_owned())
-            })
-            .collect()
-    };
-    let (e, a) = (by_path(expected), by_path(actual));
-    let paths: std::collections::BTreeSet<&String> = e.keys().chain(a.keys()).collect();
-    paths
-        .into_iter()
-        .filter(|p| e.get(*p) != a.get(*p))
-        .map(|p| (p.clone(), (e.get(p).cloned(), a.get(p).cloned())))
-        .collect()
-}
-
-/// (task, path) → why, from `known-differences.tsv`.
-fn known_differences(reference: &Path) -> BTreeMap<(String, String), String> {
-    let text = std::fs::read_to_string(reference.join("known-differences.tsv")).unwrap();
-    text.lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let cols: Vec<&str> = l.split('\t').collect();
-            assert_eq!(cols.len(), 4, "known-differences.tsv: task, path, what, why: {l:?}");
-            ((cols[0].to_owned(), cols[1].to_owned()), format!("{}: {}", cols[2], cols[3]))
-        })
-        .collect()
 }
 
 #[test]

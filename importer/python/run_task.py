@@ -29,21 +29,68 @@ import sys
 
 
 def task_data_entries(bb, entries):
-    """BB_TASKDEPDATA: tid -> bb.TaskData, as the runqueue builds it."""
+    """BB_TASKDEPDATA: tid -> what the runqueue of this BitBake builds: a bb.TaskData
+    (2.8's last releases on), else a list with the fields of its release (2.0 to 2.4:
+    seven, 2.6: hashfn added, 2.8 before the named tuple: taskhash_deps added)."""
+    fields = getattr(getattr(bb, "TaskData", None), "_fields", None)
+    order = ["pn", "taskname", "fn", "deps", "provides", "taskhash", "unihash", "hashfn", "taskhash_deps"]
+    version = tuple(int(p) for p in bb.__version__.split(".")[:2])
+    length = 9 if version >= (2, 7) else 8 if version >= (2, 5) else 7
     out = {}
     for e in entries:
-        out[e["tid"]] = bb.TaskData(
-            pn=e["pn"],
-            taskname=e["taskname"],
-            fn=e["fn"],
-            deps=set(e["deps"]),
-            provides=list(e["provides"]),
-            taskhash=e["taskhash"],
-            unihash=e["unihash"],
-            hashfn=e["hashfn"],
-            taskhash_deps=set(e["taskhash_deps"]),
-        )
+        values = {
+            "pn": e["pn"],
+            "taskname": e["taskname"],
+            "fn": e["fn"],
+            "deps": set(e["deps"]),
+            "provides": list(e["provides"]),
+            "taskhash": e["taskhash"],
+            "unihash": e["unihash"],
+            "hashfn": e["hashfn"],
+            "taskhash_deps": set(e["taskhash_deps"]),
+        }
+        if fields:
+            out[e["tid"]] = bb.TaskData(**{k: values[k] for k in fields})
+        else:
+            out[e["tid"]] = [values[k] for k in order[:length]]
     return out
+
+
+def in_own_pid(d, taskname, work):
+    """Run work() in a process whose pid no other task of the recipe uses, and return
+    its exit status.
+
+    BitBake names files in the recipe's ${T}, which all its tasks share, after the
+    process id (run.FUNC.PID, fifo.PID). Each task's sandbox is a fresh pid namespace
+    in which this driver is always pid 2, so two tasks of one recipe running at once
+    would write and execute the same run.FUNC.2 (ETXTBSY) and share fifo.2. The task
+    runs in a child whose pid is the driver's next one plus the task's index in the
+    recipe's task list: distinct among the recipe's tasks, the same on every run."""
+    tasks = d.getVar("__BBTASKS", False) or []
+    index = tasks.index(taskname) if taskname in tasks else len(tasks)
+    for _ in range(index):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = work()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def main():
@@ -105,47 +152,58 @@ def main():
     config.setVar("DATE", req["date"])
     config.setVar("TIME", req["time"])
 
-    d = databuilder.parseRecipe(fn, req.get("appends", []), req.get("layername"))
+    if hasattr(databuilder, "parseRecipe"):
+        d = databuilder.parseRecipe(fn, req.get("appends", []), req.get("layername"))
+    else:
+        # BitBake before 2.4: its worker parses through the cache module's NoCache.
+        d = bb.cache.NoCache(databuilder).loadDataFull(fn, req.get("appends", []))
     d.setVar("BB_TASKHASH", req["taskhash"])
     d.setVar("BB_UNIHASH", req["unihash"])
-    bb.parse.siggen.setup_datacache_from_datastore(fn, d)
+    if hasattr(bb.parse.siggen, "setup_datacache_from_datastore"):
+        bb.parse.siggen.setup_datacache_from_datastore(fn, d)
+    # Before 2.4 the worker hands the signature generator the runqueue's hashes instead
+    # (set_taskdata); tasks of these releases do not ask it for other tasks' hashes
+    # outside sstate's functions, which rstore does not run.
 
-    # The umask: the task's [umask], else BB_DEFAULT_UMASK.
-    umask = d.getVarFlag(taskname, "umask") or d.getVar("BB_DEFAULT_UMASK")
-    if umask:
-        os.umask(int(umask, 8))
+    def run():
+        # The umask: the task's [umask], else BB_DEFAULT_UMASK.
+        umask = d.getVarFlag(taskname, "umask") or d.getVar("BB_DEFAULT_UMASK")
+        if umask:
+            os.umask(int(umask, 8))
 
-    fakeroot = bool(d.getVarFlag(taskname, "fakeroot", False))
-    fakeenv = {}
-    for kv in (d.getVar("FAKEROOTENV" if fakeroot else "FAKEROOTNOENV") or "").split():
-        k, _, v = kv.partition("=")
-        fakeenv[k] = v
-    if fakeroot:
-        for p in (d.getVar("FAKEROOTDIRS") or "").split():
-            bb.utils.mkdirhier(p)
+        fakeroot = bool(d.getVarFlag(taskname, "fakeroot", False))
+        fakeenv = {}
+        for kv in (d.getVar("FAKEROOTENV" if fakeroot else "FAKEROOTNOENV") or "").split():
+            k, _, v = kv.partition("=")
+            fakeenv[k] = v
+        if fakeroot:
+            for p in (d.getVar("FAKEROOTDIRS") or "").split():
+                bb.utils.mkdirhier(p)
 
-    exports = list(bb.data.exported_vars(d))
-    bb.utils.empty_environment()
-    for k, v in exports:
-        os.environ[k] = v
-    for k, v in fakeenv.items():
-        os.environ[k] = v
-        d.setVar(k, v)
-        d.setVarFlag(k, "export", "1")
-    for k in (d.getVarFlag(taskname, "exports") or "").split():
-        d.setVarFlag(k, "export", "1")
-        v = d.getVar(k)
-        if v is not None:
+        exports = list(bb.data.exported_vars(d))
+        bb.utils.empty_environment()
+        for k, v in exports:
             os.environ[k] = v
+        for k, v in fakeenv.items():
+            os.environ[k] = v
+            d.setVar(k, v)
+            d.setVarFlag(k, "export", "1")
+        for k in (d.getVarFlag(taskname, "exports") or "").split():
+            d.setVarFlag(k, "export", "1")
+            v = d.getVar(k)
+            if v is not None:
+                os.environ[k] = v
 
-    if req.get("build_started"):
-        # What the cooker does before the first task: the handlers of BuildStarted write
-        # what tasks read later (the build's SPDX document).
-        bb.event.fire(bb.event.BuildStarted(req["buildname"], []), config)
+        if req.get("build_started"):
+            # What the cooker does before the first task: the handlers of BuildStarted write
+            # what tasks read later (the build's SPDX document).
+            bb.event.fire(bb.event.BuildStarted(req["buildname"], []), config)
 
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return bb.build.exec_task(fn, taskname, d)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return bb.build.exec_task(fn, taskname, d)
+
+    return in_own_pid(d, taskname, run)
 
 
 if __name__ == "__main__":

@@ -236,6 +236,24 @@ impl Release {
         }
     }
 
+    /// The release whose `release.conf` names the commit of the openembedded-core tree
+    /// `dir`; fails naming the commit when there is none.
+    pub fn of_tree(dir: &Path) -> Release {
+        let commit =
+            commit_of(dir).unwrap_or_else(|| panic!("{}: not a checkout or an unpacked snapshot", dir.display()));
+        let mut names: Vec<String> = std::fs::read_dir(repo_root().join("tests/fidelity"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| repo_root().join("tests/fidelity").join(n).join("release.conf").is_file())
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|n| Release::named(n))
+            .find(|r| r.oe_core_commit == commit)
+            .unwrap_or_else(|| panic!("{} is openembedded-core at {commit}: no release of {names:?} is", dir.display()))
+    }
+
     /// A file of the reference values.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -304,4 +322,50 @@ pub fn oe_core_build_dir(oe: &Path) -> tempfile::TempDir {
     );
     std::fs::write(conf.join("local.conf"), local).unwrap();
     dir
+}
+
+/// The manifest of a tree as `tests/oe-build/manifest.py` writes it.
+pub fn manifest(dir: &Path) -> String {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/oe-build/manifest.py"))
+        .arg(dir)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "manifest.py {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The paths whose manifest lines differ between two manifests, with both lines.
+pub fn differences(
+    expected: &str,
+    actual: &str,
+) -> std::collections::BTreeMap<String, (Option<String>, Option<String>)> {
+    let by_path = |text: &str| -> std::collections::BTreeMap<String, String> {
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                (v["path"].as_str().unwrap().to_owned(), l.to_owned())
+            })
+            .collect()
+    };
+    let (e, a) = (by_path(expected), by_path(actual));
+    let paths: std::collections::BTreeSet<&String> = e.keys().chain(a.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|p| e.get(*p) != a.get(*p))
+        .map(|p| (p.clone(), (e.get(p).cloned(), a.get(p).cloned())))
+        .collect()
+}
+
+/// (task, path) → why, from `known-differences.tsv`.
+pub fn known_differences(reference: &Path) -> std::collections::BTreeMap<(String, String), String> {
+    let text = std::fs::read_to_string(reference.join("known-differences.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), 4, "known-differences.tsv: task, path, what, why: {l:?}");
+            ((cols[0].to_owned(), cols[1].to_owned()), format!("{}: {}", cols[2], cols[3]))
+        })
+        .collect()
 }
