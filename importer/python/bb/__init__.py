@@ -181,6 +181,7 @@ from bb import providers  # noqa: E402,F401
 from bb import command  # noqa: E402,F401
 from bb import fetch2  # noqa: E402,F401
 from bb import cookerdata  # noqa: E402,F401
+from bb import persist_data  # noqa: E402,F401
 
 fetch = fetch2
 sys.modules["bb.fetch"] = fetch2

@@ -754,6 +754,41 @@ def test_inherits_class():
     check(bb.data.inherits_class("base", new_datastore()), False, "nothing inherited")
 
 
+def test_persist_data():
+    """bb.persist_data (BitBake up to 2.10; migrate_localcount reads it at parse time)."""
+    tmp = tempfile.mkdtemp()
+    try:
+        d = new_datastore(PERSISTENT_DIR=os.path.join(tmp, "persistent"))
+        table = bb.persist_data.persist("BB_URI_LOCALCOUNT", d)
+        table["git://x-zlib_rev"] = "abc"
+        table["git://x-zlib_count"] = "3"
+        table["git://x-zlib_count"] = "4"
+        check(sorted(table.get_by_pattern("%-zlib_count")), ["4"], "get_by_pattern")
+        check(len(table), 2, "two keys, the second replaced")
+        check("git://x-zlib_rev" in table, True, "contains")
+        # Another handle on the same domain sees the same data, on disk.
+        again = bb.persist_data.persist("BB_URI_LOCALCOUNT", d)
+        check(dict(again.items()), {"git://x-zlib_rev": "abc", "git://x-zlib_count": "4"}, "persisted")
+        check(os.path.isfile(os.path.join(tmp, "persistent", "bb_persist_data.sqlite3")), True, "file")
+        del again["git://x-zlib_rev"]
+        check(list(table), ["git://x-zlib_count"], "deleted")
+        for bad in ["x; DROP TABLE y", "1abc", ""]:
+            try:
+                bb.persist_data.persist(bad, d)
+            except ValueError:
+                pass
+            else:
+                raise AssertionError("domain %r accepted" % bad)
+        try:
+            table["k"] = 1
+        except TypeError:
+            pass
+        else:
+            raise AssertionError("a non-string value was stored")
+    finally:
+        shutil.rmtree(tmp)
+
+
 def test_apply_filters():
     for value, expressions, expected in FILTER_CASES:
         check(bb.filter.apply_filters(value, expressions), expected, "apply_filters(%r, %r)" % (value, expressions))
