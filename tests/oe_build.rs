@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_no_crash, differences, known_differences, manifest, oe_core, repo_root, rstore};
+use common::{build_records, differences, known_differences, manifest, materialise, oe_core, repo_root, rstore};
 
 /// The recipes of the native bootstrap, as the reference has them.
 const RECIPES: [&str; 11] = [
@@ -125,28 +125,7 @@ impl OeBuild {
         targets: &[impl AsRef<std::ffi::OsStr> + std::fmt::Debug],
     ) -> (BTreeMap<String, serde_json::Value>, serde_json::Value) {
         let started = std::time::Instant::now();
-        let out = self.rstore().args(["build", "--json"]).args(targets).output().unwrap();
-        assert_no_crash(&out, "rstore build");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "rstore build {targets:?} failed ({:?}):\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut tasks = BTreeMap::new();
-        let mut summary = None;
-        for line in stdout.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            match v["event"].as_str() {
-                Some("task") => {
-                    tasks.insert(v["task"].as_str().unwrap().to_owned(), v);
-                }
-                Some("summary") => summary = Some(v),
-                _ => {}
-            }
-        }
-        let summary = summary.expect("a summary record");
+        let (tasks, summary) = build_records(self.rstore().args(["build", "--json"]).args(targets));
         eprintln!(
             "built {targets:?} in {}: {} run, {} from the store, {} cut off ({:.1}s)",
             self.dir.display(),
@@ -161,12 +140,7 @@ impl OeBuild {
     /// The manifest of `subdir` of the tree `root` of the store, through a writable copy
     /// at `dest` (modes as stored), made again when there.
     fn manifest_of(&self, root: &str, dest: &Path, subdir: &str) -> String {
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        if dest.exists() {
-            std::fs::remove_dir_all(dest).unwrap();
-        }
-        let out = self.rstore().args(["store", "materialise", root]).arg(dest).arg("--writable").output().unwrap();
-        assert!(out.status.success(), "materialise {root}: {}", String::from_utf8_lossy(&out.stderr));
+        materialise(&self.store, root, dest);
         manifest(&dest.join(subdir))
     }
 }

@@ -17,33 +17,19 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    Release, assert_no_crash, differences, known_differences, manifest, oe_core_build_dir, repo_root, rstore,
+    Release, build_records, differences, known_differences, manifest, materialise, oe_core_build_dir, repo_root, rstore,
 };
 
 const RECIPE: &str = "makedevs-native";
 
-/// `rstore build --json TARGET` in `dir` with the store `store`: each task's output
-/// root by its id, and the summary.
-fn build(dir: &Path, store: &Path, target: &str) -> (std::collections::BTreeMap<String, String>, serde_json::Value) {
-    let out = rstore().arg("-C").arg(dir).arg("--store").arg(store).args(["build", "--json", target]).output().unwrap();
-    assert_no_crash(&out, "rstore build");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "rstore build {target} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let mut roots = std::collections::BTreeMap::new();
-    let mut summary = None;
-    for line in stdout.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        match v["event"].as_str() {
-            Some("task") => {
-                if let Some(root) = v["output_root"].as_str() {
-                    roots.insert(v["task"].as_str().unwrap().to_owned(), root.to_owned());
-                }
-            }
-            Some("summary") => summary = Some(v),
-            _ => {}
-        }
-    }
-    (roots, summary.expect("a summary record"))
+/// `rstore build --json TARGET` in `dir` with the store `store`: each task's record by
+/// its id, and the summary.
+fn build(
+    dir: &Path,
+    store: &Path,
+    target: &str,
+) -> (std::collections::BTreeMap<String, serde_json::Value>, serde_json::Value) {
+    build_records(rstore().arg("-C").arg(dir).arg("--store").arg(store).args(["build", "--json", target]))
 }
 
 /// The one directory below `root` whose path ends with `suffix`.
@@ -98,20 +84,12 @@ fn lts_native_recipe_matches_bitbake() {
     for (task, kind, suffix) in checks {
         let (roots, summary) = build(build_dir.path(), store.path(), &format!("{RECIPE}:{task}"));
         assert_eq!(summary["run"], 0, "{RECIPE}:{task} was built by the recipe's build: {summary}");
-        let root = &roots[&format!("{RECIPE}:{task}")];
+        let id = format!("{RECIPE}:{task}");
+        let root = roots[&id]["output_root"].as_str().unwrap_or_else(|| panic!("no output root for {id}"));
         let dest = out.path().join(kind);
-        let m = rstore()
-            .arg("--store")
-            .arg(store.path())
-            .args(["store", "materialise", root])
-            .arg(&dest)
-            .arg("--writable")
-            .output()
-            .unwrap();
-        assert!(m.status.success(), "materialise {root}: {}", String::from_utf8_lossy(&m.stderr));
+        materialise(store.path(), root, &dest);
         let ours = manifest(&find_dir(&dest, &suffix));
         let theirs = std::fs::read_to_string(reference.join(format!("{RECIPE}.{kind}.jsonl"))).unwrap();
-        let id = format!("{RECIPE}:{task}");
         let diff = differences(&theirs, &ours);
         for (path, (bitbake, rstore)) in &diff {
             match known.remove(&(id.clone(), path.clone())) {

@@ -309,9 +309,8 @@ impl Evaluator {
                 path,
                 pos,
                 format!(
-                    "{} is not a directive of BitBake {} (these layers are read as BitBake {}; it needs {} or later)",
+                    "{} is not a directive of BitBake {}, which these layers are read as (it needs {} or later)",
                     needs.1,
-                    d.bitbake(),
                     d.bitbake(),
                     needs.2
                 ),
@@ -393,7 +392,7 @@ impl Evaluator {
                 } else {
                     String::new()
                 };
-                export_functions(d, names, &classname, d.bitbake().marks_exported_functions_in_body()).map_err(de)
+                export_functions(d, names, &classname).map_err(de)
             }
             Stmt::AddTask { tasks: names, before, after } => {
                 for task in names.split_whitespace() {
@@ -721,9 +720,10 @@ fn directive_needs(stmt: &Stmt) -> Option<Needs> {
 
 /// `EXPORT_FUNCTIONS`: make `do_x` call `classname_do_x` unless the recipe defines it.
 /// A stub set by an earlier class is replaced; BitBake recognises one by a sentinel
-/// line in its body (`in_body`, from 2.8) or, before, by an `export_func` flag.
-fn export_functions(d: &Rc<DataStore>, names: &str, classname: &str, in_body: bool) -> Result<(), DataError> {
+/// line in its body (from 2.8) or, before, by an `export_func` flag.
+fn export_functions(d: &Rc<DataStore>, names: &str, classname: &str) -> Result<(), DataError> {
     const SENTINEL: &str = "    # Export function set\n";
+    let in_body = d.bitbake().marks_exported_functions_in_body();
     let sentinel = if in_body { SENTINEL } else { "" };
     for func in names.split_whitespace() {
         let called = format!("{classname}_{func}");

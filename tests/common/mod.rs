@@ -369,3 +369,48 @@ pub fn known_differences(reference: &Path) -> std::collections::BTreeMap<(String
         })
         .collect()
 }
+
+/// Run `rstore build --json …` (`cmd`, already given its arguments) and require success:
+/// each task's record by its id, and the summary record.
+pub fn build_records(cmd: &mut Command) -> (std::collections::BTreeMap<String, serde_json::Value>, serde_json::Value) {
+    let out = cmd.output().unwrap();
+    assert_no_crash(&out, "rstore build");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tasks = std::collections::BTreeMap::new();
+    let mut summary = None;
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        match v["event"].as_str() {
+            Some("task") => {
+                tasks.insert(v["task"].as_str().unwrap().to_owned(), v);
+            }
+            Some("summary") => summary = Some(v),
+            _ => {}
+        }
+    }
+    (tasks, summary.expect("a summary record"))
+}
+
+/// A writable copy (modes as stored) of the tree `root` of the store `store` at `dest`,
+/// made again when there.
+pub fn materialise(store: &Path, root: &str, dest: &Path) {
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).unwrap();
+    }
+    let out = rstore()
+        .arg("--store")
+        .arg(store)
+        .args(["store", "materialise", root])
+        .arg(dest)
+        .arg("--writable")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "materialise {root}: {}", String::from_utf8_lossy(&out.stderr));
+}
