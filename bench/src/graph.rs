@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::Context;
 
 use crate::bitbake::{Checkouts, OeCoreBuild};
-use crate::parse::{measure, median, rstore_binary, write_build_dir};
+use crate::parse::{measure, median, release_of, rstore_binary, write_build_dir};
 use crate::report::Row;
 
 #[derive(Debug, clap::Args)]
@@ -32,7 +32,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let build = tmp.path().join("build");
     let what = write_build_dir(&build, oe.as_deref())?;
-    println!("graph and hashes benchmark: {target} on {what}, {} run(s) each, median, warm caches", args.runs);
+    println!(
+        "graph and hashes benchmark: {target} on {what}, {}, {} run(s) each, median, warm caches",
+        release_of(&build)?,
+        args.runs
+    );
     let rstore_cmd = |sub: &[&str]| {
         let mut c = Command::new(&rstore);
         c.arg("-q").arg("-C").arg(&build).args(sub).stdout(Stdio::null());

@@ -91,7 +91,7 @@ pub fn write_build_dir(dir: &Path, oe_core: Option<&Path>) -> anyhow::Result<Str
             let mut local = std::fs::read_to_string(templates.join("local.conf.sample"))?;
             local.push_str("MACHINE = \"qemux86-64\"\nBB_NUMBER_THREADS = \"2\"\nBB_NUMBER_PARSE_THREADS = \"2\"\nBB_NO_NETWORK = \"1\"\n");
             std::fs::write(conf.join("local.conf"), local)?;
-            Ok(format!("openembedded-core at {}, {}", oe.display(), release_of(dir)?))
+            Ok(format!("openembedded-core at {}", oe.display()))
         }
         None => {
             let status = Command::new(rstore_binary()?)
@@ -110,7 +110,7 @@ pub fn write_build_dir(dir: &Path, oe_core: Option<&Path>) -> anyhow::Result<Str
 
 /// The BitBake release rstore reads the build directory's layers as (the first line of
 /// `rstore layers`: `Read as BitBake 2.8 (the core layer's series scarthgap)`).
-fn release_of(dir: &Path) -> anyhow::Result<String> {
+pub fn release_of(dir: &Path) -> anyhow::Result<String> {
     let out = Command::new(rstore_binary()?).arg("-q").arg("-C").arg(dir).arg("layers").output()?;
     if !out.status.success() {
         bail!("rstore layers failed: {}", String::from_utf8_lossy(&out.stderr).trim());
@@ -125,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let build = tmp.path().join("build");
     let what = write_build_dir(&build, oe.as_deref())?;
-    println!("parse benchmark: {what}, {} run(s) each, median", args.runs);
+    println!("parse benchmark: {what}, {}, {} run(s) each, median", release_of(&build)?, args.runs);
     let rstore_cmd = |extra: &[&str]| {
         let mut c = Command::new(&rstore);
         c.arg("-q").arg("-C").arg(&build).arg("parse").args(extra);

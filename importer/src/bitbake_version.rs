@@ -141,15 +141,6 @@ impl BitBakeVersion {
         (OLDEST..=NEWEST).contains(self)
     }
 
-    /// The release series this version belongs to, when it is one of [`SERIES`].
-    pub fn series(&self) -> Option<&'static str> {
-        let newest_dev = NEWEST.major == self.major && NEWEST.minor == self.minor;
-        if newest_dev {
-            return Some("master");
-        }
-        SERIES.iter().rev().find(|(_, v)| (v.major, v.minor) <= (self.major, self.minor)).map(|(s, _)| *s)
-    }
-
     /// The name BitBake gives the default multiconfig (`BB_CURRENT_MC`): `default`
     /// until BitBake 2.10; the empty string from 2.12 on (BitBake commit 0fa0d8d76,
     /// "cooker/cache: Drop mc 'default' string value"). openembedded-core of those
@@ -388,8 +379,6 @@ mod tests {
         assert_eq!(series_version(&names("wrynose blacksail")).unwrap().1, NEWEST);
         assert_eq!(series_version(&names("nanbield scarthgap")).unwrap().1, BitBakeVersion::new(2, 8, 0));
         assert_eq!(series_version(&names("someday")), None);
-        assert_eq!(BitBakeVersion::new(2, 8, 1).series(), Some("scarthgap"));
-        assert_eq!(BitBakeVersion::new(2, 19, 0).series(), Some("master"));
     }
 
     #[test]
