@@ -7,8 +7,8 @@
 //!   `do_populate_lic`, file by file (paths, types, modes, sizes, contents, symlink
 //!   targets) against BitBake's;
 //! - a second build directory at another path, with its own store, gives the same
-//!   compared outputs (whole output roots are reported: the clock still reaches some
-//!   build files, such as config.log);
+//!   compared outputs (whole output roots are reported: the date and gcc's temporary
+//!   file names reach configure's logs in the work directories);
 //! - a no-op rebuild runs nothing;
 //! - a comment added to a shell task of a native recipe reruns that task alone: hash
 //!   equivalence cuts off everything after it.
@@ -230,8 +230,9 @@ fn native_bootstrap_matches_bitbake() {
         let diff = differences(manifest_a, &b.manifest_of(root_of(&roots_b, id), &dest, subdir));
         assert!(diff.is_empty(), "{id} differs between two build directories: {diff:?}");
     }
-    // Whole output roots (work directories included) are not all the same yet: the
-    // sandbox does not fix the clock, and build files such as config.log record it.
+    // Whole output roots (work directories included) are not all the same: configure's
+    // logs record the date and the names of gcc's temporary files (the kernel's
+    // randomness), and they stay in the work directory (DESIGN.md).
     let output_roots = |records: [&BTreeMap<String, serde_json::Value>; 2]| -> BTreeMap<String, String> {
         records.into_iter().flatten().map(|(t, v)| (t.clone(), v["output_root"].to_string())).collect()
     };
@@ -239,7 +240,7 @@ fn native_bootstrap_matches_bitbake() {
     let differing: Vec<&String> = all_a.keys().filter(|t| all_a.get(*t) != all_b.get(*t)).collect();
     eprintln!(
         "{} compared outputs identical in two build directories; {} of {} whole task output roots differ \
-         (the clock, e.g. in config.log): {differing:?}",
+         (configure's logs: the date, gcc's temporary file names): {differing:?}",
         manifests_a.len(),
         differing.len(),
         all_a.len()

@@ -55,6 +55,10 @@ pub struct Prepared {
     /// Top-level entries of the `below` trees left out (another recipe's `work/`).
     #[serde(default)]
     pub below_without: Vec<String>,
+    /// Host directories below everything else in the work directory (read-only layers,
+    /// not part of the output): what the build's preparation left for all its tasks.
+    #[serde(default)]
+    pub below_dirs: Vec<PathBuf>,
     /// Paths (relative to the work directory) whose changes are not part of the output:
     /// BitBake's stamps, logs shared by all tasks, and the like.
     #[serde(default)]
@@ -98,6 +102,7 @@ impl Prepared {
             lowers: Vec::new(),
             below: Vec::new(),
             below_without: Vec::new(),
+            below_dirs: Vec::new(),
             output_excludes: Vec::new(),
             scratch_dirs: Vec::new(),
             scratch_overlays: Vec::new(),
@@ -228,6 +233,7 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
                 .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?,
         );
     }
+    lower_dirs.extend(p.below_dirs.iter().cloned());
     if lower_dirs.is_empty() {
         lower_dirs.push(empty.clone());
     }

@@ -5,8 +5,9 @@ request names BitBake's `lib` directory, the build directory, the recipe (BitBak
 name, `virtual:native:` first for a variant), the task, its taskhash and unihash, and
 BB_TASKDEPDATA as rstore's graph gives it. This script:
 
-A request with "event" instead of a task fires that build-level event (BuildStarted)
-in the configuration's context, as the cooker does before the first task.
+A request with "mode": "prepare" does what the cooker does once before the first
+task: it parses the configuration, fires BuildStarted in its context and saves BitBake's
+code parser cache into ${TOPDIR}/cache, as the cooker leaves it for its workers.
 
 1. parses the configuration with BitBake's own parser, as a worker does (once per
    process), with the extra configuration files the request names (rstore's settings:
@@ -93,12 +94,41 @@ def in_own_pid(d, taskname, work):
     return os.waitstatus_to_exitcode(status)
 
 
+def use_bytecode_cache(prefix, roots):
+    """Find the bytecode of modules under `roots` in `prefix`, where rstore compiled it.
+
+    The checkout and the layers are read-only in the sandbox, so Python cannot keep
+    bytecode beside their sources, and `sys.pycache_prefix` would send every module
+    there, the standard library's too (whose bytecode is beside it). So only the lookup
+    for modules under `roots` goes to `prefix`, laid out as `sys.pycache_prefix` lays it
+    out. Python still checks each entry against its source's size and mtime."""
+    try:
+        import importlib._bootstrap_external as external
+    except ImportError:
+        return
+    default = getattr(external, "cache_from_source", None)
+    tag = sys.implementation.cache_tag
+    if default is None or tag is None or sys.flags.optimize:
+        return
+    roots = tuple(r.rstrip("/") + "/" for r in roots)
+
+    def cache_from_source(path, debug_override=None, *, optimization=None):
+        if optimization in (None, "") and path.endswith(".py") and path.startswith(roots):
+            return prefix + path[:-3] + "." + tag + ".pyc"
+        return default(path, debug_override, optimization=optimization)
+
+    external.cache_from_source = cache_from_source
+
+
 def main():
     with open(sys.argv[1]) as f:
         req = json.load(f)
+    if req.get("pycache_prefix"):
+        use_bytecode_cache(req["pycache_prefix"], req["pycache_roots"])
     sys.path.insert(0, req["bitbake_lib"])
     import bb
     import bb.build
+    import bb.codeparser
     import bb.cookerdata
     import bb.data
     import bb.event
@@ -132,13 +162,15 @@ def main():
     config.setVar("BUILDNAME", req["buildname"])
     config.setVar("DATE", req["date"])
     config.setVar("TIME", req["time"])
-    if "event" in req:
-        # A build-level event, fired in the configuration's context as the cooker fires
-        # it, for the handlers that write what tasks read later (BuildStarted: the
-        # build's SPDX document, buildstats).
-        if req["event"] != "BuildStarted":
-            raise SystemExit("run_task.py: unknown event %r" % req["event"])
+    if req.get("mode") == "prepare":
+        # What the cooker does once before the first task, which rstore does once per
+        # build in a sandbox of its own: BuildStarted, in the configuration's context
+        # (its handlers write what tasks read later, such as the build's SPDX document,
+        # into TMPDIR), and the code parser cache the parse filled (the layers' Python
+        # libraries), saved into ${TOPDIR}/cache for the tasks to read.
         bb.event.fire(bb.event.BuildStarted(req["buildname"], req.get("targets", [])), config)
+        bb.codeparser.parser_cache_save()
+        bb.codeparser.parser_cache_savemerge()
         return 0
 
     fn = req["fn"]
@@ -195,8 +227,9 @@ def main():
                 os.environ[k] = v
 
         if req.get("build_started"):
-            # What the cooker does before the first task: the handlers of BuildStarted write
-            # what tasks read later (the build's SPDX document).
+            # What the cooker does before the first task, when rstore's preparation of the
+            # build could not do it: the handlers of BuildStarted write what tasks read
+            # later (the build's SPDX document).
             bb.event.fire(bb.event.BuildStarted(req["buildname"], []), config)
 
         sys.stdout.flush()

@@ -14,6 +14,7 @@
 //! | `/rstore/build` | TOPDIR: scratch, with `conf/` written by rstore (read-only) |
 //! | `/rstore/tmp` | TMPDIR: an overlay of what the task's predecessors left |
 //! | `/rstore/downloads` | DL_DIR (writable for `do_fetch` only) |
+//! | `/rstore/pycache` | bytecode of the checkout's and the layers' modules, compiled by rstore (read-only) |
 //!
 //! `conf/` holds the build directory's own `bblayers.conf`, `local.conf`, `site.conf`
 //! and `auto.conf` with the host paths of the mounted directories replaced by their
@@ -39,6 +40,12 @@ pub const LAYERS_INSIDE: &str = "/rstore/layers";
 pub const SSTATE_DIR_INSIDE: &str = "/rstore/sstate-cache";
 /// The driver, as rstore ships it.
 pub const DRIVER: &str = include_str!("../python/run_task.py");
+/// Where the bytecode of the checkout's and the layers' Python modules appears in the
+/// sandbox (the driver's `sys.pycache_prefix`).
+pub const PYCACHE_INSIDE: &str = "/rstore/pycache";
+/// Compiles the Python modules of directories into a bytecode cache for the paths they
+/// have in the sandbox (see [`BitbakeRun::bytecode`]).
+const COMPILE_BYTECODE: &str = include_str!("../python/compile_bytecode.py");
 /// The configuration files of a build directory rstore carries into the sandbox.
 const CONF_FILES: [&str; 4] = ["bblayers.conf", "local.conf", "site.conf", "auto.conf"];
 
@@ -64,6 +71,23 @@ pub struct BitbakeRun {
     pub conf_dir: PathBuf,
     /// Host directories named by `file://` mirrors, bound read-only at their own paths.
     pub mirrors: Vec<PathBuf>,
+    /// The bytecode cache on the host, filled by the first call of [`BitbakeRun::bytecode`].
+    pycache: PathBuf,
+    compiled: std::cell::OnceCell<bool>,
+    /// What the build's preparation left, made by the first call of
+    /// [`BitbakeRun::build_start`].
+    started: PathBuf,
+    started_made: std::cell::OnceCell<bool>,
+}
+
+/// What rstore's preparation of a build (the cooker's work before the first task) left
+/// for the tasks, on the host.
+pub struct BuildStart {
+    /// BitBake's code parser cache: `${TOPDIR}/cache` for tasks, through a throwaway layer
+    /// (BitBake locks and may write beside it).
+    pub codeparser: PathBuf,
+    /// What BuildStarted's handlers wrote into TMPDIR, below every task's TMPDIR.
+    pub tmpdir: PathBuf,
 }
 
 impl BitbakeRun {
@@ -119,9 +143,175 @@ impl BitbakeRun {
                 }
             }
         }
-        let run = BitbakeRun { checkout, mounts, conf_dir: state_dir.join("conf"), mirrors };
+        let run = BitbakeRun {
+            checkout,
+            mounts,
+            conf_dir: state_dir.join("conf"),
+            mirrors,
+            pycache: state_dir.join("pycache"),
+            compiled: std::cell::OnceCell::new(),
+            started: state_dir.join("build-start"),
+            started_made: std::cell::OnceCell::new(),
+        };
         run.write_conf(build_dir)?;
         Ok(run)
+    }
+
+    /// The directories (as tasks see them) whose modules the bytecode cache holds.
+    pub fn bytecode_roots(&self) -> Vec<String> {
+        std::iter::once(PathBuf::from(BITBAKE_INSIDE))
+            .chain(self.mounts.iter().filter(|(_, i)| i != Path::new(TOPDIR_INSIDE)).map(|(_, i)| i.clone()))
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
+    /// The bytecode cache for tasks to mount read-only at [`PYCACHE_INSIDE`], brought up
+    /// to date on the first call (in a build that runs tasks; `None` when it cannot be).
+    ///
+    /// The checkout and the layers are read-only in the sandbox, so without it every task
+    /// compiles every module of BitBake and of the layers' libraries it imports again
+    /// (about 0.5 s a task). rstore compiles them on the host, once, with `py_compile`
+    /// (which reads sources and never runs them), for the paths the modules have inside,
+    /// and skips what is up to date. Python checks each entry against its source's size
+    /// and mtime when importing, so an edited module is compiled afresh by the task, never
+    /// taken stale. Symbolic links are not followed: a layer's link to a host file must not
+    /// bring that file's bytes into the sandbox.
+    pub fn bytecode(&self) -> Option<&Path> {
+        let ok = *self.compiled.get_or_init(|| {
+            let mut dirs = vec![(self.checkout.join("lib"), PathBuf::from(BITBAKE_INSIDE).join("lib"))];
+            for (host, inside) in &self.mounts {
+                if inside == Path::new(TOPDIR_INSIDE) {
+                    continue;
+                }
+                // A layer's `lib` (addpylib, BBPATH's lib/) and openembedded-core's meta/lib.
+                let mut candidates = vec![PathBuf::from("lib")];
+                if let Ok(entries) = std::fs::read_dir(host) {
+                    let mut subdirs: Vec<PathBuf> =
+                        entries.flatten().map(|e| PathBuf::from(e.file_name()).join("lib")).collect();
+                    subdirs.sort();
+                    candidates.extend(subdirs);
+                }
+                for rel in candidates {
+                    let dir = host.join(&rel);
+                    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                        dirs.push((dir, inside.join(rel)));
+                    }
+                }
+            }
+            compile_bytecode(&self.pycache, &dirs)
+        });
+        ok.then_some(self.pycache.as_path())
+    }
+
+    /// The build's preparation, done once on the first call (`None` when it failed: each
+    /// task then does it for itself, as before).
+    ///
+    /// BitBake's cooker parses the configuration, fires BuildStarted and leaves its code
+    /// parser cache for the workers once per build. A task of rstore's starts from an
+    /// empty `TOPDIR` and `TMPDIR` layers, so without this each task would fire
+    /// BuildStarted again (its handlers write the build's SPDX document: about 0.3 s) and
+    /// analyse the source of every function of the layers' Python libraries again while
+    /// parsing the configuration (`addpylib`: about 0.7 s of its 1 s). rstore does the
+    /// cooker's part once, in a sandbox of its own laid out as the tasks' (no recipe is
+    /// read), with `TMPDIR` a fresh host directory: what BuildStarted's handlers wrote there
+    /// (BitBake's bookkeeping left out) is shown below every task's `TMPDIR`, and its
+    /// `deploy/` is published into the build directory's. Tasks only read what it left.
+    /// `host_tmpdir` is the build directory's `TMPDIR`.
+    pub fn build_start(&self, host_tmpdir: &Path) -> Option<BuildStart> {
+        let ok = *self.started_made.get_or_init(|| match self.prepare_build(host_tmpdir) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("preparing the build for BitBake's tasks failed, each task prepares for itself: {e}");
+                false
+            }
+        });
+        ok.then(|| BuildStart { codeparser: self.started.join("cache"), tmpdir: self.started.join("tmp") })
+    }
+
+    fn prepare_build(&self, host_tmpdir: &Path) -> Result<(), String> {
+        use rstore_sandbox::{Mount, Request, Sink};
+        let started = std::time::Instant::now();
+        let state = self.conf_dir.parent().unwrap_or(&self.conf_dir);
+        let run_dir = state.join("build-start-run");
+        let fresh = self.started.with_extension("new");
+        for dir in [&run_dir, &fresh] {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        for sub in ["cache", "tmp"] {
+            std::fs::create_dir_all(fresh.join(sub)).map_err(|e| format!("creating {}: {e}", fresh.display()))?;
+        }
+        let request = serde_json::json!({
+            "mode": "prepare",
+            "bitbake_lib": format!("{BITBAKE_INSIDE}/lib"),
+            "topdir": TOPDIR_INSIDE,
+            "postfiles": [format!("{TOPDIR_INSIDE}/conf/rstore.conf")],
+            "pycache_prefix": self.bytecode().map(|_| PYCACHE_INSIDE),
+            "pycache_roots": self.bytecode_roots(),
+            "buildname": BUILDNAME,
+            "date": DATE,
+            "time": TIME,
+        });
+        for (name, text) in [("run_task.py", DRIVER.to_owned()), ("request.json", request.to_string())] {
+            let path = run_dir.join(name);
+            std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        }
+        let log = state.join("build-start.log");
+        let mut req = Request::new(
+            "/usr/bin/env".to_owned(),
+            vec!["python3".to_owned(), "/rstore/run/run_task.py".to_owned(), "/rstore/run/request.json".to_owned()],
+        )
+        .with_host_tools();
+        req.cwd = Some(PathBuf::from(TOPDIR_INSIDE));
+        req.stdout = Sink::File(log.clone());
+        req.stderr = Sink::File(log.clone());
+        req.mounts.push(Mount::Tmpfs { inside: PathBuf::from(TOPDIR_INSIDE) });
+        req.mounts
+            .push(Mount::Writable { host: fresh.join("tmp"), inside: PathBuf::from(crate::runfile::TMPDIR_INSIDE) });
+        req.mounts.push(Mount::ReadOnly { host: self.checkout.clone(), inside: PathBuf::from(BITBAKE_INSIDE) });
+        req.mounts.push(Mount::ReadOnly {
+            host: self.conf_dir.clone(),
+            inside: PathBuf::from(format!("{TOPDIR_INSIDE}/conf")),
+        });
+        req.mounts.push(Mount::Writable {
+            host: fresh.join("cache"),
+            inside: PathBuf::from(format!("{TOPDIR_INSIDE}/cache")),
+        });
+        req.mounts.push(Mount::ReadOnly { host: run_dir.clone(), inside: PathBuf::from("/rstore/run") });
+        for (host, inside) in &self.mounts {
+            if inside != Path::new(TOPDIR_INSIDE) {
+                req.mounts.push(Mount::ReadOnly { host: host.clone(), inside: inside.clone() });
+            }
+        }
+        if let Some(pycache) = self.bytecode() {
+            req.mounts.push(Mount::ReadOnly { host: pycache.to_path_buf(), inside: PathBuf::from(PYCACHE_INSIDE) });
+        }
+        let cancel = rstore_sandbox::CancelHandle::new().map_err(|e| e.to_string())?;
+        let outcome = rstore_sandbox::run(&req, &cancel).map_err(|e| e.to_string())?;
+        if !outcome.success() {
+            return Err(format!("{:?}; see {}", outcome.termination, log.display()));
+        }
+        if !fresh.join("cache/bb_codeparser.dat").is_file() {
+            return Err(format!("no bb_codeparser.dat was written; see {}", log.display()));
+        }
+        // BitBake's bookkeeping, as tasks' outputs leave it out (each task makes its own).
+        for name in BOOKKEEPING.iter().filter(|n| !n.contains('*')) {
+            let path = fresh.join("tmp").join(name);
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+                Ok(_) => std::fs::remove_file(&path),
+                Err(_) => Ok(()),
+            }
+            .map_err(|e| format!("removing {}: {e}", path.display()))?;
+        }
+        let _ = std::fs::remove_dir_all(&self.started);
+        std::fs::rename(&fresh, &self.started)
+            .map_err(|e| format!("renaming {} to {}: {e}", fresh.display(), self.started.display()))?;
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(host_tmpdir).map_err(|e| format!("creating {}: {e}", host_tmpdir.display()))?;
+        publish_copy(&self.started.join("tmp/deploy"), &host_tmpdir.join("deploy"))?;
+        tracing::debug!("build prepared for BitBake's tasks in {:.2}s", started.elapsed().as_secs_f64());
+        Ok(())
     }
 
     /// `path` (a host path) as tasks see it, when it lies in a mounted directory.
@@ -175,6 +365,90 @@ impl BitbakeRun {
     }
 }
 
+/// BitBake's bookkeeping in TMPDIR: shared by all tasks or of the clock, never part of
+/// a task's output.
+pub const BOOKKEEPING: [&str; 7] =
+    ["stamps", "hosttools", "buildstats", "qa.log", "log", "cache", "sstate-control/index-*"];
+/// BUILDNAME, DATE and TIME as tasks see them: fixed, so that nothing a task writes
+/// depends on when it ran.
+pub const BUILDNAME: &str = "19700101000000";
+pub const DATE: &str = "19700101";
+pub const TIME: &str = "000000";
+
+/// Copy the files under `from` into `to` (directories made, files replaced), for the
+/// few files the build's preparation publishes (the build's SPDX document). Symbolic
+/// links are copied as links; nothing outside `from` is read, and nothing is written
+/// through a symbolic link already in `to` (a task's published output may hold one).
+fn publish_copy(from: &Path, to: &Path) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(from) else { return Ok(()) };
+    match std::fs::symlink_metadata(to) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("{} is not a directory: not publishing into it", to.display())),
+        Err(_) => std::fs::create_dir(to).map_err(|e| format!("creating {}: {e}", to.display()))?,
+    }
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("reading {}: {e}", from.display()))?;
+        let (src, dest) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src).map_err(|e| format!("reading {}: {e}", src.display()))?;
+        if meta.is_dir() {
+            publish_copy(&src, &dest)?;
+            continue;
+        }
+        if std::fs::symlink_metadata(&dest).is_ok() {
+            std::fs::remove_file(&dest).map_err(|e| format!("replacing {}: {e}", dest.display()))?;
+        }
+        if meta.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(|e| format!("reading {}: {e}", src.display()))?;
+            std::os::unix::fs::symlink(target, &dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
+        } else if meta.is_file() {
+            std::fs::copy(&src, &dest).map_err(|e| format!("copying {}: {e}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Compile the modules of each `(host, inside)` directory into `pycache` with the
+/// `python3` tasks run (the first on the sandbox's `PATH`; bytecode is only used by an
+/// interpreter of the same version); false (with a warning) when that fails.
+fn compile_bytecode(pycache: &Path, dirs: &[(PathBuf, PathBuf)]) -> bool {
+    let started = std::time::Instant::now();
+    let python = ["/usr/local/bin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join("python3"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg("-c").arg(COMPILE_BYTECODE).arg(pycache);
+    for (host, inside) in dirs {
+        cmd.arg(host).arg(inside);
+    }
+    cmd.env_remove("SOURCE_DATE_EPOCH").stdin(std::process::Stdio::null());
+    match cmd.output() {
+        Ok(out) if out.status.success() => {
+            tracing::debug!(
+                "bytecode of {} directories up to date in {:.2}s: {}",
+                dirs.len(),
+                started.elapsed().as_secs_f64(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+            true
+        }
+        Ok(out) => {
+            tracing::warn!(
+                "compiling BitBake's Python modules for the task sandbox failed ({}); tasks compile them \
+                 each time: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!("cannot run python3 to compile BitBake's modules for the task sandbox: {e}");
+            false
+        }
+    }
+}
+
 /// One entry of BB_TASKDEPDATA (BitBake's `bb.TaskData`), as the driver takes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskDepEntry {
@@ -208,6 +482,10 @@ pub struct TaskRequest {
     pub date: String,
     pub time: String,
     pub build_started: bool,
+    /// Where rstore's compiled bytecode of the checkout and the layers is, if anywhere,
+    /// and the directories whose modules it holds.
+    pub pycache_prefix: Option<String>,
+    pub pycache_roots: Vec<String>,
 }
 
 impl TaskDepEntry {
@@ -226,5 +504,90 @@ impl TaskDepEntry {
             ("hashfn", json!(self.hashfn)),
             ("taskhash_deps", json!(self.taskhash_deps)),
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `python3 -c SCRIPT` with the driver's functions loaded, in `dir`.
+    fn python(dir: &Path, script: &str) -> std::process::Output {
+        let driver = DRIVER.split("\ndef main():").next().unwrap();
+        std::process::Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(format!("{driver}\n{script}"))
+            .current_dir(dir)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn publishing_the_build_start_never_writes_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let from = tmp.path().join("from");
+        std::fs::create_dir_all(from.join("spdx/3.0.1")).unwrap();
+        std::fs::write(from.join("spdx/3.0.1/bitbake.spdx.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", from.join("spdx/link")).unwrap();
+        let to = tmp.path().join("deploy");
+        publish_copy(&from, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(to.join("spdx/3.0.1/bitbake.spdx.json")).unwrap(), "{}");
+        assert_eq!(std::fs::read_link(to.join("spdx/link")).unwrap(), Path::new("/etc/passwd"));
+        // A published directory replaced by a link (a task's output may hold one).
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::remove_dir_all(to.join("spdx")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, to.join("spdx")).unwrap();
+        let err = publish_copy(&from, &to).unwrap_err();
+        assert!(err.contains("not a directory"), "{err}");
+        assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none(), "wrote through the link");
+    }
+
+    #[test]
+    fn bytecode_is_compiled_for_the_inside_paths_and_used_by_the_driver() {
+        let tmp = tempfile::tempdir().unwrap();
+        let host = tmp.path().join("checkout/lib");
+        std::fs::create_dir_all(host.join("pkg")).unwrap();
+        std::fs::write(host.join("pkg/__init__.py"), "").unwrap();
+        std::fs::write(host.join("pkg/mod.py"), "VALUE = 42\n").unwrap();
+        std::fs::write(tmp.path().join("secret.py"), "SECRET = 1\n").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret.py"), host.join("pkg/link.py")).unwrap();
+        std::fs::write(host.join("pkg/broken.py"), "def (:\n").unwrap();
+        let pycache = tmp.path().join("pycache");
+        // Inside = host here, so the driver can import the modules from where they are.
+        let dirs = [(host.clone(), host.clone())];
+        assert!(compile_bytecode(&pycache, &dirs));
+        let tag = String::from_utf8(python(tmp.path(), "print(sys.implementation.cache_tag)").stdout).unwrap();
+        let cached = |name: &str| {
+            let rel = host.join(format!("pkg/{name}.{}.pyc", tag.trim()));
+            pycache.join(rel.strip_prefix("/").unwrap())
+        };
+        assert!(cached("mod").is_file());
+        assert!(!cached("link").exists(), "a symlinked module must not be compiled on the host");
+        assert!(!cached("broken").exists());
+        let stamp = std::fs::metadata(cached("mod")).unwrap().modified().unwrap();
+        assert!(compile_bytecode(&pycache, &dirs), "a second run keeps what is up to date");
+        assert_eq!(std::fs::metadata(cached("mod")).unwrap().modified().unwrap(), stamp);
+
+        // The driver finds the module's bytecode in the cache (python -v says where from),
+        // and the standard library's where it always is.
+        let script = format!(
+            "use_bytecode_cache({:?}, [{:?}])\nsys.path.insert(0, {:?})\nimport pkg.mod\nprint(pkg.mod.VALUE)",
+            pycache.display().to_string(),
+            tmp.path().join("checkout").display().to_string(),
+            host.display().to_string()
+        );
+        let out = std::process::Command::new("/usr/bin/python3")
+            .arg("-v")
+            .arg("-c")
+            .arg(format!("{}\n{script}", DRIVER.split("\ndef main():").next().unwrap()))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+        let verbose = String::from_utf8_lossy(&out.stderr);
+        let from = format!("code object from '{}'", cached("mod").display());
+        assert!(verbose.contains(&from), "pkg.mod was not loaded from the cache:\n{verbose}");
     }
 }

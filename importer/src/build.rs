@@ -452,7 +452,10 @@ impl BuildPlanner<'_> {
         outputs: &BTreeMap<NodeId, TreeDigest>,
         hashes: &NodeHashes<'_>,
     ) -> Result<Prepared, PlanError> {
-        use crate::bitbake_run::{BITBAKE_INSIDE, DRIVER, SSTATE_DIR_INSIDE, TOPDIR_INSIDE, TaskDepEntry, TaskRequest};
+        use crate::bitbake_run::{
+            BITBAKE_INSIDE, BOOKKEEPING, BUILDNAME, DATE, DRIVER, PYCACHE_INSIDE, SSTATE_DIR_INSIDE, TIME,
+            TOPDIR_INSIDE, TaskDepEntry, TaskRequest,
+        };
         let n = self.graph.graph.node(node);
         let recipe = &self.graph.recipes[n.recipe];
         let task = n.task.as_str();
@@ -515,6 +518,8 @@ impl BuildPlanner<'_> {
         // Back to this recipe's Python context after reading others.
         self.recipe_data(n.recipe)?;
         let (taskhash, unihash) = hex(node);
+        // The cooker's part, done once per build (see BitbakeRun::build_start).
+        let start = run.build_start(&self.tmpdir);
         let appends = self.with_session(|s| s.appends_for(&recipe.file))?;
         let request = TaskRequest {
             bitbake_lib: format!("{BITBAKE_INSIDE}/lib"),
@@ -527,11 +532,12 @@ impl BuildPlanner<'_> {
             taskdepdata,
             appends: appends.iter().map(|a| run.inside(a).unwrap_or_else(|| a.clone()).display().to_string()).collect(),
             layername: recipe.layer.clone(),
-            // Fixed, so that nothing a task writes depends on when it ran.
-            buildname: "19700101000000".to_owned(),
-            date: "19700101".to_owned(),
-            time: "000000".to_owned(),
-            build_started: true,
+            buildname: BUILDNAME.to_owned(),
+            date: DATE.to_owned(),
+            time: TIME.to_owned(),
+            build_started: start.is_none(),
+            pycache_prefix: run.bytecode().map(|_| PYCACHE_INSIDE.to_owned()),
+            pycache_roots: run.bytecode_roots(),
         };
         let request =
             serde_json::to_string_pretty(&request).map_err(|e| PlanError::Data(DataError::Fatal(e.to_string())))?;
@@ -576,6 +582,9 @@ impl BuildPlanner<'_> {
         for m in &run.mirrors {
             binds.push(Bind { host: m.clone(), inside: m.clone(), writable: false });
         }
+        if let Some(pycache) = run.bytecode() {
+            binds.push(Bind { host: pycache.to_path_buf(), inside: PathBuf::from(PYCACHE_INSIDE), writable: false });
+        }
         if task == "do_fetch" {
             binds.push(Bind { host: self.downloads.clone(), inside: PathBuf::from(DL_DIR_INSIDE), writable: true });
         }
@@ -589,17 +598,20 @@ impl BuildPlanner<'_> {
             lowers,
             below,
             below_without: vec!["work".to_owned()],
-            // BitBake's own bookkeeping, shared by all tasks or of the clock: not output.
-            output_excludes: ["stamps", "hosttools", "buildstats", "qa.log", "log", "cache", "sstate-control/index-*"]
-                .map(PathBuf::from)
-                .to_vec(),
+            output_excludes: BOOKKEEPING.map(PathBuf::from).to_vec(),
+            below_dirs: start.iter().map(|s| s.tmpdir.clone()).collect(),
             scratch_dirs: vec![PathBuf::from(TOPDIR_INSIDE), PathBuf::from(SSTATE_DIR_INSIDE)],
             // do_fetch writes the downloads; other tasks see them through a throwaway
             // layer (BitBake's fetcher takes lock files beside them).
-            scratch_overlays: if task == "do_fetch" {
-                Vec::new()
-            } else {
-                vec![(self.downloads.clone(), PathBuf::from(DL_DIR_INSIDE))]
+            scratch_overlays: {
+                let mut layers = Vec::new();
+                if task != "do_fetch" {
+                    layers.push((self.downloads.clone(), PathBuf::from(DL_DIR_INSIDE)));
+                }
+                if let Some(start) = &start {
+                    layers.push((start.codeparser.clone(), PathBuf::from(format!("{TOPDIR_INSIDE}/cache"))));
+                }
+                layers
             },
             run_files: BTreeMap::from([
                 ("run_task.py".to_owned(), DRIVER.to_owned()),
