@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 
 use crate::bitbake::chown;
-use crate::parse::{measure, median, rstore_binary};
+use crate::parse::{Measured, measure, median, rstore_binary};
 use crate::report::Row;
 
 /// The largest target of the bundled layers.
@@ -344,15 +344,17 @@ fn bitbake_figures(
 }
 
 /// The summary (last line) of a `rstore build --json` run, and the tasks that ran.
-struct BuildSummary {
-    run: u64,
-    cutoff: u64,
-    substituted: u64,
-    ran: Vec<String>,
+pub(crate) struct BuildSummary {
+    pub run: u64,
+    pub cutoff: u64,
+    pub substituted: u64,
+    pub ran: Vec<String>,
+    /// Wall time and peak memory of the command.
+    pub measured: Measured,
 }
 
 impl BuildSummary {
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = format!(
             "{} task(s) run, {} cut off by hash equivalence, {} from the store",
             self.run, self.cutoff, self.substituted
@@ -364,24 +366,28 @@ impl BuildSummary {
     }
 }
 
-/// Run `rstore … --json` untimed: events to `<name>.json`, logs to `<name>.log`.
-fn run_json(cmd: &mut Command, logs: &Path, name: &str) -> anyhow::Result<BuildSummary> {
+/// Run `rstore … --json` (timed, peak memory sampled): events to `<name>.json`, logs to
+/// `<name>.log`.
+pub(crate) fn run_json(cmd: &mut Command, logs: &Path, name: &str) -> anyhow::Result<BuildSummary> {
     let events = logs.join(format!("{name}.json"));
-    if let Err(e) = run_logged(cmd, &events, &logs.join(format!("{name}.log"))) {
-        // With --json the failures are in the summary event, not on stderr.
-        let text = fs::read_to_string(&events).unwrap_or_default();
-        let failures: Vec<String> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|event| event["event"] == "summary")
-            .flat_map(|event| event["failures"].as_array().cloned().unwrap_or_default())
-            .filter_map(|f| f["message"].as_str().map(str::to_owned))
-            .collect();
-        if failures.is_empty() {
-            return Err(e);
+    let measured = match run_logged_measured(cmd, &events, &logs.join(format!("{name}.log"))) {
+        Ok(m) => m,
+        Err(e) => {
+            // With --json the failures are in the summary event, not on stderr.
+            let text = fs::read_to_string(&events).unwrap_or_default();
+            let failures: Vec<String> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|event| event["event"] == "summary")
+                .flat_map(|event| event["failures"].as_array().cloned().unwrap_or_default())
+                .filter_map(|f| f["message"].as_str().map(str::to_owned))
+                .collect();
+            if failures.is_empty() {
+                return Err(e);
+            }
+            bail!("{e:#}\nfailed tasks (events in {}):\n  {}", events.display(), failures.join("\n  "));
         }
-        bail!("{e:#}\nfailed tasks (events in {}):\n  {}", events.display(), failures.join("\n  "));
-    }
+    };
     let text = fs::read_to_string(&events).with_context(|| format!("reading {}", events.display()))?;
     let mut ran = Vec::new();
     let mut summary = None;
@@ -397,12 +403,17 @@ fn run_json(cmd: &mut Command, logs: &Path, name: &str) -> anyhow::Result<BuildS
     }
     let Some(summary) = summary else { bail!("no summary event in {}", events.display()) };
     let count = |key: &str| summary[key].as_u64().unwrap_or_default();
-    Ok(BuildSummary { run: count("run"), cutoff: count("cutoff"), substituted: count("substituted"), ran })
+    Ok(BuildSummary { run: count("run"), cutoff: count("cutoff"), substituted: count("substituted"), ran, measured })
 }
 
 /// Run and time one command, its stdout and stderr going to files (the same file when
 /// both paths are equal); on failure the error shows the end of the output.
-fn run_logged(cmd: &mut Command, stdout: &Path, stderr: &Path) -> anyhow::Result<f64> {
+pub(crate) fn run_logged(cmd: &mut Command, stdout: &Path, stderr: &Path) -> anyhow::Result<f64> {
+    run_logged_measured(cmd, stdout, stderr).map(|m| m.seconds)
+}
+
+/// [`run_logged`], with the peak memory of the command's processes too.
+pub(crate) fn run_logged_measured(cmd: &mut Command, stdout: &Path, stderr: &Path) -> anyhow::Result<Measured> {
     let out = File::create(stdout).with_context(|| format!("creating {}", stdout.display()))?;
     let err = if stdout == stderr {
         out.try_clone().context("duplicating a file handle")?
@@ -411,7 +422,7 @@ fn run_logged(cmd: &mut Command, stdout: &Path, stderr: &Path) -> anyhow::Result
     };
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     match measure(cmd) {
-        Ok(m) => Ok(m.seconds),
+        Ok(m) => Ok(m),
         Err(e) => {
             let text = fs::read_to_string(stderr).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
@@ -425,7 +436,7 @@ fn run_logged(cmd: &mut Command, stdout: &Path, stderr: &Path) -> anyhow::Result
 }
 
 /// BitBake's "Tasks Summary" line from a log, or a note that it has none.
-fn bitbake_tasks(log: &Path) -> String {
+pub(crate) fn bitbake_tasks(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let parsed = text.rsplit_once("Tasks Summary: Attempted ").and_then(|(_, rest)| {
         let words: Vec<&str> = rest.split_whitespace().take(5).collect();
@@ -493,7 +504,7 @@ impl Drop for Restore {
 /// in place, missing ones created, extra ones removed. Unchanged files are left alone
 /// (same inode, owner and modification time), so parse caches stay valid. Returns the
 /// number of entries changed.
-fn sync_tree(src: &Path, dest: &Path) -> anyhow::Result<usize> {
+pub(crate) fn sync_tree(src: &Path, dest: &Path) -> anyhow::Result<usize> {
     let mut changed = 0;
     if !fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
         remove_any(dest)?;
@@ -606,7 +617,7 @@ fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

@@ -7,6 +7,8 @@ mod bitbake;
 mod build;
 mod fetch;
 mod graph;
+mod memory;
+mod oe_build;
 mod parse;
 mod report;
 mod sandbox;
@@ -36,6 +38,8 @@ enum Bench {
     Fetch(fetch::Args),
     /// No-op build of rstore-image-minimal and the rebuild after editing hello vs bitbake
     Build(build::Args),
+    /// openembedded-core's native bootstrap from nothing, no-op and after a class edit vs bitbake
+    OeBuild(oe_build::Args),
     /// Scheduling overhead of the realisation engine on synthetic graphs of instant tasks
     Schedule(schedule::Args),
 }
@@ -48,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Sandbox(args) => sandbox::run(args),
         Bench::Fetch(args) => fetch::run(args),
         Bench::Build(args) => build::run(args),
+        Bench::OeBuild(args) => oe_build::run(args),
         Bench::Schedule(args) => schedule::run(args),
     }
 }
