@@ -271,6 +271,18 @@ fn getvar_of_the_configuration_and_of_recipes() {
 /// The history of a variable, as `bitbake-getvar` prints it for the same layers: each
 /// operation with its file:line and the value as written.
 #[test]
+fn getvar_finds_a_recipe_by_a_pn_its_file_name_does_not_give() {
+    // As openembedded-core's binutils-cross_2.47.bb sets PN = "binutils-cross-${TARGET_ARCH}".
+    let b = Build::new(&OKAY_LAYERS);
+    b.write("meta-itest/recipes-okay/renamed-file.bb", "PN = \"renamed-${MACHINE}\"\nVALUE = \"found\"\n");
+    let err = b.fails(&["getvar", "renamed-itest-machine", "VALUE"]);
+    assert!(err.contains("no recipe named renamed-itest-machine") && err.contains("`rstore parse`"), "{err}");
+    b.ok(&["parse"]);
+    assert_eq!(b.ok(&["getvar", "renamed-itest-machine", "VALUE", "--value"]), "found\n");
+    assert_eq!(b.ok(&["getvar", "renamed-file", "PN", "--value"]), "renamed-itest-machine\n");
+}
+
+#[test]
 fn getvar_history_names_every_file_and_line() {
     let b = Build::new(&OKAY_LAYERS);
     let recipe = "${LAYERSDIR}/meta-itest/recipes-okay/okay-operators.bb";

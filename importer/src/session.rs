@@ -105,6 +105,7 @@ pub struct Session {
     pub config_dependencies: Vec<Dependency>,
     pub config_messages: Vec<Message>,
     snapshot: Snapshot,
+    build_dir: PathBuf,
     _host: HostGuard,
 }
 
@@ -122,7 +123,17 @@ impl Session {
         let collections = layers::collections(&config.data, &config.layer_dirs)?;
         let files = layers::recipe_files(&config.data, &collections)?;
         let snapshot = eval.runtime.snapshot().map_err(|e| SessionError::Data(e.to_string()))?;
-        Ok(Session { eval, config, collections, files, config_dependencies, config_messages, snapshot, _host: host })
+        Ok(Session {
+            eval,
+            config,
+            collections,
+            files,
+            config_dependencies,
+            config_messages,
+            snapshot,
+            build_dir: crate::eval::absolute(build_dir),
+            _host: host,
+        })
     }
 
     /// The configuration datastore.
@@ -250,6 +261,11 @@ impl Session {
 
     /// Find the recipe files providing a name: a PN, a path to a `.bb`, or a virtual
     /// name (`virtual:native:…`). Returns (file, variant).
+    /// The build directory (absolute).
+    pub fn build_dir(&self) -> &Path {
+        &self.build_dir
+    }
+
     pub fn find_recipe(&self, name: &str) -> Option<(PathBuf, String)> {
         let p = Path::new(name);
         if name.ends_with(".bb") && p.exists() {
@@ -276,7 +292,17 @@ impl Session {
                 }
             })
             .unwrap_or((name.to_owned(), String::new()));
-        self.recipe_file_named(&base).map(|f| (f, variant))
+        if let Some(file) = self.recipe_file_named(&base) {
+            return Some((file, variant));
+        }
+        // A PN the file name does not give (`PN = "binutils-cross-${TARGET_ARCH}"`): the
+        // parse cache knows every variant's PN (the caller parses the file it names).
+        let cache = crate::cache::CacheData::load(&self.build_dir);
+        let current = cache.files.values().filter(|f| f.config_key == cache.config_key);
+        current.filter_map(|f| f.result.outcome.as_ref().ok()).flatten().find_map(|info| {
+            (info.pn.as_deref() == Some(name) && info.skipped.is_none())
+                .then(|| (info.file.clone(), info.variant.clone()))
+        })
     }
 
     /// The recipe file whose name gives `pn` as its default PN, from the layer of the

@@ -117,7 +117,9 @@ impl Reporter for Progress {
 fn find_recipe(session: &Session, name: &str) -> anyhow::Result<(PathBuf, String)> {
     session.find_recipe(name).with_context(|| {
         format!(
-            "no recipe named {name}: give a PN (e.g. zlib, zlib-native), a path to a .bb file, or virtual:VARIANT:FILE"
+            "no recipe named {name}: give a PN (e.g. zlib, zlib-native), a path to a .bb file, or \
+             virtual:VARIANT:FILE (a PN its file name does not give, such as binutils-cross-x86_64, is found \
+             once `rstore parse` has run)"
         )
     })
 }
