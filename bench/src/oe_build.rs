@@ -362,7 +362,7 @@ impl BitBakeSide<'_> {
         let (build, layer, overlay_copy, mirror_copy) =
             (dir.join("build"), dir.join("meta-bench"), dir.join("meta-oe-offline"), dir.join("mirror"));
         sync_tree(overlay, &overlay_copy)?;
-        sync_tree(mirror, &mirror_copy)?;
+        copy_listed_sources(&overlay.join("sources.tsv"), mirror, &mirror_copy)?;
         write_bench_layer(&layer, classes, None)?;
         let downloads = build.join("downloads");
         write_conf(&build, self.oe, &[&overlay_copy, &layer], &mirror_copy, &downloads)?;
@@ -434,6 +434,28 @@ impl BitBakeSide<'_> {
     }
 }
 
+/// Copy the files `list` (the overlay's `sources.tsv`: the native bootstrap's) names
+/// from `mirror` into `dest`, where they are missing or differ in size: the mirror may
+/// also hold the toolchain's half a gigabyte, which this build never reads.
+fn copy_listed_sources(list: &Path, mirror: &Path, dest: &Path) -> anyhow::Result<()> {
+    let text = fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    for name in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).filter_map(|l| l.split('\t').next()) {
+        if name.contains('/') || name.starts_with('.') {
+            bail!("{}: {name:?} is not a plain file name", list.display());
+        }
+        let (from, to) = (mirror.join(name), dest.join(name));
+        let size = fs::metadata(&from)
+            .with_context(|| format!("{} is not in the mirror: run scripts/fetch-offline-sources", from.display()))?
+            .len();
+        if fs::symlink_metadata(&to).is_ok_and(|m| m.is_file() && m.len() == size) {
+            continue;
+        }
+        fs::copy(&from, &to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}
+
 /// Wait until no BitBake server holds `build`'s `bitbake.lock` (at most two minutes).
 fn wait_for_server_exit(build: &Path) -> anyhow::Result<()> {
     use std::os::fd::AsRawFd;
@@ -455,6 +477,25 @@ fn wait_for_server_exit(build: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_listed_sources_are_copied() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mirror, dest) = (tmp.path().join("mirror"), tmp.path().join("dest"));
+        fs::create_dir_all(&mirror).unwrap();
+        fs::write(mirror.join("a.tar.gz"), "a").unwrap();
+        fs::write(mirror.join("big.tar.xz"), "not listed").unwrap();
+        let list = tmp.path().join("sources.tsv");
+        fs::write(&list, "# comment\na.tar.gz\tsha\tpath\t\n").unwrap();
+        copy_listed_sources(&list, &mirror, &dest).unwrap();
+        assert_eq!(fs::read_to_string(dest.join("a.tar.gz")).unwrap(), "a");
+        assert!(!dest.join("big.tar.xz").exists());
+        fs::write(&list, "../escape\tsha\tpath\t\n").unwrap();
+        assert!(copy_listed_sources(&list, &mirror, &dest).is_err());
+        fs::write(&list, "missing.tar.gz\tsha\tpath\t\n").unwrap();
+        let err = copy_listed_sources(&list, &mirror, &dest).unwrap_err().to_string();
+        assert!(err.contains("fetch-offline-sources"), "{err}");
+    }
 
     #[test]
     fn the_class_copy_gets_one_comment_line_inside_the_function_and_goes_away() {
