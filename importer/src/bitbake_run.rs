@@ -74,10 +74,10 @@ pub struct BitbakeRun {
     /// The bytecode cache on the host, filled by the first call of [`BitbakeRun::bytecode`].
     pycache: PathBuf,
     compiled: std::cell::OnceCell<bool>,
-    /// What the build's preparation left, made by the first call of
-    /// [`BitbakeRun::build_start`].
+    /// Where the builds' preparations are kept (one directory each), and this build's,
+    /// made by the first call of [`BitbakeRun::build_start`] and held with a shared lock.
     started: PathBuf,
-    started_made: std::cell::OnceCell<bool>,
+    started_made: std::rc::Rc<std::cell::OnceCell<Option<(PathBuf, std::fs::File)>>>,
 }
 
 /// What rstore's preparation of a build (the cooker's work before the first task) left
@@ -151,7 +151,7 @@ impl BitbakeRun {
             pycache: state_dir.join("pycache"),
             compiled: std::cell::OnceCell::new(),
             started: state_dir.join("build-start"),
-            started_made: std::cell::OnceCell::new(),
+            started_made: std::rc::Rc::default(),
         };
         run.write_conf(build_dir)?;
         Ok(run)
@@ -217,28 +217,34 @@ impl BitbakeRun {
     /// (BitBake's bookkeeping left out) is shown below every task's `TMPDIR`, and its
     /// `deploy/` is published into the build directory's. Tasks only read what it left.
     /// `host_tmpdir` is the build directory's `TMPDIR`.
+    ///
+    /// Each build prepares in a directory of its own under `build-start/`, which it holds
+    /// with a shared lock while it runs; a build removes the others nobody holds, so two
+    /// builds of one build directory at once never pull a layer from under each other.
     pub fn build_start(&self, host_tmpdir: &Path) -> Option<BuildStart> {
-        let ok = *self.started_made.get_or_init(|| match self.prepare_build(host_tmpdir) {
-            Ok(()) => true,
+        let made = self.started_made.get_or_init(|| match self.prepare_build(host_tmpdir) {
+            Ok(made) => Some(made),
             Err(e) => {
                 tracing::warn!("preparing the build for BitBake's tasks failed, each task prepares for itself: {e}");
-                false
+                None
             }
         });
-        ok.then(|| BuildStart { codeparser: self.started.join("cache"), tmpdir: self.started.join("tmp") })
+        made.as_ref().map(|(dir, _)| BuildStart { codeparser: dir.join("cache"), tmpdir: dir.join("tmp") })
     }
 
-    fn prepare_build(&self, host_tmpdir: &Path) -> Result<(), String> {
+    fn prepare_build(&self, host_tmpdir: &Path) -> Result<(PathBuf, std::fs::File), String> {
         use rstore_sandbox::{Mount, Request, Sink};
         let started = std::time::Instant::now();
-        let state = self.conf_dir.parent().unwrap_or(&self.conf_dir);
-        let run_dir = state.join("build-start-run");
-        let fresh = self.started.with_extension("new");
-        for dir in [&run_dir, &fresh] {
-            let _ = std::fs::remove_dir_all(dir);
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        }
-        for sub in ["cache", "tmp"] {
+        std::fs::create_dir_all(&self.started).map_err(|e| format!("creating {}: {e}", self.started.display()))?;
+        remove_unheld_preparations(&self.started);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let fresh = self.started.join(format!("{nanos}-{}", std::process::id()));
+        std::fs::create_dir(&fresh).map_err(|e| format!("creating {}: {e}", fresh.display()))?;
+        let lock = std::fs::File::create(fresh.join("lock"))
+            .map_err(|e| format!("creating a lock in {}: {e}", fresh.display()))?;
+        flock(&lock, libc::LOCK_SH).map_err(|e| format!("locking {}: {e}", fresh.display()))?;
+        let run_dir = fresh.join("run");
+        for sub in ["cache", "tmp", "run"] {
             std::fs::create_dir_all(fresh.join(sub)).map_err(|e| format!("creating {}: {e}", fresh.display()))?;
         }
         let request = serde_json::json!({
@@ -256,7 +262,7 @@ impl BitbakeRun {
             let path = run_dir.join(name);
             std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
-        let log = state.join("build-start.log");
+        let log = fresh.join("log");
         let mut req = Request::new(
             "/usr/bin/env".to_owned(),
             vec!["python3".to_owned(), "/rstore/run/run_task.py".to_owned(), "/rstore/run/request.json".to_owned()],
@@ -304,14 +310,11 @@ impl BitbakeRun {
             }
             .map_err(|e| format!("removing {}: {e}", path.display()))?;
         }
-        let _ = std::fs::remove_dir_all(&self.started);
-        std::fs::rename(&fresh, &self.started)
-            .map_err(|e| format!("renaming {} to {}: {e}", fresh.display(), self.started.display()))?;
         let _ = std::fs::remove_dir_all(&run_dir);
         std::fs::create_dir_all(host_tmpdir).map_err(|e| format!("creating {}: {e}", host_tmpdir.display()))?;
-        publish_copy(&self.started.join("tmp/deploy"), &host_tmpdir.join("deploy"))?;
+        publish_copy(&fresh.join("tmp/deploy"), &host_tmpdir.join("deploy"))?;
         tracing::debug!("build prepared for BitBake's tasks in {:.2}s", started.elapsed().as_secs_f64());
-        Ok(())
+        Ok((fresh, lock))
     }
 
     /// `path` (a host path) as tasks see it, when it lies in a mounted directory.
@@ -362,6 +365,37 @@ impl BitbakeRun {
         let path = self.conf_dir.join("rstore.conf");
         std::fs::write(&path, settings).map_err(io(&path))?;
         Ok(())
+    }
+}
+
+/// `flock(2)` on `file` (released when the file is closed).
+fn flock(file: &std::fs::File, operation: libc::c_int) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor `file` owns, with no pointers.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// Remove the preparations under `dir` that no running build holds (each build holds its
+/// own `lock` shared while it runs); what cannot be removed is left for a later build.
+fn remove_unheld_preparations(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let unheld = match std::fs::File::open(path.join("lock")) {
+            Ok(f) => flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok(),
+            // A preparation cut short before its lock existed, or another process's
+            // just being made: only the first is old.
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(3600))),
+        };
+        if unheld {
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 
@@ -521,6 +555,34 @@ mod tests {
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .output()
             .unwrap()
+    }
+
+    #[test]
+    fn only_preparations_no_build_holds_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (held, unheld, fresh) = (tmp.path().join("1-1"), tmp.path().join("2-2"), tmp.path().join("3-3"));
+        for d in [&held, &unheld, &fresh] {
+            std::fs::create_dir(d).unwrap();
+        }
+        let lock = std::fs::File::create(held.join("lock")).unwrap();
+        flock(&lock, libc::LOCK_SH).unwrap();
+        std::fs::File::create(unheld.join("lock")).unwrap();
+        // `fresh` has no lock yet: another build is making it right now.
+        remove_unheld_preparations(tmp.path());
+        assert!(held.is_dir(), "a running build's preparation was removed");
+        assert!(!unheld.exists(), "a finished build's preparation was kept");
+        assert!(fresh.is_dir(), "a preparation being made was removed");
+        drop(lock);
+        // A process another test forks at this moment holds a copy of the descriptor
+        // until it execs: give it a moment.
+        for _ in 0..50 {
+            remove_unheld_preparations(tmp.path());
+            if !held.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!held.exists(), "a preparation no build holds any more was kept");
     }
 
     #[test]
