@@ -68,6 +68,20 @@ pub fn keep_bytecode(c: &mut Command, dir: &Path) {
     c.env("PYTHONPYCACHEPREFIX", dir);
 }
 
+/// Whether `user` passes every `test FLAG PATH` of `checks` (`-w` writable, `-r`
+/// readable, `-x` executable): a parent directory closed to that user fails them.
+pub fn user_passes(user: &str, checks: &[(&str, &Path)]) -> anyhow::Result<bool> {
+    let mut c = Command::new("runuser");
+    c.args(["-u", user, "--", "test"]);
+    for (i, (flag, path)) in checks.iter().enumerate() {
+        if i > 0 {
+            c.arg("-a");
+        }
+        c.arg(flag).arg(path);
+    }
+    Ok(c.status().context("running runuser")?.success())
+}
+
 /// `chown` `paths` to `user` (`-R` when `recursive`).
 pub fn chown(user: &str, paths: &[&Path], recursive: bool) -> anyhow::Result<()> {
     let mut c = Command::new("chown");

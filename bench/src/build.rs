@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
-use crate::bitbake::chown;
+use crate::bitbake::{chown, user_passes};
 use crate::parse::{Measured, measure, median, rstore_binary};
 use crate::report::Row;
 
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rstore = rstore_binary()?;
     let mirror = downloads_mirror(args.mirror.as_deref())?;
     let checkout = checkout_layers()?;
-    let work = args.work_dir.clone().unwrap_or_else(default_work_dir);
+    let work = args.work_dir.clone().unwrap_or_else(|| default_work_dir("bench-build"));
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let work = work.canonicalize().with_context(|| format!("reading {}", work.display()))?;
     let logs = work.join("logs");
@@ -272,15 +272,7 @@ fn bitbake_figures(
     if let Some(user) = user {
         chown(user, &[&layers, &conf], true)?;
         chown(user, &[&build], false)?;
-        let reach = Command::new("runuser")
-            .args(["-u", user, "--", "test", "-w"])
-            .arg(&build)
-            .arg("-a")
-            .arg("-r")
-            .arg(layers.join("meta-core/conf/layer.conf"))
-            .status()
-            .context("running runuser")?;
-        if !reach.success() {
+        if !user_passes(user, &[("-w", &build), ("-r", &layers.join("meta-core/conf/layer.conf"))])? {
             bail!(
                 "{user} cannot write {} or read its layer copy (a parent directory is closed to that user): \
                  pass --bitbake-build-dir DIR in a place {user} can reach, e.g. under its home directory",
@@ -554,7 +546,7 @@ pub(crate) fn sync_tree(src: &Path, dest: &Path) -> anyhow::Result<usize> {
     Ok(changed)
 }
 
-fn remove_any(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn remove_any(path: &Path) -> anyhow::Result<()> {
     let result = match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
@@ -610,7 +602,7 @@ fn with_setting(conf: &str, var: &str, value: &str) -> String {
     out
 }
 
-fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
     if fs::read_to_string(path).ok().as_deref() == Some(text) {
         return Ok(());
     }
@@ -647,10 +639,11 @@ fn checkout_layers() -> anyhow::Result<PathBuf> {
     Ok(layers)
 }
 
-fn default_work_dir() -> PathBuf {
+/// `$CARGO_TARGET_DIR/NAME`, else `target/NAME` of the checkout: a bench's work directory.
+pub(crate) fn default_work_dir(name: &str) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(target) => PathBuf::from(target).join("bench-build"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-build"),
+        Some(target) => PathBuf::from(target).join(name),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(name),
     }
 }
 

@@ -36,8 +36,11 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::bitbake::{chown, keep_bytecode, shell, user};
-use crate::build::{BuildSummary, bitbake_tasks, run_json, run_logged_measured, sh_quote, sync_tree};
+use crate::bitbake::{chown, keep_bytecode, shell, user, user_passes};
+use crate::build::{
+    BuildSummary, bitbake_tasks, default_work_dir, remove_any, run_json, run_logged_measured, sh_quote, sync_tree,
+    write_if_changed,
+};
 use crate::parse::{Measured, rstore_binary};
 use crate::report::Row;
 
@@ -116,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/layers/meta-oe-offline"),
         "the offline overlay layer",
     )?;
-    let work = args.work_dir.clone().unwrap_or_else(default_work_dir);
+    let work = args.work_dir.clone().unwrap_or_else(|| default_work_dir("bench-oe-build"));
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let work = canonical(&work, "the work directory")?;
     let logs = work.join("logs");
@@ -185,13 +188,6 @@ fn canonical(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
     path.canonicalize().with_context(|| format!("reading {what} {}", path.display()))
 }
 
-fn default_work_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(target) => PathBuf::from(target).join("bench-oe-build"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-oe-build"),
-    }
-}
-
 /// The directory of openembedded-core's recipe classes (`meta/classes` before the
 /// split into classes-recipe).
 fn classes_dir(oe: &Path) -> anyhow::Result<PathBuf> {
@@ -244,13 +240,6 @@ fn write_bench_layer(dir: &Path, classes: &Path, edit: Option<&str>) -> anyhow::
     }
 }
 
-fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
-    if fs::read_to_string(path).ok().as_deref() == Some(text) {
-        return Ok(());
-    }
-    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
 /// A comment no earlier run wrote, so the class's hash is always new.
 fn fresh_comment() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -286,15 +275,7 @@ fn write_conf(build: &Path, oe: &Path, layers: &[&Path], mirror: &Path, download
 
 /// Remove each of `paths` that exists.
 fn remove_all(paths: &[PathBuf]) -> anyhow::Result<()> {
-    for path in paths {
-        match fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-            Ok(_) => fs::remove_file(path),
-            Err(_) => Ok(()),
-        }
-        .with_context(|| format!("removing {}", path.display()))?;
-    }
-    Ok(())
+    paths.iter().try_for_each(|p| remove_any(p))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -369,18 +350,12 @@ impl BitBakeSide<'_> {
         remove_all(&["tmp", "tmp-glibc", "sstate-cache", "cache", "downloads"].map(|d| build.join(d)))?;
         if let Some(user) = user {
             chown(user, &[&dir], true)?;
-            let reach = Command::new("runuser")
-                .args(["-u", user, "--", "test", "-w"])
-                .arg(&build)
-                .arg("-a")
-                .arg("-r")
-                .arg(self.oe.join("meta/conf/layer.conf"))
-                .arg("-a")
-                .arg("-x")
-                .arg(self.bitbake.join("bin/bitbake"))
-                .status()
-                .context("running runuser")?;
-            if !reach.success() {
+            let checks = [
+                ("-w", build.as_path()),
+                ("-r", &self.oe.join("meta/conf/layer.conf")),
+                ("-x", &self.bitbake.join("bin/bitbake")),
+            ];
+            if !user_passes(user, &checks)? {
                 bail!(
                     "{user} cannot write {} or read {} and {}: pass --bitbake-build-dir DIR and checkouts \
                      {user} can reach, e.g. under its home directory",

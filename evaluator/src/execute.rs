@@ -326,35 +326,42 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
             });
         }
     }
+    remove_excluded(&upper, &p.output_excludes).map_err(setup)?;
+    let root = overlay::merge(&host.store, &p.lowers, &upper)
+        .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
+    Ok(Executed { root, log: log_digest, duration: started.elapsed() })
+}
+
+/// Remove from `dir` (a task's upper directory) the paths `excludes` names, relative to
+/// it; a `*` in a path's last component matches any run of characters. The error names
+/// the path that could not be removed.
+pub fn remove_excluded(dir: &Path, excludes: &[PathBuf]) -> Result<(), String> {
     let mut excluded_paths = Vec::new();
-    for excluded in &p.output_excludes {
-        // A `*` in the last component matches any run of characters.
+    for excluded in excludes {
         let name = excluded.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match name.split_once('*') {
             Some((prefix, suffix)) => {
-                let dir = upper.join(excluded.parent().unwrap_or(Path::new("")));
-                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let parent = dir.join(excluded.parent().unwrap_or(Path::new("")));
+                for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
                     let n = entry.file_name().to_string_lossy().into_owned();
                     if n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix) {
                         excluded_paths.push(entry.path());
                     }
                 }
             }
-            None => excluded_paths.push(upper.join(excluded)),
+            None => excluded_paths.push(dir.join(excluded)),
         }
     }
     for path in excluded_paths {
-        let excluded = path.strip_prefix(&upper).unwrap_or(&path).to_path_buf();
+        let excluded = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
         let removed = match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => rstore_store::remove_tree_forcibly(&path).map_err(|e| e.to_string()),
             Ok(_) => std::fs::remove_file(&path).map_err(|e| e.to_string()),
             Err(_) => Ok(()),
         };
-        removed.map_err(|e| setup(format!("leaving {} out of the output: {e}", excluded.display())))?;
+        removed.map_err(|e| format!("leaving {} out of the output: {e}", excluded.display()))?;
     }
-    let root = overlay::merge(&host.store, &p.lowers, &upper)
-        .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
-    Ok(Executed { root, log: log_digest, duration: started.elapsed() })
+    Ok(())
 }
 
 /// An error and its causes on one line ("what failed: why"): the sandbox's setup

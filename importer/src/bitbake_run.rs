@@ -274,23 +274,13 @@ impl BitbakeRun {
         req.mounts.push(Mount::Tmpfs { inside: PathBuf::from(TOPDIR_INSIDE) });
         req.mounts
             .push(Mount::Writable { host: fresh.join("tmp"), inside: PathBuf::from(crate::runfile::TMPDIR_INSIDE) });
-        req.mounts.push(Mount::ReadOnly { host: self.checkout.clone(), inside: PathBuf::from(BITBAKE_INSIDE) });
-        req.mounts.push(Mount::ReadOnly {
-            host: self.conf_dir.clone(),
-            inside: PathBuf::from(format!("{TOPDIR_INSIDE}/conf")),
-        });
         req.mounts.push(Mount::Writable {
             host: fresh.join("cache"),
             inside: PathBuf::from(format!("{TOPDIR_INSIDE}/cache")),
         });
         req.mounts.push(Mount::ReadOnly { host: run_dir.clone(), inside: PathBuf::from("/rstore/run") });
-        for (host, inside) in &self.mounts {
-            if inside != Path::new(TOPDIR_INSIDE) {
-                req.mounts.push(Mount::ReadOnly { host: host.clone(), inside: inside.clone() });
-            }
-        }
-        if let Some(pycache) = self.bytecode() {
-            req.mounts.push(Mount::ReadOnly { host: pycache.to_path_buf(), inside: PathBuf::from(PYCACHE_INSIDE) });
+        for (host, inside) in self.read_only_mounts() {
+            req.mounts.push(Mount::ReadOnly { host, inside });
         }
         let cancel = rstore_sandbox::CancelHandle::new().map_err(|e| e.to_string())?;
         let outcome = rstore_sandbox::run(&req, &cancel).map_err(|e| e.to_string())?;
@@ -301,20 +291,28 @@ impl BitbakeRun {
             return Err(format!("no bb_codeparser.dat was written; see {}", log.display()));
         }
         // BitBake's bookkeeping, as tasks' outputs leave it out (each task makes its own).
-        for name in BOOKKEEPING.iter().filter(|n| !n.contains('*')) {
-            let path = fresh.join("tmp").join(name);
-            match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
-                Ok(_) => std::fs::remove_file(&path),
-                Err(_) => Ok(()),
-            }
-            .map_err(|e| format!("removing {}: {e}", path.display()))?;
-        }
+        let bookkeeping: Vec<PathBuf> = BOOKKEEPING.iter().map(PathBuf::from).collect();
+        rstore_evaluator::execute::remove_excluded(&fresh.join("tmp"), &bookkeeping)?;
         let _ = std::fs::remove_dir_all(&run_dir);
         std::fs::create_dir_all(host_tmpdir).map_err(|e| format!("creating {}: {e}", host_tmpdir.display()))?;
         publish_copy(&fresh.join("tmp/deploy"), &host_tmpdir.join("deploy"))?;
         tracing::debug!("build prepared for BitBake's tasks in {:.2}s", started.elapsed().as_secs_f64());
         Ok((fresh, lock))
+    }
+
+    /// (host, inside) of what every sandbox that runs BitBake sees read-only: the checkout,
+    /// the configuration written for the sandbox, the layers and, once compiled, the
+    /// bytecode cache.
+    pub fn read_only_mounts(&self) -> Vec<(PathBuf, PathBuf)> {
+        let mut mounts = vec![
+            (self.checkout.clone(), PathBuf::from(BITBAKE_INSIDE)),
+            (self.conf_dir.clone(), PathBuf::from(format!("{TOPDIR_INSIDE}/conf"))),
+        ];
+        mounts.extend(self.mounts.iter().filter(|(_, inside)| inside != Path::new(TOPDIR_INSIDE)).cloned());
+        if let Some(pycache) = self.bytecode() {
+            mounts.push((pycache.to_path_buf(), PathBuf::from(PYCACHE_INSIDE)));
+        }
+        mounts
     }
 
     /// `path` (a host path) as tasks see it, when it lies in a mounted directory.
@@ -545,13 +543,13 @@ impl TaskDepEntry {
 mod tests {
     use super::*;
 
-    /// `python3 -c SCRIPT` with the driver's functions loaded, in `dir`.
-    fn python(dir: &Path, script: &str) -> std::process::Output {
+    /// `python3 [ARGS] -c SCRIPT` with the driver's functions loaded.
+    fn python(args: &[&str], script: &str) -> std::process::Output {
         let driver = DRIVER.split("\ndef main():").next().unwrap();
         std::process::Command::new("/usr/bin/python3")
+            .args(args)
             .arg("-c")
             .arg(format!("{driver}\n{script}"))
-            .current_dir(dir)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .output()
             .unwrap()
@@ -620,7 +618,7 @@ mod tests {
         // Inside = host here, so the driver can import the modules from where they are.
         let dirs = [(host.clone(), host.clone())];
         assert!(compile_bytecode(&pycache, &dirs));
-        let tag = String::from_utf8(python(tmp.path(), "print(sys.implementation.cache_tag)").stdout).unwrap();
+        let tag = String::from_utf8(python(&[], "print(sys.implementation.cache_tag)").stdout).unwrap();
         let cached = |name: &str| {
             let rel = host.join(format!("pkg/{name}.{}.pyc", tag.trim()));
             pycache.join(rel.strip_prefix("/").unwrap())
@@ -640,13 +638,7 @@ mod tests {
             tmp.path().join("checkout").display().to_string(),
             host.display().to_string()
         );
-        let out = std::process::Command::new("/usr/bin/python3")
-            .arg("-v")
-            .arg("-c")
-            .arg(format!("{}\n{script}", DRIVER.split("\ndef main():").next().unwrap()))
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .output()
-            .unwrap();
+        let out = python(&["-v"], &script);
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
         let verbose = String::from_utf8_lossy(&out.stderr);
         let from = format!("code object from '{}'", cached("mod").display());

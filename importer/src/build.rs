@@ -565,26 +565,13 @@ impl BuildPlanner<'_> {
         let sstate_task = view.get_str("SSTATETASKS")?.unwrap_or_default().split_whitespace().any(|t| t == task);
         // sstate marks its tasks [network] for the setscene fetch rstore does not run.
         let network = flag_to_boolean(&view, task, "network")? && !sstate_task;
-        let mut binds = vec![
-            Bind { host: run.checkout.clone(), inside: PathBuf::from(BITBAKE_INSIDE), writable: false },
-            Bind {
-                host: run.conf_dir.clone(),
-                inside: PathBuf::from(format!("{TOPDIR_INSIDE}/conf")),
-                writable: false,
-            },
-            Bind { host: t_host, inside: PathBuf::from(&t_inside), writable: true },
-        ];
-        for (host, inside) in &run.mounts {
-            if inside != Path::new(TOPDIR_INSIDE) {
-                binds.push(Bind { host: host.clone(), inside: inside.clone(), writable: false });
-            }
-        }
-        for m in &run.mirrors {
-            binds.push(Bind { host: m.clone(), inside: m.clone(), writable: false });
-        }
-        if let Some(pycache) = run.bytecode() {
-            binds.push(Bind { host: pycache.to_path_buf(), inside: PathBuf::from(PYCACHE_INSIDE), writable: false });
-        }
+        let mut binds: Vec<Bind> = run
+            .read_only_mounts()
+            .into_iter()
+            .chain(run.mirrors.iter().map(|m| (m.clone(), m.clone())))
+            .map(|(host, inside)| Bind { host, inside, writable: false })
+            .collect();
+        binds.push(Bind { host: t_host, inside: PathBuf::from(&t_inside), writable: true });
         if task == "do_fetch" {
             binds.push(Bind { host: self.downloads.clone(), inside: PathBuf::from(DL_DIR_INSIDE), writable: true });
         }
