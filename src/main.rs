@@ -50,6 +50,12 @@ pub enum Command {
     /// Run commands in the hermetic task sandbox
     #[command(subcommand)]
     Sandbox(commands::sandbox::SandboxCommand),
+    /// Binary caches: push outputs, serve the store over HTTP, verify a cache
+    #[command(subcommand)]
+    Cache(commands::cache::CacheCommand),
+    /// Signing keys for binary caches
+    #[command(subcommand)]
+    Key(commands::cache::KeyCommand),
 }
 
 fn main() -> ExitCode {

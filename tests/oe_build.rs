@@ -130,7 +130,7 @@ impl OeBuild {
             "built {targets:?} in {}: {} run, {} from the store, {} cut off ({:.1}s)",
             self.dir.display(),
             summary["run"],
-            summary["substituted"],
+            summary["local"],
             summary["cutoff"],
             started.elapsed().as_secs_f64()
         );

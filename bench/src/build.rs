@@ -339,7 +339,8 @@ fn bitbake_figures(
 pub(crate) struct BuildSummary {
     pub run: u64,
     pub cutoff: u64,
-    pub substituted: u64,
+    /// Tasks found in the local store.
+    pub local: u64,
     pub ran: Vec<String>,
     /// Wall time and peak memory of the command.
     pub measured: Measured,
@@ -349,7 +350,7 @@ impl BuildSummary {
     pub(crate) fn describe(&self) -> String {
         let mut text = format!(
             "{} task(s) run, {} cut off by hash equivalence, {} from the store",
-            self.run, self.cutoff, self.substituted
+            self.run, self.cutoff, self.local
         );
         if !self.ran.is_empty() && self.ran.len() <= 5 {
             text.push_str(&format!(" (ran: {})", self.ran.join(", ")));
@@ -395,7 +396,7 @@ pub(crate) fn run_json(cmd: &mut Command, logs: &Path, name: &str) -> anyhow::Re
     }
     let Some(summary) = summary else { bail!("no summary event in {}", events.display()) };
     let count = |key: &str| summary[key].as_u64().unwrap_or_default();
-    Ok(BuildSummary { run: count("run"), cutoff: count("cutoff"), substituted: count("substituted"), ran, measured })
+    Ok(BuildSummary { run: count("run"), cutoff: count("cutoff"), local: count("local"), ran, measured })
 }
 
 /// Run and time one command, its stdout and stderr going to files (the same file when

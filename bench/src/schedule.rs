@@ -115,8 +115,13 @@ impl Reporter for Quiet {}
 fn new_engine(graph: &BuildGraph, targets: &[NodeId], jobs: usize) -> anyhow::Result<(Duration, usize)> {
     let outputs = MemoryOutputs::default();
     let cancel = CancelHandle::new()?;
-    let services =
-        Services { outputs: &outputs, executor: Arc::new(InstantExecutor), reporter: &Quiet, cancel: &cancel };
+    let services = Services {
+        outputs: &outputs,
+        substitutes: None,
+        executor: Arc::new(InstantExecutor),
+        reporter: &Quiet,
+        cancel: &cancel,
+    };
     let options = Options { jobs, ..Options::default() };
     let started = Instant::now();
     let summary = realise::realise(graph, targets, &mut InstantPlanner, &services, &options)?;

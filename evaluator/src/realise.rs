@@ -75,8 +75,10 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resolution {
-    /// Its output was already recorded.
+    /// Its output was already recorded in the local store.
     Available,
+    /// Its output was fetched from a binary cache.
+    Substituted,
     /// It ran.
     Ran,
     /// An earlier task's output matched a previous build: this one's output was
@@ -91,8 +93,11 @@ pub enum Resolution {
 
 /// Progress and results, for the caller to display.
 pub trait Reporter {
-    /// The plan: how many tasks are needed, and how many of those are available.
+    /// The plan: how many tasks are needed, and how many of those are available (in the
+    /// store, or in a binary cache).
     fn planned(&self, _needed: usize, _available: usize) {}
+    /// The outputs of `count` tasks are being fetched from binary caches.
+    fn substituting(&self, _count: usize) {}
     /// A task started; `running` tasks are running now.
     fn started(&self, _id: &TaskId, _running: usize) {}
     /// A task finished (ran, failed); `detail` is its duration or what went wrong.
@@ -233,9 +238,99 @@ impl Outputs for MemoryOutputs {
     }
 }
 
+/// Binary caches, as the engine sees them: asked for many tasks at once, after the
+/// local store.
+pub trait Substitutes: Sync {
+    /// Unihashes the caches know (trusted) for taskhashes the local store does not.
+    fn unihashes(&self, asks: &[(TaskId, Taskhash)]) -> Vec<Option<Unihash>>;
+    /// Output roots of the trusted entries the caches hold for these unihashes.
+    fn outputs(&self, asks: &[(TaskId, Unihash)]) -> Vec<Option<TreeDigest>>;
+    /// Fetches those outputs into the local store (one result each; an output is
+    /// recorded only when complete and verified).
+    fn fetch(&self, asks: &[(TaskId, Unihash)]) -> Vec<Result<(), String>>;
+}
+
+/// Binary caches through the store's substituters: fetched outputs go into `store`.
+pub struct CacheSubstitutes<'a> {
+    pub store: &'a Store,
+    pub substituters: &'a rstore_store::cache::transfer::Substituters,
+    pub progress: &'a rstore_store::cache::transfer::Progress,
+    found: std::sync::Mutex<BTreeMap<Unihash, rstore_store::cache::transfer::Found>>,
+}
+
+impl<'a> CacheSubstitutes<'a> {
+    pub fn new(
+        store: &'a Store,
+        substituters: &'a rstore_store::cache::transfer::Substituters,
+        progress: &'a rstore_store::cache::transfer::Progress,
+    ) -> Self {
+        Self { store, substituters, progress, found: Default::default() }
+    }
+}
+
+impl Substitutes for CacheSubstitutes<'_> {
+    fn unihashes(&self, asks: &[(TaskId, Taskhash)]) -> Vec<Option<Unihash>> {
+        let asks: Vec<(String, Taskhash)> = asks.iter().map(|(id, t)| (id.to_string(), *t)).collect();
+        self.substituters
+            .equivalences(&asks)
+            .into_iter()
+            .map(|found| {
+                let e = found?;
+                // Trusted: it becomes this store's equivalence too (a taskhash that has a
+                // unihash keeps it).
+                match self.store.import_equivalence(&e) {
+                    Ok(u) => Some(u),
+                    Err(err) => {
+                        tracing::warn!("recording the equivalence of {}: {err}", e.identity);
+                        Some(e.unihash)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn outputs(&self, asks: &[(TaskId, Unihash)]) -> Vec<Option<TreeDigest>> {
+        let asks: Vec<(String, Unihash)> = asks.iter().map(|(id, u)| (id.to_string(), *u)).collect();
+        let found = self.substituters.entries(&asks);
+        let mut keep = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        found
+            .into_iter()
+            .map(|f| {
+                let f = f?;
+                let root = f.record.entry.root;
+                keep.insert(f.record.unihash, f);
+                Some(root)
+            })
+            .collect()
+    }
+
+    fn fetch(&self, asks: &[(TaskId, Unihash)]) -> Vec<Result<(), String>> {
+        let keep = self.found.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut found = Vec::new();
+        let mut slots = Vec::new();
+        let mut out: Vec<Result<(), String>> = Vec::with_capacity(asks.len());
+        for (id, u) in asks {
+            match keep.get(u) {
+                Some(f) => {
+                    slots.push(out.len());
+                    found.push(f.clone());
+                    out.push(Ok(()));
+                }
+                None => out.push(Err(format!("{id}: no cache offered {u}"))),
+            }
+        }
+        for (slot, r) in slots.into_iter().zip(self.substituters.fetch(self.store, &found, self.progress)) {
+            out[slot] = r.map_err(|e| e.to_string());
+        }
+        out
+    }
+}
+
 /// The services a realisation uses.
 pub struct Services<'a> {
     pub outputs: &'a dyn Outputs,
+    /// Binary caches to take outputs from before running tasks (none: local only).
+    pub substitutes: Option<&'a dyn Substitutes>,
     pub executor: Arc<dyn Executor>,
     pub reporter: &'a dyn Reporter,
     pub cancel: &'a CancelHandle,
@@ -253,7 +348,10 @@ pub struct Failure {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub run: usize,
+    /// Found in the local store.
     pub available: usize,
+    /// Fetched from a binary cache.
+    pub substituted: usize,
     pub cutoff: usize,
     pub failed: usize,
     pub skipped: usize,
@@ -265,6 +363,8 @@ pub struct Summary {
     pub tasks: Vec<TaskResult>,
     /// What a dry run would do: task ids that would run.
     pub would_run: Vec<String>,
+    /// What a dry run would do: task ids whose outputs would be fetched from a cache.
+    pub would_substitute: Vec<String>,
 }
 
 /// The outcome for one task.
@@ -301,11 +401,13 @@ struct Hashes {
     taskhash: Vec<Option<Taskhash>>,
     unihash: Vec<Option<Unihash>>,
     root: Vec<Option<TreeDigest>>,
+    /// The root is a binary cache's, not fetched yet.
+    remote: Vec<bool>,
 }
 
 impl Hashes {
     fn new(n: usize) -> Hashes {
-        Hashes { taskhash: vec![None; n], unihash: vec![None; n], root: vec![None; n] }
+        Hashes { taskhash: vec![None; n], unihash: vec![None; n], root: vec![None; n], remote: vec![false; n] }
     }
 }
 
@@ -314,30 +416,90 @@ fn order_of(graph: &BuildGraph) -> Result<Vec<NodeId>, RealiseError> {
 }
 
 /// Compute taskhash, unihash and output root for the nodes marked in `which`, in `order`.
+/// With binary caches, the nodes go level by level (a level's dependencies are all in
+/// lower levels), so each level asks the caches once for all its tasks: first for
+/// unihashes the local store does not know, then for outputs it does not have.
 fn hash_nodes(
     graph: &BuildGraph,
     order: &[NodeId],
     which: &[bool],
     outputs: &dyn Outputs,
+    substitutes: Option<&dyn Substitutes>,
     host: Option<&HostFingerprint>,
     h: &mut Hashes,
 ) -> Result<(), RealiseError> {
+    let mut level = vec![0usize; graph.len()];
+    let mut levels: Vec<Vec<NodeId>> = Vec::new();
     for &i in order {
         if !which[i] {
             continue;
         }
-        let mut deps: Vec<Unihash> = Vec::new();
-        for (d, input) in graph.deps_with_edges(i) {
-            if *input == Input::Dep {
-                // Dependencies come first in `order`: every one has a unihash by now.
-                deps.extend(h.unihash[d]);
+        let l = match substitutes {
+            None => 0,
+            Some(_) => graph
+                .deps_with_edges(i)
+                .into_iter()
+                .filter(|(d, input)| **input == Input::Dep && which[*d])
+                .map(|(d, _)| level[d] + 1)
+                .max()
+                .unwrap_or(0),
+        };
+        level[i] = l;
+        if levels.len() <= l {
+            levels.resize_with(l + 1, Vec::new);
+        }
+        levels[l].push(i);
+    }
+    for nodes in levels {
+        let mut unknown = Vec::new();
+        for &i in &nodes {
+            let mut deps: Vec<Unihash> = Vec::new();
+            for (d, input) in graph.deps_with_edges(i) {
+                if *input == Input::Dep {
+                    // Dependencies are in lower levels: every one has a unihash by now.
+                    deps.extend(h.unihash[d]);
+                }
+            }
+            let th = taskhash(&graph.node(i).basehash, host, &deps);
+            let local = outputs.unihash(&th)?;
+            if local.is_none() {
+                unknown.push(i);
+            }
+            h.taskhash[i] = Some(th);
+            h.unihash[i] = Some(local.unwrap_or(Unihash::from_taskhash(th)));
+            h.remote[i] = false;
+        }
+        if let Some(subs) = substitutes
+            && !unknown.is_empty()
+        {
+            let asks: Vec<(TaskId, Taskhash)> =
+                unknown.iter().filter_map(|&i| Some((graph.node(i).id.clone(), h.taskhash[i]?))).collect();
+            for (&i, found) in unknown.iter().zip(subs.unihashes(&asks)) {
+                if let Some(u) = found {
+                    h.unihash[i] = Some(u);
+                }
             }
         }
-        let th = taskhash(&graph.node(i).basehash, host, &deps);
-        let uh = outputs.unihash(&th)?.unwrap_or(Unihash::from_taskhash(th));
-        h.taskhash[i] = Some(th);
-        h.unihash[i] = Some(uh);
-        h.root[i] = outputs.output(&uh)?;
+        let mut absent = Vec::new();
+        for &i in &nodes {
+            let Some(uh) = h.unihash[i] else { continue };
+            h.root[i] = outputs.output(&uh)?;
+            if h.root[i].is_none() {
+                absent.push(i);
+            }
+        }
+        if let Some(subs) = substitutes
+            && !absent.is_empty()
+        {
+            let asks: Vec<(TaskId, Unihash)> =
+                absent.iter().filter_map(|&i| Some((graph.node(i).id.clone(), h.unihash[i]?))).collect();
+            for (&i, found) in absent.iter().zip(subs.outputs(&asks)) {
+                if let Some(root) = found {
+                    h.root[i] = Some(root);
+                    h.remote[i] = true;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -352,7 +514,7 @@ pub fn resolve_hashes(
     let order = order_of(graph)?;
     let n = graph.len();
     let mut h = Hashes::new(n);
-    hash_nodes(graph, &order, &vec![true; n], outputs, host, &mut h)?;
+    hash_nodes(graph, &order, &vec![true; n], outputs, None, host, &mut h)?;
     let resolution: Vec<Option<Resolution>> =
         (0..n).map(|i| Some(if h.root[i].is_some() { Resolution::Available } else { Resolution::NotNeeded })).collect();
     Ok(results(&h, &resolution, &vec![false; n]))
@@ -475,35 +637,41 @@ pub fn realise(
     services: &Services<'_>,
     options: &Options,
 ) -> Result<Summary, RealiseError> {
-    let Services { outputs, executor, reporter, cancel } = services;
+    let Services { outputs, substitutes, executor, reporter, cancel } = services;
     let reporter: &dyn Reporter = *reporter;
     let host = options.host_fingerprint.as_ref();
     let started = Instant::now();
     let order = order_of(graph)?;
     let n = graph.len();
     let mut h = Hashes::new(n);
-    hash_nodes(graph, &order, &vec![true; n], *outputs, host, &mut h)?;
+    hash_nodes(graph, &order, &vec![true; n], *outputs, *substitutes, host, &mut h)?;
     let mut schedule = Schedule::new(graph, &options.force)?;
     schedule.plan(targets, &h);
     let mut resolution: Vec<Option<Resolution>> = vec![None; n];
-    // Tasks the plan needed at any point (availability found later shrinks `need`).
-    let mut ever_needed = schedule.need.clone();
-    let initially_available: Vec<bool> = (0..n).map(|i| schedule.satisfied(i, &h)).collect();
-    let available = (0..n).filter(|&i| schedule.need[i] && initially_available[i]).count();
-    reporter.planned(schedule.need.iter().filter(|x| **x).count(), available);
     let mut summary = Summary::default();
 
     if options.dry_run {
         for &i in &order {
             if schedule.runnable(i, &h) {
                 summary.would_run.push(graph.node(i).id.to_string());
+            } else if schedule.need[i] && h.remote[i] && !options.force.contains(&i) {
+                summary.would_substitute.push(graph.node(i).id.to_string());
             }
         }
+        let available = (0..n).filter(|&i| schedule.need[i] && schedule.satisfied(i, &h) && !h.remote[i]).count();
+        reporter.planned(schedule.need.iter().filter(|x| **x).count(), available + summary.would_substitute.len());
         summary.available = available;
         summary.seconds = started.elapsed().as_secs_f64();
         summary.tasks = results(&h, &resolution, &schedule.need);
         return Ok(summary);
     }
+
+    let available = (0..n).filter(|&i| schedule.need[i] && schedule.satisfied(i, &h)).count();
+    reporter.planned(schedule.need.iter().filter(|x| **x).count(), available);
+    substitute_needed(graph, targets, *substitutes, reporter, &options.force, &mut schedule, &mut h, &mut resolution);
+    // Tasks the plan needed at any point (availability found later shrinks `need`).
+    let mut ever_needed = schedule.need.clone();
+    let initially_available: Vec<bool> = (0..n).map(|i| schedule.satisfied(i, &h)).collect();
 
     let jobs = options.jobs.max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -583,11 +751,21 @@ pub fn realise(
                         let above = graph.dependents_closure(i);
                         let which: Vec<bool> =
                             (0..n).map(|j| above[j] && schedule.state[j] == State::Pending).collect();
-                        if let Err(e) = hash_nodes(graph, &order, &which, *outputs, host, &mut h) {
+                        if let Err(e) = hash_nodes(graph, &order, &which, *outputs, *substitutes, host, &mut h) {
                             summary.failures.push(Failure { task: id.to_string(), message: e.to_string(), log: None });
                             stop = true;
                         }
                         schedule.plan(targets, &h);
+                        substitute_needed(
+                            graph,
+                            targets,
+                            *substitutes,
+                            reporter,
+                            &options.force,
+                            &mut schedule,
+                            &mut h,
+                            &mut resolution,
+                        );
                         for (e, n) in ever_needed.iter_mut().zip(&schedule.need) {
                             *e |= *n;
                         }
@@ -631,12 +809,59 @@ pub fn realise(
         });
     }
     summary.available = resolution.iter().filter(|r| **r == Some(Resolution::Available)).count();
+    summary.substituted = resolution.iter().filter(|r| **r == Some(Resolution::Substituted)).count();
     summary.cutoff = resolution.iter().filter(|r| **r == Some(Resolution::CutOff)).count();
     summary.skipped = resolution.iter().filter(|r| **r == Some(Resolution::Skipped)).count();
     summary.failed = summary.failures.len();
     summary.tasks = results(&h, &resolution, &schedule.need);
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Fetches from the binary caches every output the plan needs that only a cache has.
+/// An output that cannot be fetched is built instead: the plan is made again (its
+/// inputs become needed, and are fetched in turn where a cache has them).
+#[allow(clippy::too_many_arguments)]
+fn substitute_needed(
+    graph: &BuildGraph,
+    targets: &[NodeId],
+    substitutes: Option<&dyn Substitutes>,
+    reporter: &dyn Reporter,
+    force: &BTreeSet<NodeId>,
+    schedule: &mut Schedule<'_>,
+    h: &mut Hashes,
+    resolution: &mut [Option<Resolution>],
+) {
+    let Some(subs) = substitutes else { return };
+    loop {
+        let want: Vec<NodeId> =
+            (0..graph.len()).filter(|&i| schedule.need[i] && h.remote[i] && !force.contains(&i)).collect();
+        if want.is_empty() {
+            return;
+        }
+        reporter.substituting(want.len());
+        let asks: Vec<(TaskId, Unihash)> =
+            want.iter().filter_map(|&i| Some((graph.node(i).id.clone(), h.unihash[i]?))).collect();
+        let mut replan = false;
+        for (&i, result) in want.iter().zip(subs.fetch(&asks)) {
+            h.remote[i] = false;
+            let id = &graph.node(i).id;
+            match result {
+                Ok(()) => {
+                    resolution[i] = Some(Resolution::Substituted);
+                    reporter.finished(id, Resolution::Substituted, "from a binary cache");
+                }
+                Err(e) => {
+                    tracing::warn!("{id}: substituting failed ({e}); building it instead");
+                    h.root[i] = None;
+                    replan = true;
+                }
+            }
+        }
+        if replan {
+            schedule.plan(targets, h);
+        }
+    }
 }
 
 fn record_failure(
@@ -658,7 +883,8 @@ fn results(h: &Hashes, resolution: &[Option<Resolution>], need: &[bool]) -> Vec<
             resolution: resolution[i].unwrap_or(if need[i] { Resolution::Skipped } else { Resolution::NotNeeded }),
             taskhash: h.taskhash[i],
             unihash: h.unihash[i],
-            root: h.root[i],
+            // A cache's output not fetched is not in the store.
+            root: if h.remote[i] { None } else { h.root[i] },
         })
         .collect()
 }
@@ -727,7 +953,8 @@ mod tests {
     fn run(g: &BuildGraph, outputs: &MemoryOutputs, results: &[&'static str]) -> (Summary, Vec<NodeId>) {
         let executor = Arc::new(Instant { outputs: results.to_vec(), ran: Mutex::new(Vec::new()) });
         let cancel = CancelHandle::new().unwrap();
-        let services = Services { outputs, executor: executor.clone(), reporter: &Quiet, cancel: &cancel };
+        let services =
+            Services { outputs, substitutes: None, executor: executor.clone(), reporter: &Quiet, cancel: &cancel };
         let summary =
             realise(g, &[g.len() - 1], &mut Names, &services, &Options { jobs: 1, ..Options::default() }).unwrap();
         let ran = executor.ran.lock().unwrap().clone();

@@ -11,9 +11,13 @@ use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::execute::{Action, Prepared, SandboxExecutor};
 use rstore_evaluator::graph::NodeId;
 use rstore_evaluator::realise::{
-    self, BuildGraph, Input, NodeHashes, Options, Planner, PrepareError, Reporter, Resolution, Services, Summary,
+    self, BuildGraph, CacheSubstitutes, Input, NodeHashes, Options, Planner, PrepareError, Reporter, Resolution,
+    Services, Substitutes, Summary,
 };
 use rstore_sandbox::CancelHandle;
+use rstore_store::cache::dir::DirCache;
+use rstore_store::cache::transfer::{Progress, PushItem, Substituters, push};
+use rstore_store::cache::{Cache, Key, SecretKey, TrustedKeys};
 use rstore_store::{Basehash, Digest, HostFingerprint, Store, Taskhash, TreeDigest};
 
 /// One task of the test graph: its recipe, task name, script and dependencies.
@@ -92,6 +96,16 @@ impl Fixture {
     }
 
     fn realise(&self, tasks: &[Task], targets: &[usize], options: Options) -> (Summary, HashMap<usize, Vec<usize>>) {
+        self.realise_with(tasks, targets, options, None)
+    }
+
+    fn realise_with(
+        &self,
+        tasks: &[Task],
+        targets: &[usize],
+        options: Options,
+        substitutes: Option<&dyn Substitutes>,
+    ) -> (Summary, HashMap<usize, Vec<usize>>) {
         let mut graph = BuildGraph::new();
         for t in tasks {
             graph.add_node(realise::Task {
@@ -118,8 +132,13 @@ impl Fixture {
             rstore: PathBuf::from("/nonexistent/rstore"),
             cancel: cancel.clone(),
         };
-        let services =
-            Services { outputs: &*self.store, executor: Arc::new(executor), reporter: &Quiet, cancel: &cancel };
+        let services = Services {
+            outputs: &*self.store,
+            substitutes,
+            executor: Arc::new(executor),
+            reporter: &Quiet,
+            cancel: &cancel,
+        };
         let summary = realise::realise(&graph, targets, &mut planner, &services, &options).unwrap();
         let seen = seen.lock().unwrap().clone();
         (summary, seen)
@@ -284,4 +303,103 @@ fn force_dry_run_and_reads() {
     let force = Options { force: [2].into(), ..options() };
     let (fresh, _) = g.realise(&tasks, &[2], force);
     assert_eq!(fresh.run, 3);
+}
+
+/// Every task of a realisation as a push item (its unihash and taskhash).
+fn push_items(summary: &Summary) -> Vec<PushItem> {
+    summary.tasks.iter().filter_map(|t| Some(PushItem { unihash: t.unihash?, taskhashes: vec![t.taskhash?] })).collect()
+}
+
+fn substituters(caches: Vec<Box<dyn Cache>>, key: &SecretKey) -> Substituters {
+    let mut trusted = TrustedKeys::default();
+    trusted.add(key.public());
+    Substituters::new(caches, trusted)
+}
+
+/// Realise the chain in a fresh store with `subs` as binary caches.
+fn realise_from(subs: &Substituters, tasks: &[Task]) -> (Fixture, Summary) {
+    let f = Fixture::new();
+    let progress = Progress::default();
+    let caches = CacheSubstitutes::new(&f.store, subs, &progress);
+    let (summary, _) = f.realise_with(tasks, &[2], options(), Some(&caches));
+    (f, summary)
+}
+
+#[test]
+fn substitutes_from_a_cache_and_builds_when_it_misbehaves() {
+    let a = Fixture::new();
+    let (first, _) = a.realise(&chain("hello", ""), &[2], options());
+    let cache_dir = a.root.join("cache");
+    let key = SecretKey::generate("test-1").unwrap();
+    let report =
+        push(&a.store, &DirCache::new(&cache_dir), &push_items(&first), Some(&key), &Progress::default()).unwrap();
+    assert_eq!(report.entries, 3, "{report:?}");
+    // Pushing again writes nothing.
+    let again =
+        push(&a.store, &DirCache::new(&cache_dir), &push_items(&first), Some(&key), &Progress::default()).unwrap();
+    assert_eq!((again.entries, again.objects, again.entries_present), (0, 0, 3), "{again:?}");
+
+    // A trusted cache: nothing runs, and only the target's output is fetched.
+    let dir = || -> Vec<Box<dyn Cache>> { vec![Box::new(DirCache::new(&cache_dir))] };
+    let (b, summary) = realise_from(&substituters(dir(), &key), &chain("hello", ""));
+    assert_eq!((summary.run, summary.substituted, summary.available), (0, 1, 0), "{summary:?}");
+    assert_eq!(summary.tasks[2].resolution, Resolution::Substituted);
+    assert_eq!(b.file(&summary, 2, "twice.txt"), "hello\nhello\n");
+    assert_eq!(summary.tasks[2].root, first.tasks[2].root);
+    assert!(b.store.entry(&first.tasks[0].unihash.unwrap()).unwrap().is_none(), "a:do_compile was fetched");
+
+    // Signed by a key nobody trusts: ignored, everything runs.
+    let stranger = SecretKey::generate("test-1").unwrap();
+    let (_, summary) = realise_from(&substituters(dir(), &stranger), &chain("hello", ""));
+    assert_eq!((summary.run, summary.substituted), (3, 0), "{summary:?}");
+
+    // A cache that is down: everything runs.
+    let down: Vec<Box<dyn Cache>> =
+        vec![Box::new(rstore_store::cache::http::HttpCache::new("http://127.0.0.1:9", None).unwrap())];
+    let (_, summary) = realise_from(&substituters(down, &key), &chain("hello", ""));
+    assert_eq!((summary.run, summary.substituted, summary.failed), (3, 0, 0), "{summary:?}");
+
+    // A blob whose bytes do not match its name: b:do_build's output is refused (nothing
+    // of it enters the store) and it runs, from a:do_install's output, substituted.
+    let (digest, _) = rstore_store::cache::conformance::raw_blob(b"hello\nhello\n");
+    let (_, forged) = rstore_store::cache::conformance::raw_blob(b"HELLO\nHELLO\n");
+    let blob = cache_dir.join(Key::Object(rstore_store::ObjectKind::Blob, digest).path());
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::write(&blob, forged).unwrap();
+    let (d, summary) = realise_from(&substituters(dir(), &key), &chain("hello", ""));
+    assert_eq!((summary.run, summary.substituted, summary.failed), (1, 1, 0), "{summary:?}");
+    assert_eq!(summary.tasks[2].resolution, Resolution::Ran);
+    assert_eq!(d.file(&summary, 2, "twice.txt"), "hello\nhello\n");
+    let verified = d.store.verify(&Default::default(), &rstore_store::NoReporter).unwrap();
+    assert!(verified.problems.is_empty(), "{verified:?}");
+}
+
+#[test]
+fn a_cache_s_equivalence_records_spare_the_dependents() {
+    let a = Fixture::new();
+    let (first, _) = a.realise(&chain("hello", ""), &[2], options());
+    // A comment: a:do_compile runs again, its output is the same, the rest is cut off.
+    let (second, _) = a.realise(&chain("hello", "# a comment"), &[2], options());
+    assert_eq!((second.run, second.cutoff), (1, 2), "{second:?}");
+    let cache_dir = a.root.join("cache");
+    let key = SecretKey::generate("test-1").unwrap();
+    let cache = DirCache::new(&cache_dir);
+    push(&a.store, &cache, &push_items(&first), Some(&key), &Progress::default()).unwrap();
+    let report = push(&a.store, &cache, &push_items(&second), Some(&key), &Progress::default()).unwrap();
+    assert_eq!(report.equivalences, 1, "{report:?}");
+
+    // Another store builds the changed chain: the cache's equivalence record gives
+    // a:do_compile's new taskhash the old unihash, so nothing runs at all.
+    let dir: Vec<Box<dyn Cache>> = vec![Box::new(DirCache::new(&cache_dir))];
+    let (b, summary) = realise_from(&substituters(dir, &key), &chain("hello", "# a comment"));
+    assert_eq!((summary.run, summary.substituted), (0, 1), "{summary:?}");
+    let changed = second.tasks[0].taskhash.unwrap();
+    assert_eq!(b.store.lookup(&changed).unwrap(), first.tasks[0].unihash, "the equivalence was not recorded");
+
+    // A cache with only the first build (no equivalence record): everything runs.
+    let unsigned = a.root.join("unsigned");
+    push(&a.store, &DirCache::new(&unsigned), &push_items(&first), Some(&key), &Progress::default()).unwrap();
+    let dir: Vec<Box<dyn Cache>> = vec![Box::new(DirCache::new(&unsigned))];
+    let (_, summary) = realise_from(&substituters(dir, &key), &chain("hello", "# a comment"));
+    assert_eq!(summary.run, 3, "{summary:?}");
 }

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::eval::Dependency;
 use crate::parallel::FileResult;
 
-const FORMAT: u32 = 3;
+/// 4: the provider configuration keeps RSTORE_SUBSTITUTERS and RSTORE_TRUSTED_KEYS.
+const FORMAT: u32 = 4;
 
 /// Hashes file contents, each file once per run.
 #[derive(Default)]

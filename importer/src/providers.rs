@@ -211,7 +211,7 @@ pub struct LayerPriority {
 const CONFIG_PREFIXES: [&str; 4] =
     ["PREFERRED_PROVIDER", "PREFERRED_RPROVIDER", "PREFERRED_VERSION", "REQUIRED_VERSION"];
 /// Other configuration variables the task graph needs.
-const CONFIG_VARS: [&str; 8] = [
+const CONFIG_VARS: [&str; 10] = [
     "ASSUME_PROVIDED",
     "BB_MULTI_PROVIDER_ALLOWED",
     "BB_DEFAULT_TASK",
@@ -222,6 +222,9 @@ const CONFIG_VARS: [&str; 8] = [
     "BB_NUMBER_THREADS",
     // The user's BitBake, to run the layers' own tasks with.
     "RSTORE_BITBAKE_DIR",
+    // Binary caches to substitute from, and the keys they must be signed by.
+    "RSTORE_SUBSTITUTERS",
+    "RSTORE_TRUSTED_KEYS",
 ];
 
 /// What the configuration says about providers: the `PREFERRED_*` / `REQUIRED_VERSION*`

@@ -102,13 +102,19 @@ impl Display {
 }
 
 impl realise::Reporter for Display {
+    /// `available`: in the store or in a binary cache.
     fn planned(&self, needed: usize, available: usize) {
         let to_run = needed - available;
         if let Ok(mut s) = self.state.lock() {
             s.1 = to_run;
         }
         self.event(json!({"event": "plan", "needed": needed, "available": available, "to_run": to_run}));
-        self.line(&format!("{needed} tasks needed: {available} available in the store, up to {to_run} to run"));
+        self.line(&format!("{needed} tasks needed: {available} available, up to {to_run} to run"));
+    }
+
+    fn substituting(&self, count: usize) {
+        self.event(json!({"event": "substituting", "tasks": count}));
+        self.line(&format!("fetching the outputs of {count} tasks from binary caches"));
     }
 
     fn started(&self, id: &TaskId, _running: usize) {
@@ -186,6 +192,8 @@ pub struct Plan {
     pub host_fingerprint: HostFingerprint,
     /// The user's BitBake, when the layers' own tasks run with it.
     pub bitbake: Option<PathBuf>,
+    /// Binary caches to substitute from (RSTORE_SUBSTITUTERS), if any.
+    pub substituters: Option<rstore_store::cache::transfer::Substituters>,
 }
 
 /// Parse, build the task graph of `request`, compute the signatures of its recipes
@@ -231,7 +239,20 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         .or_else(|| vars.get("BB_NUMBER_THREADS").and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let host_fingerprint = host_fingerprint(&tmpdir.join("hosttools"));
-    Ok(Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint, bitbake })
+    let substituters = crate::commands::cache::substituters(vars)?;
+    Ok(Plan {
+        build_dir,
+        graph,
+        build,
+        publications,
+        tmpdir,
+        downloads,
+        store,
+        jobs,
+        host_fingerprint,
+        bitbake,
+        substituters,
+    })
 }
 
 /// The layers' own tasks must run with a BitBake of the release the layers were read
@@ -320,8 +341,19 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     // while parsing cancels the build as soon as it begins).
     let signals = crate::commands::sandbox::block_cancel_signals();
     let request = Request { targets: args.targets.clone(), task: args.task.clone() };
-    let Plan { build_dir, graph, build, publications, tmpdir, downloads, store, jobs, host_fingerprint, bitbake } =
-        plan(global, &request, args.jobs)?;
+    let Plan {
+        build_dir,
+        graph,
+        build,
+        publications,
+        tmpdir,
+        downloads,
+        store,
+        jobs,
+        host_fingerprint,
+        bitbake,
+        substituters,
+    } = plan(global, &request, args.jobs)?;
     let cancel = CancelHandle::new().context("setting up cancellation")?;
     crate::commands::sandbox::cancel_on(signals, cancel.clone());
     let force: BTreeSet<usize> = if args.force { graph.targets.iter().copied().collect() } else { BTreeSet::new() };
@@ -353,8 +385,15 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     };
     let rstore = std::env::current_exe().context("finding the rstore executable")?;
     let executor = SandboxExecutor { store: store.clone(), scratch, rstore, cancel: cancel.clone() };
-    let services =
-        realise::Services { outputs: &*store, executor: Arc::new(executor), reporter: &display, cancel: &cancel };
+    let progress = rstore_store::cache::transfer::Progress::default();
+    let caches = substituters.as_ref().map(|s| realise::CacheSubstitutes::new(&store, s, &progress));
+    let services = realise::Services {
+        outputs: &*store,
+        substitutes: caches.as_ref().map(|c| c as &dyn realise::Substitutes),
+        executor: Arc::new(executor),
+        reporter: &display,
+        cancel: &cancel,
+    };
     let summary = realise::realise(&build, &graph.targets, &mut planner, &services, &options)?;
     if display.live {
         eprint!("\r\x1b[K");
@@ -363,10 +402,16 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             println!(
                 "{}",
-                json!({"event": "summary", "dry_run": true, "would_run": summary.would_run, "available": summary.available})
+                json!({"event": "summary", "dry_run": true, "would_run": summary.would_run,
+                       "would_substitute": summary.would_substitute, "available": summary.available})
             );
         } else {
-            println!("{} tasks would run, {} are available in the store:", summary.would_run.len(), summary.available);
+            println!(
+                "{} tasks would run, {} are available in the store, {} would come from binary caches:",
+                summary.would_run.len(),
+                summary.available,
+                summary.would_substitute.len()
+            );
             for t in &summary.would_run {
                 println!("    {t}");
             }
@@ -395,7 +440,8 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
             json!({
                 "event": "summary",
                 "run": summary.run,
-                "substituted": summary.available,
+                "local": summary.available,
+                "substituted": summary.substituted,
                 "cutoff": summary.cutoff,
                 "failed": summary.failed,
                 "skipped": summary.skipped,
@@ -408,10 +454,12 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!(
-            "Build of {}: {} run, {} from the store, {} cut off by hash equivalence, {} failed, {} not run, in {:.1}s",
+            "Build of {}: {} run, {} from the store, {} from binary caches, {} cut off by hash equivalence, {} failed, \
+             {} not run, in {:.1}s",
             args.targets.join(" "),
             summary.run,
             summary.available,
+            summary.substituted,
             summary.cutoff,
             summary.failed,
             summary.skipped,

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod builtin;
+pub mod cache;
 pub mod env;
 pub mod fetch;
 pub mod getvar;
@@ -70,5 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Store(cmd) => store::run(&cli.global, cmd),
         Command::Sandbox(cmd) => sandbox::run(&cli.global, cmd),
+        Command::Cache(cmd) => cache::run(&cli.global, cmd),
+        Command::Key(cmd) => cache::run_key(cmd),
     }
 }

@@ -8,6 +8,12 @@
 //! | `outhash`  | outhash (32) ‖ task identity| unihash (32 bytes)                 |
 //! | `trees`    | root digest (32 bytes)      | [`TreeInfo`] encoding              |
 //! | `roots`    | `pin:NAME` / `link:PATH`    | [`RootTarget`] encoding            |
+//! | `reports`  | taskhash (32 bytes)         | [`Equivalence`] encoding           |
+//!
+//! `reports` keeps, for each taskhash, the task it belongs to and the outhash that gave
+//! it its unihash: what a binary cache's signed equivalence records carry. It was
+//! added to schema 2 without a version change (a table rocksdb creates when missing);
+//! taskhashes reported before it existed have no report and are not pushed.
 //!
 //! rocksdb lets one process at a time open a database for writing. The index is
 //! therefore opened only while a process needs it, under an exclusive `flock` on
@@ -31,7 +37,7 @@ use crate::digest::{DIGEST_LEN, Digest, Outhash, Taskhash, TreeDigest, Unihash};
 use crate::entry::Entry;
 use crate::error::{Result, StoreError};
 use crate::lock::LockFile;
-use crate::records::{GcRoot, RootName, RootTarget, TreeInfo};
+use crate::records::{Equivalence, GcRoot, RootName, RootTarget, TreeInfo};
 
 /// The index schema version this build reads and writes.
 ///
@@ -58,12 +64,14 @@ pub enum Table {
     Trees,
     /// GC roots.
     Roots,
+    /// taskhash → task identity, unihash and outhash.
+    Reports,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 6] =
-        [Table::Meta, Table::Taskhash, Table::Entries, Table::Outhash, Table::Trees, Table::Roots];
+    pub const ALL: [Table; 7] =
+        [Table::Meta, Table::Taskhash, Table::Entries, Table::Outhash, Table::Trees, Table::Roots, Table::Reports];
 
     /// The column family name.
     pub fn name(self) -> &'static str {
@@ -74,6 +82,7 @@ impl Table {
             Table::Outhash => "outhash",
             Table::Trees => "trees",
             Table::Roots => "roots",
+            Table::Reports => "reports",
         }
     }
 }
@@ -378,6 +387,8 @@ impl Db<'_> {
         let mut batch = WriteBatch::default();
         if existing.is_none() {
             batch.put_cf(self.cf(Table::Taskhash)?, taskhash.as_bytes(), unihash.as_bytes());
+            let report = Equivalence { identity: identity.to_owned(), taskhash: *taskhash, unihash, outhash: *outhash };
+            batch.put_cf(self.cf(Table::Reports)?, taskhash.as_bytes(), report.encode_value());
         }
         if owner.is_none() {
             batch.put_cf(self.cf(Table::Outhash)?, &out_key, unihash.as_bytes());
@@ -391,6 +402,37 @@ impl Db<'_> {
             tracing::debug!(%taskhash, %outhash, "taskhash keeps unihash {existing}; outhash is owned by {owner}");
         }
         Ok(unihash)
+    }
+
+    /// Records an equivalence proved elsewhere (a trusted cache's record) under the
+    /// rules of [`Db::report`]: a taskhash that has a unihash keeps it; an outhash
+    /// that has an owner for this task keeps it. Returns the taskhash's unihash.
+    pub(crate) fn import_equivalence(&self, e: &Equivalence) -> Result<Unihash> {
+        let mut out_key = e.outhash.as_bytes().to_vec();
+        out_key.extend_from_slice(e.identity.as_bytes());
+        let existing = self.unihash(&e.taskhash)?;
+        let mut batch = WriteBatch::default();
+        if existing.is_none() {
+            batch.put_cf(self.cf(Table::Taskhash)?, e.taskhash.as_bytes(), e.unihash.as_bytes());
+            batch.put_cf(self.cf(Table::Reports)?, e.taskhash.as_bytes(), e.encode_value());
+        }
+        if self.get(Table::Outhash, &out_key)?.is_none() {
+            batch.put_cf(self.cf(Table::Outhash)?, &out_key, e.unihash.as_bytes());
+        }
+        if !batch.is_empty() {
+            self.write(batch, "recording hash equivalence")?;
+        }
+        Ok(existing.unwrap_or(e.unihash))
+    }
+
+    /// What the index knows of `taskhash`: its task, unihash and outhash.
+    pub(crate) fn equivalence(&self, taskhash: &Taskhash) -> Result<Option<Equivalence>> {
+        match self.get(Table::Reports, taskhash.as_bytes())? {
+            None => Ok(None),
+            Some(v) => Equivalence::decode_value(*taskhash, &v).map(Some).map_err(|source| {
+                StoreError::CorruptIndexValue { table: Table::Reports.name(), key: taskhash.to_string(), source }
+            }),
+        }
     }
 
     pub(crate) fn entry(&self, unihash: &Unihash) -> Result<Option<Entry>> {

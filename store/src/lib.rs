@@ -60,6 +60,7 @@
 //!   operation plus the hand-over. Read-modify-write updates such as
 //!   [`Store::report`] run while the lock is held and are atomic across processes.
 
+pub mod cache;
 pub mod checkout;
 mod codec;
 pub mod digest;
@@ -96,9 +97,9 @@ pub use ingest::{IngestOptions, IngestOutcome};
 pub use layout::LAYOUT_VERSION;
 pub use lock::remove_tree_forcibly;
 pub use objects::BlobReader;
-pub use records::{GcRoot, RootName, RootTarget, TreeInfo};
+pub use records::{Equivalence, GcRoot, RootName, RootTarget, TreeInfo};
 pub use reporter::{NoReporter, Phase, Reporter};
 pub use stats::StoreStats;
-pub use store::{MAX_TASK_IDENTITY, Store};
+pub use store::{MAX_TASK_IDENTITY, Store, check_raw_object};
 pub use tree::{Attributes, Name, Node, Owner, SymlinkTarget, Tree, TreeEntry};
 pub use verify::{DanglingRecord, Problem, VerifyOptions, VerifyReport};

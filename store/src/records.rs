@@ -7,18 +7,60 @@
 //!     := "RSTINFO" version:u8(=1) logical_bytes:u64 files:u64 directories:u64 symlinks:u64
 //! GC root (table `roots`, key = "pin:" NAME | "link:" ABSOLUTE-PATH)
 //!     := "RSROOT" version:u8(=1) kind:u8 (1 entry, 2 tree) digest:[u8;32]
+//! report (table `reports`, key = taskhash)
+//!     := "RSREPORT" version:u8(=1) identity:str16 unihash:[u8;32] outhash:[u8;32]
 //! ```
+//!
+//! `str16` is a u16 length followed by that many bytes of UTF-8.
 
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::codec::{DecodeError, Reader};
-use crate::digest::{Digest, TreeDigest, Unihash};
+use crate::codec::{DecodeError, Reader, put_bytes16};
+use crate::digest::{Digest, Outhash, Taskhash, TreeDigest, Unihash};
 use crate::error::StoreError;
 
 const TREE_INFO_MAGIC: &str = "RSTINFO";
 const ROOT_MAGIC: &str = "RSROOT";
+const REPORT_MAGIC: &str = "RSREPORT";
+
+/// What hash equivalence knows of one taskhash: the task it belongs to, the unihash
+/// it stands for, and the outhash it was reported with (the output of that unihash).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Equivalence {
+    /// The task's identity (`recipe:do_task`).
+    pub identity: String,
+    /// The taskhash.
+    pub taskhash: Taskhash,
+    /// What it stands for.
+    pub unihash: Unihash,
+    /// The output tree's root, as hash equivalence compares outputs.
+    pub outhash: Outhash,
+}
+
+impl Equivalence {
+    /// The `reports` value (the taskhash is the key).
+    pub(crate) fn encode_value(&self) -> Vec<u8> {
+        let mut out = REPORT_MAGIC.as_bytes().to_vec();
+        out.push(1);
+        put_bytes16(&mut out, self.identity.as_bytes());
+        out.extend_from_slice(self.unihash.as_bytes());
+        out.extend_from_slice(self.outhash.as_bytes());
+        out
+    }
+
+    pub(crate) fn decode_value(taskhash: Taskhash, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.magic(REPORT_MAGIC)?;
+        r.version(1)?;
+        let identity = r.str16("task identity")?.to_owned();
+        let unihash = Unihash::from_digest(r.digest()?);
+        let outhash = Outhash::from_digest(r.digest()?);
+        r.finish()?;
+        Ok(Self { identity, taskhash, unihash, outhash })
+    }
+}
 
 /// A tree whose objects are all durable in the store, with its totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -181,6 +223,15 @@ mod tests {
         let t = RootTarget::Tree(TreeDigest::from_digest(Digest::of_bytes(b"x")));
         assert_eq!(RootTarget::decode(&t.encode()).unwrap(), t);
         assert!(RootTarget::decode(b"RSROOT\x01\x03").is_err());
+        let th = Taskhash::from_digest(Digest::of_bytes(b"t"));
+        let e = Equivalence {
+            identity: "zlib:do_install".into(),
+            taskhash: th,
+            unihash: Unihash::from_digest(Digest::of_bytes(b"u")),
+            outhash: Outhash::from_digest(Digest::of_bytes(b"o")),
+        };
+        assert_eq!(Equivalence::decode_value(th, &e.encode_value()).unwrap(), e);
+        assert!(Equivalence::decode_value(th, &e.encode_value()[..40]).is_err());
         let link = RootName::Link(PathBuf::from("/a/result"));
         assert_eq!(RootName::from_key(&link.key()), Some(link));
         assert!(RootName::pin("").is_err());

@@ -16,7 +16,7 @@ use crate::ingest::{self, IngestOptions, IngestOutcome};
 use crate::layout::Layout;
 use crate::lock::{LockFile, Scratch};
 use crate::objects::{self, BlobReader, Staging};
-use crate::records::{GcRoot, RootName, RootTarget, TreeInfo};
+use crate::records::{Equivalence, GcRoot, RootName, RootTarget, TreeInfo};
 use crate::reporter::{Phase, Reporter};
 use crate::stats::{self, StoreStats};
 use crate::tree::{self, Node, Tree};
@@ -198,17 +198,11 @@ impl Store {
     /// visible before trees, and trees in the order given (give children first).
     pub fn import_raw_objects(&self, objects: &[(ObjectKind, Digest, &[u8])]) -> Result<()> {
         for (kind, digest, raw) in objects {
-            let rejected = |source| StoreError::ImportRejected { kind: *kind, expected: *digest, source };
-            match kind {
-                ObjectKind::Tree => {
-                    let actual = *tree::digest_of_encoding(raw).digest();
-                    if actual != *digest {
-                        return Err(rejected(Corruption::HashMismatch { actual }));
-                    }
-                    Tree::decode(raw).map_err(|e| rejected(Corruption::Decode(e)))?;
-                }
-                ObjectKind::Blob => check_raw_blob(digest, raw).map_err(rejected)?,
-            }
+            check_raw_object(*kind, digest, raw).map_err(|source| StoreError::ImportRejected {
+                kind: *kind,
+                expected: *digest,
+                source,
+            })?;
         }
         let _op = self.shared_op();
         let staging = self.staging()?;
@@ -329,6 +323,20 @@ impl Store {
     pub fn report(&self, identity: &str, taskhash: &Taskhash, outhash: &Outhash) -> Result<Unihash> {
         check_identity(identity)?;
         self.index.with(|db| db.report(identity, taskhash, outhash))
+    }
+
+    /// Records a hash equivalence proved elsewhere (a trusted binary cache's record),
+    /// with the rules of [`Store::report`]: a taskhash that has a unihash keeps it.
+    /// Returns the taskhash's unihash.
+    pub fn import_equivalence(&self, equivalence: &Equivalence) -> Result<Unihash> {
+        check_identity(&equivalence.identity)?;
+        self.index.with(|db| db.import_equivalence(equivalence))
+    }
+
+    /// What hash equivalence knows of `taskhash`: its task, unihash and outhash
+    /// (None for a taskhash never reported, or reported before the store kept this).
+    pub fn equivalence(&self, taskhash: &Taskhash) -> Result<Option<Equivalence>> {
+        self.index.with(|db| db.equivalence(taskhash))
     }
 
     /// The unihash recorded for `taskhash`, if any.
@@ -502,6 +510,22 @@ fn check_identity(identity: &str) -> Result<()> {
         return Err(bad("longer than 4096 bytes"));
     }
     Ok(())
+}
+
+/// Checks an object in its raw form (as [`Store::read_raw_object`] gives it and a
+/// binary cache ships it): a tree's encoding must hash to `digest` and decode; a
+/// blob's zstd frame must decompress to contents that hash to `digest`.
+pub fn check_raw_object(kind: ObjectKind, digest: &Digest, raw: &[u8]) -> std::result::Result<(), Corruption> {
+    match kind {
+        ObjectKind::Tree => {
+            let actual = *tree::digest_of_encoding(raw).digest();
+            if actual != *digest {
+                return Err(Corruption::HashMismatch { actual });
+            }
+            Tree::decode(raw).map(|_| ()).map_err(Corruption::Decode)
+        }
+        ObjectKind::Blob => check_raw_blob(digest, raw),
+    }
 }
 
 fn check_raw_blob(digest: &Digest, raw: &[u8]) -> std::result::Result<(), Corruption> {

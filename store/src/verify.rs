@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::codec::DecodeError;
-use crate::digest::{DIGEST_LEN, Digest};
+use crate::digest::{DIGEST_LEN, Digest, Taskhash};
 use crate::entry::Entry;
 use crate::error::{Corruption, ObjectKind, Result};
 use crate::index::{Snapshot, Table, printable_key, records};
@@ -328,6 +328,12 @@ pub(crate) fn scan(
                     }
                     (Err(e), _) => Some(e.to_string()),
                     (_, Err(e)) => Some(e.to_string()),
+                },
+                Table::Reports => match Digest::from_slice(&key) {
+                    Ok(th) => crate::records::Equivalence::decode_value(Taskhash::from_digest(th), &value)
+                        .err()
+                        .map(|e| e.to_string()),
+                    Err(e) => Some(e.to_string()),
                 },
                 Table::Roots => match (RootName::from_key(&key), RootTarget::decode(&value)) {
                     (Some(_), Ok(_)) => None,
