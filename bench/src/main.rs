@@ -5,6 +5,7 @@
 
 mod bitbake;
 mod build;
+mod cache;
 mod fetch;
 mod graph;
 mod memory;
@@ -40,6 +41,8 @@ enum Bench {
     Build(build::Args),
     /// openembedded-core's native bootstrap from nothing, no-op and after a class edit vs bitbake
     OeBuild(oe_build::Args),
+    /// Binary caches: substitution throughput vs curl, batched existence, the demo image from a cache
+    Cache(cache::Args),
     /// Scheduling overhead of the realisation engine on synthetic graphs of instant tasks
     Schedule(schedule::Args),
 }
@@ -54,5 +57,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Build(args) => build::run(args),
         Bench::OeBuild(args) => oe_build::run(args),
         Bench::Schedule(args) => schedule::run(args),
+        Bench::Cache(args) => cache::run(args),
     }
 }

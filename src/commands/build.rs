@@ -67,6 +67,8 @@ struct Display {
     live: bool,
     started: Instant,
     state: Mutex<(usize, usize, BTreeSet<String>)>,
+    /// What is being fetched from binary caches, shown on the live line.
+    transfer: Mutex<String>,
 }
 
 impl Display {
@@ -97,7 +99,18 @@ impl Display {
             running.push_str(&format!(" (+{})", s.2.len() - 3));
         }
         let elapsed = self.started.elapsed().as_secs();
-        eprint!("\r\x1b[K[{}/{}] {}:{:02} {running}", s.0, s.1, elapsed / 60, elapsed % 60);
+        let transfer = self.transfer.lock().map(|t| t.clone()).unwrap_or_default();
+        eprint!("\r\x1b[K[{}/{}] {}:{:02} {transfer}{running}", s.0, s.1, elapsed / 60, elapsed % 60);
+    }
+
+    /// Objects and bytes fetched from binary caches so far (called about 4 times a
+    /// second while something arrives).
+    fn fetched(&self, objects: u64, bytes: u64) {
+        self.event(json!({"event": "fetched", "objects": objects, "bytes": bytes}));
+        if let Ok(mut t) = self.transfer.lock() {
+            *t = format!("fetched {objects} objects, {:.1} MiB ", bytes as f64 / 1048576.0);
+        }
+        self.redraw();
     }
 }
 
@@ -272,6 +285,30 @@ fn same_release(checkout: &Path, read_as: &rstore_importer::bitbake_version::Det
     Ok(())
 }
 
+/// The targets, and every task below them of the targets' recipes that publishes into
+/// the deploy directories: a build whose targets' outputs are found (in the store, or a
+/// binary cache) still deploys the targets' images and packages, as BitBake's setscene
+/// tasks do, without needing anything else below.
+fn with_publishing_tasks(
+    build: &realise::BuildGraph,
+    targets: &[usize],
+    publications: &[Vec<Publication>],
+) -> Vec<usize> {
+    let recipes: BTreeSet<&str> = targets.iter().map(|&t| build.node(t).id.recipe.as_str()).collect();
+    let below = build.closure(targets.iter().copied());
+    let mut wanted = targets.to_vec();
+    for (i, reached) in below.iter().enumerate() {
+        if *reached
+            && !targets.contains(&i)
+            && !publications[i].is_empty()
+            && recipes.contains(build.node(i).id.recipe.as_str())
+        {
+            wanted.push(i);
+        }
+    }
+    wanted
+}
+
 /// What [`publish_outputs`] did.
 struct Published {
     files: usize,
@@ -382,6 +419,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         live: !args.json && !global.quiet && std::io::stderr().is_terminal(),
         started,
         state: Mutex::new((0, 0, BTreeSet::new())),
+        transfer: Mutex::new(String::new()),
     };
     let rstore = std::env::current_exe().context("finding the rstore executable")?;
     let executor = SandboxExecutor { store: store.clone(), scratch, rstore, cancel: cancel.clone() };
@@ -394,7 +432,28 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         reporter: &display,
         cancel: &cancel,
     };
-    let summary = realise::realise(&build, &graph.targets, &mut planner, &services, &options)?;
+    let wanted = with_publishing_tasks(&build, &graph.targets, &publications);
+    // While outputs arrive from binary caches, show how much has arrived.
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        if substituters.is_some() {
+            scope.spawn(|| {
+                use std::sync::atomic::Ordering::Relaxed;
+                let mut shown = 0;
+                while !finished.load(Relaxed) {
+                    let objects = progress.objects.load(Relaxed);
+                    if objects != shown {
+                        shown = objects;
+                        display.fetched(objects, progress.bytes.load(Relaxed));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+            });
+        }
+        let summary = realise::realise(&build, &wanted, &mut planner, &services, &options);
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        summary
+    })?;
     if display.live {
         eprint!("\r\x1b[K");
     }

@@ -21,9 +21,10 @@ use crate::GlobalArgs;
 
 /// Binary caches: push what targets need, serve a store over HTTP, verify a cache
 ///
-/// A cache is a directory (a path or file:///path), or a web server (http://,
-/// https://) that answers GET and HEAD and, to be pushed to, PUT (nginx with WebDAV,
-/// an object store, or `rstore cache serve`). Builds substitute from the caches
+/// A cache is a directory (a path or file:///path), a web server (http://, https://)
+/// that answers GET and HEAD and, to be pushed to, PUT (nginx with WebDAV, an object
+/// store, or `rstore cache serve`), or a Remote Execution API server's CAS and
+/// ActionCache (grpc://HOST:PORT[/INSTANCE]: buildbox-casd, BuildGrid, Buildbarn). Builds substitute from the caches
 /// RSTORE_SUBSTITUTERS names (in conf/local.conf or the environment), and use only
 /// records signed by a key RSTORE_TRUSTED_KEYS lists.
 #[derive(Debug, Subcommand)]
@@ -56,7 +57,7 @@ pub struct GenerateArgs {
 #[command(after_help = "Examples:\n  rstore cache push file:///srv/cache core-image-minimal --key ci-1.secret\n  \
                          rstore cache push http://cache.local:8080 zlib --key ci-1.secret --token \"$TOKEN\"")]
 pub struct PushArgs {
-    /// The cache: a directory, file:///path, http:// or https://
+    /// The cache: a directory, file:///path, http://, https:// or grpc://
     pub url: String,
     /// Targets whose tasks' outputs are pushed (recipe, or recipe:do_task)
     #[arg(required = true)]
@@ -90,7 +91,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The cache: a directory, file:///path, http:// or https://
+    /// The cache: a directory, file:///path, http://, https:// or grpc://
     pub url: String,
     /// Check only the records these targets need (a web server's records cannot be
     /// listed, so it needs targets) [default: every record of a directory cache]
@@ -131,7 +132,7 @@ pub fn substituters(vars: &std::collections::BTreeMap<String, String>) -> anyhow
     }
     let caches = urls
         .split_whitespace()
-        .map(|u| cache::open(u, None).with_context(|| "RSTORE_SUBSTITUTERS".to_string()))
+        .map(|u| rstore_reapi::open(u, None).with_context(|| "RSTORE_SUBSTITUTERS".to_string()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Some(Substituters::new(caches, trusted)))
 }
@@ -244,7 +245,7 @@ fn push(global: &GlobalArgs, a: PushArgs) -> anyhow::Result<ExitCode> {
     if key.is_none() {
         tracing::warn!("pushing unsigned records (no --key): no build will trust them");
     }
-    let target = cache::open(&a.url, a.token.clone())?;
+    let target = rstore_reapi::open(&a.url, a.token.clone())?;
     let (plan, results) = resolved(global, &a.targets, &a.task)?;
     let mut items = Vec::new();
     let mut absent = 0usize;
@@ -315,7 +316,7 @@ fn serve(global: &GlobalArgs, a: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn verify(global: &GlobalArgs, a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let target = cache::open(&a.url, None)?;
+    let target = rstore_reapi::open(&a.url, None)?;
     let mut trusted_text = a.trusted_keys.join(" ");
     if let Ok(env) = std::env::var("RSTORE_TRUSTED_KEYS") {
         trusted_text = format!("{trusted_text} {env}");

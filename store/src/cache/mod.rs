@@ -147,6 +147,10 @@ pub trait Cache: Send + Sync {
     fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, CacheError>;
     /// Stores a value.
     fn put(&self, key: &Key, value: &[u8]) -> Result<(), CacheError>;
+    /// Stores several values; implementations send them at once where they can.
+    fn put_many(&self, items: &[(Key, &[u8])]) -> Result<(), CacheError> {
+        items.iter().try_for_each(|(k, v)| self.put(k, v))
+    }
     /// Several values (one answer per key, in order); implementations fetch them at
     /// once where they can.
     fn get_many(&self, keys: &[Key]) -> Vec<Result<Option<Vec<u8>>, CacheError>> {

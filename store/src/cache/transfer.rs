@@ -164,41 +164,63 @@ pub fn push(
         let present = ask(cache, &keys, &mut report)?;
         upload.extend(keys.into_iter().zip(present).filter(|(_, p)| !p).map(|(k, _)| k));
     }
-    let results = parallel_map(&upload, WORKERS, |k| -> Result<usize, TransferError> {
-        let Key::Object(kind, d) = k else { return Ok(0) };
-        let raw = store.read_raw_object(*kind, d)?;
-        cache.put(k, &raw)?;
-        progress.add(raw.len());
-        Ok(raw.len())
+    let chunks: Vec<&[Key]> = upload.chunks(CHUNK).collect();
+    let results = parallel_map(&chunks, WORKERS, |chunk| -> Result<(usize, u64), TransferError> {
+        let mut raws = Vec::with_capacity(chunk.len());
+        for k in chunk.iter() {
+            if let Key::Object(kind, d) = k {
+                raws.push((*k, store.read_raw_object(*kind, d)?));
+            }
+        }
+        let items: Vec<(Key, &[u8])> = raws.iter().map(|(k, raw)| (*k, raw.as_slice())).collect();
+        cache.put_many(&items)?;
+        raws.iter().for_each(|(_, raw)| progress.add(raw.len()));
+        Ok((raws.len(), raws.iter().map(|(_, raw)| raw.len() as u64).sum()))
     });
     for r in results {
-        report.bytes += r? as u64;
-        report.objects += 1;
+        let (objects, bytes) = r?;
+        report.objects += objects;
+        report.bytes += bytes;
     }
+    // Trees children first (deepest level first), each level in chunks.
     for level in trees.iter().rev() {
-        let results = parallel_map(level, WORKERS, |(d, raw)| -> Result<usize, TransferError> {
-            cache.put(&Key::Object(ObjectKind::Tree, *d), raw)?;
-            progress.add(raw.len());
-            Ok(raw.len())
+        let chunks: Vec<&[(Digest, Vec<u8>)]> = level.chunks(CHUNK).collect();
+        let results = parallel_map(&chunks, WORKERS, |chunk| -> Result<(usize, u64), TransferError> {
+            let items: Vec<(Key, &[u8])> =
+                chunk.iter().map(|(d, raw)| (Key::Object(ObjectKind::Tree, *d), raw.as_slice())).collect();
+            cache.put_many(&items)?;
+            chunk.iter().for_each(|(_, raw)| progress.add(raw.len()));
+            Ok((chunk.len(), chunk.iter().map(|(_, raw)| raw.len() as u64).sum()))
         });
         for r in results {
-            report.bytes += r? as u64;
-            report.objects += 1;
+            let (objects, bytes) = r?;
+            report.objects += objects;
+            report.bytes += bytes;
         }
     }
-    for r in parallel_map(&missing, WORKERS, |r| cache.put(&Key::Entry(r.unihash), &r.encode())) {
-        r?;
-        report.entries += 1;
-    }
+    let encoded: Vec<(Key, Vec<u8>)> = missing.iter().map(|r| (Key::Entry(r.unihash), r.encode())).collect();
+    report.entries += put_records(cache, &encoded)?;
     let eq_keys: Vec<Key> = equivalences.keys().map(|t| Key::Equivalence(*t)).collect();
     let present = ask(cache, &eq_keys, &mut report)?;
     let eq_missing: Vec<&EquivalenceRecord> =
         equivalences.values().zip(present).filter(|(_, p)| !p).map(|(r, _)| r).collect();
-    for r in parallel_map(&eq_missing, WORKERS, |r| cache.put(&Key::Equivalence(r.equivalence.taskhash), &r.encode())) {
-        r?;
-        report.equivalences += 1;
-    }
+    let encoded: Vec<(Key, Vec<u8>)> =
+        eq_missing.iter().map(|r| (Key::Equivalence(r.equivalence.taskhash), r.encode())).collect();
+    report.equivalences += put_records(cache, &encoded)?;
     Ok(report)
+}
+
+/// Writes records, in chunks, several chunks at once; returns how many.
+fn put_records(cache: &dyn Cache, records: &[(Key, Vec<u8>)]) -> Result<usize, CacheError> {
+    let chunks: Vec<&[(Key, Vec<u8>)]> = records.chunks(CHUNK).collect();
+    let mut done = 0;
+    for r in parallel_map(&chunks, WORKERS, |chunk| {
+        let items: Vec<(Key, &[u8])> = chunk.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        cache.put_many(&items).map(|_| chunk.len())
+    }) {
+        done += r?;
+    }
+    Ok(done)
 }
 
 /// An entry a cache offers, with a trusted signature.
