@@ -403,3 +403,75 @@ fn a_cache_s_equivalence_records_spare_the_dependents() {
     let (_, summary) = realise_from(&substituters(dir, &key), &chain("hello", "# a comment"));
     assert_eq!(summary.run, 3, "{summary:?}");
 }
+
+/// How [`misbehaving_cache`] answers.
+#[derive(Clone, Copy)]
+enum Misbehaviour {
+    /// Every request: 500.
+    Fails,
+    /// Blobs: the full length announced, half the body sent, the connection closed.
+    CutsBlobsShort,
+}
+
+/// A web server for the cache directory `root` that misbehaves as told (one request per
+/// connection); its URL.
+fn misbehaving_cache(root: PathBuf, how: Misbehaviour) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            if reader.read_line(&mut first).is_err() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).map(|n| n == 0).unwrap_or(true) || line == "\r\n" {
+                    break;
+                }
+            }
+            let mut parts = first.split(' ');
+            let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let file = root.join(path.trim_start_matches('/'));
+            let body = std::fs::read(&file).ok();
+            let head = method == "HEAD";
+            let _ = match (how, body) {
+                (Misbehaviour::Fails, _) => stream
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                (_, None) => {
+                    stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                }
+                (Misbehaviour::CutsBlobsShort, Some(body)) => {
+                    let cut = path.contains("/objects/blobs/") && !head;
+                    let sent = if cut { &body[..body.len() / 2] } else { &body[..] };
+                    let header =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    stream.write_all(header.as_bytes()).and_then(|_| if head { Ok(()) } else { stream.write_all(sent) })
+                }
+            };
+        }
+    });
+    url
+}
+
+#[test]
+fn a_cache_that_fails_or_cuts_bodies_short_costs_a_build_not_a_wrong_output() {
+    let a = Fixture::new();
+    let (first, _) = a.realise(&chain("hello", ""), &[2], options());
+    let key = SecretKey::generate("test-1").unwrap();
+    push(&a.store, &DirCache::new(a.root.join("served/cache")), &push_items(&first), Some(&key), &Progress::default())
+        .unwrap();
+    for how in [Misbehaviour::Fails, Misbehaviour::CutsBlobsShort] {
+        let url = format!("{}/cache", misbehaving_cache(a.root.join("served"), how));
+        let http: Vec<Box<dyn Cache>> = vec![Box::new(rstore_store::cache::http::HttpCache::new(&url, None).unwrap())];
+        let (b, summary) = realise_from(&substituters(http, &key), &chain("hello", ""));
+        assert_eq!((summary.run, summary.substituted, summary.failed), (3, 0, 0), "{summary:?}");
+        assert_eq!(b.file(&summary, 2, "twice.txt"), "hello\nhello\n");
+        assert_eq!(summary.tasks[2].root, first.tasks[2].root);
+        let verified = b.store.verify(&Default::default(), &rstore_store::NoReporter).unwrap();
+        assert!(verified.problems.is_empty(), "{verified:?}");
+    }
+}
