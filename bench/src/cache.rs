@@ -200,11 +200,30 @@ fn throughput(args: &Args, tmp: &Path, server: &Nginx, key: &SecretKey, trusted:
     std::fs::write(&config, text)?;
     let started = Instant::now();
     let status = Command::new("curl")
-        .args(["-s", "-f", "--parallel", "--parallel-max", "16", "-K"])
+        .args(["-s", "-S", "-f", "--no-progress-meter", "--parallel", "--parallel-max", "16", "-K"])
         .arg(&config)
         .status()
         .context("running curl")?;
     let curl = status.success().then(|| started.elapsed().as_secs_f64());
+
+    // curl again, into files on the same disk, made durable (what a store must do).
+    let files = tmp.join("curl-files");
+    std::fs::create_dir_all(&files)?;
+    let mut text = String::new();
+    for (i, p) in objects.iter().enumerate() {
+        let rel = p.strip_prefix(&cache_dir)?.display().to_string();
+        text.push_str(&format!("url = \"{url}/{rel}\"\noutput = \"{}/{i}\"\n", files.display()));
+    }
+    std::fs::write(&config, text)?;
+    let started = Instant::now();
+    let status = Command::new("curl")
+        .args(["-s", "-S", "-f", "--no-progress-meter", "--parallel", "--parallel-max", "16", "-K"])
+        .arg(&config)
+        .status()
+        .context("running curl")?;
+    let synced = Command::new("sync").arg("-f").arg(&files).status()?.success();
+    let curl_disk = (status.success() && synced).then(|| started.elapsed().as_secs_f64());
+    std::fs::remove_dir_all(&files)?;
 
     // One request per object in turn: existence, then the object.
     let one = HttpCache::new(&url, None)?;
@@ -220,6 +239,15 @@ fn throughput(args: &Args, tmp: &Path, server: &Nginx, key: &SecretKey, trusted:
     }
     let sequential = started.elapsed().as_secs_f64();
     let (o, c, s) = (mib_per_s(bytes, ours), curl.map(|t| mib_per_s(bytes, t)), mib_per_s(bytes, sequential));
+    Row {
+        what: "substitute (verify + store)",
+        ours: o,
+        peer_name: "curl -Z 16 to files+sync",
+        peer: curl_disk.map(|t| mib_per_s(bytes, t)),
+        unit: "MiB/s",
+        higher_is_better: true,
+    }
+    .print();
     Row {
         what: "substitute (verify + store)",
         ours: o,

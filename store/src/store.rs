@@ -197,13 +197,15 @@ impl Store {
     /// for all of them. Every object is checked before any is written; blobs become
     /// visible before trees, and trees in the order given (give children first).
     pub fn import_raw_objects(&self, objects: &[(ObjectKind, Digest, &[u8])]) -> Result<()> {
-        for (kind, digest, raw) in objects {
+        // Decompressing and hashing is most of the work: on every core.
+        use rayon::prelude::*;
+        objects.par_iter().try_for_each(|(kind, digest, raw)| {
             check_raw_object(*kind, digest, raw).map_err(|source| StoreError::ImportRejected {
                 kind: *kind,
                 expected: *digest,
                 source,
-            })?;
-        }
+            })
+        })?;
         let _op = self.shared_op();
         let staging = self.staging()?;
         for (kind, digest, raw) in objects {
