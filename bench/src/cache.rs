@@ -340,7 +340,16 @@ fn image(args: &Args, tmp: &Path, server: &Nginx, key: &SecretKey) -> anyhow::Re
     let url = format!("{}/image-cache", server.url);
     let init = |name: &str| -> anyhow::Result<PathBuf> {
         let dir = tmp.join(name);
-        let ok = Command::new(&rstore).arg("init").arg(&dir).stdout(Stdio::null()).status()?.success();
+        let layers = std::env::var_os("RSTORE_LAYERS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../layers"));
+        let ok = Command::new(&rstore)
+            .arg("init")
+            .arg(&dir)
+            .env("RSTORE_LAYERS_DIR", layers)
+            .stdout(Stdio::null())
+            .status()?
+            .success();
         if !ok {
             bail!("rstore init {} failed", dir.display());
         }
