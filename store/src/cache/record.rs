@@ -74,6 +74,14 @@ fn put_signatures(out: &mut Vec<u8>, signatures: &[Signature]) {
     }
 }
 
+/// Adds `key`'s signature over `bytes`, replacing an earlier one by the same key name.
+fn add_signature(signatures: &mut Vec<Signature>, key: &SecretKey, bytes: &[u8]) {
+    let sig = key.sign(bytes);
+    signatures.retain(|s| s.key_name != sig.key_name);
+    signatures.push(sig);
+    signatures.sort();
+}
+
 fn read_signatures(r: &mut Reader<'_>) -> Result<Vec<Signature>, DecodeError> {
     let count = r.u16()?;
     let mut out: Vec<Signature> = Vec::new();
@@ -160,10 +168,8 @@ impl EntryRecord {
 
     /// Adds `key`'s signature (replacing an earlier one by the same key name).
     pub fn sign(&mut self, key: &SecretKey) {
-        let sig = key.sign(&self.signing_bytes());
-        self.signatures.retain(|s| s.key_name != sig.key_name);
-        self.signatures.push(sig);
-        self.signatures.sort();
+        let bytes = self.signing_bytes();
+        add_signature(&mut self.signatures, key, &bytes);
     }
 
     /// The trusted key that signed it, if one did.
@@ -218,10 +224,8 @@ impl EquivalenceRecord {
 
     /// Adds `key`'s signature (replacing an earlier one by the same key name).
     pub fn sign(&mut self, key: &SecretKey) {
-        let sig = key.sign(&self.signing_bytes());
-        self.signatures.retain(|s| s.key_name != sig.key_name);
-        self.signatures.push(sig);
-        self.signatures.sort();
+        let bytes = self.signing_bytes();
+        add_signature(&mut self.signatures, key, &bytes);
     }
 
     /// The trusted key that signed it, if one did.

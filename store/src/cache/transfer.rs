@@ -295,68 +295,88 @@ impl Substituters {
         out
     }
 
-    /// Trusted hash equivalence for `(task identity, taskhash)` pairs: the first cache
-    /// (in order) with a trusted record of that taskhash for that task.
-    pub fn equivalences(&self, asks: &[(String, Taskhash)]) -> Vec<Option<Equivalence>> {
-        let mut out: Vec<Option<Equivalence>> = vec![None; asks.len()];
+    /// For each of `n` asks, the first answer (caches in order) that `accept` takes from
+    /// the value of `key(ask)`; `accept(ask, cache, url, bytes)` says why it refuses.
+    fn first_accepted<T: Clone>(
+        &self,
+        n: usize,
+        key: impl Fn(usize) -> Key,
+        accept: impl Fn(usize, usize, &str, &[u8]) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        let mut out: Vec<Option<T>> = vec![None; n];
         for i in 0..self.caches.len() {
-            let open: Vec<usize> = (0..asks.len()).filter(|&a| out[a].is_none()).collect();
+            let open: Vec<usize> = (0..n).filter(|&a| out[a].is_none()).collect();
             if open.is_empty() || !self.usable(i) {
                 continue;
             }
-            let keys: Vec<Key> = open.iter().map(|&a| Key::Equivalence(asks[a].1)).collect();
+            let keys: Vec<Key> = open.iter().map(|&a| key(a)).collect();
             for (a, value) in open.into_iter().zip(self.values(i, &keys)) {
-                let Some(bytes) = value else { continue };
-                let url = self.caches[i].url();
-                let (identity, taskhash) = &asks[a];
-                match EquivalenceRecord::decode(&bytes) {
-                    Ok(r) if r.equivalence.taskhash != *taskhash || r.equivalence.identity != *identity => {
-                        tracing::warn!("{url}: ignoring the equivalence record of {taskhash}: it is another task's");
-                    }
-                    Ok(r) => match r.trusted_by(&self.trusted) {
-                        Some(_) => out[a] = Some(r.equivalence),
-                        None => tracing::warn!(
-                            "{url}: ignoring the equivalence record of {identity} ({taskhash}): no signature by a \
-                             trusted key (RSTORE_TRUSTED_KEYS)"
-                        ),
-                    },
-                    Err(e) => tracing::warn!("{url}: ignoring the equivalence record of {taskhash}: {e}"),
+                if let Some(bytes) = value {
+                    out[a] = accept(a, i, self.caches[i].url(), &bytes);
                 }
             }
         }
         out
     }
 
+    /// Trusted hash equivalence for `(task identity, taskhash)` pairs: the first cache
+    /// (in order) with a trusted record of that taskhash for that task.
+    pub fn equivalences(&self, asks: &[(String, Taskhash)]) -> Vec<Option<Equivalence>> {
+        self.first_accepted(
+            asks.len(),
+            |a| Key::Equivalence(asks[a].1),
+            |a, _, url, bytes| {
+                let (identity, taskhash) = &asks[a];
+                match EquivalenceRecord::decode(bytes) {
+                    Ok(r) if r.equivalence.taskhash != *taskhash || r.equivalence.identity != *identity => {
+                        tracing::warn!("{url}: ignoring the equivalence record of {taskhash}: it is another task's");
+                        None
+                    }
+                    Ok(r) if r.trusted_by(&self.trusted).is_some() => Some(r.equivalence),
+                    Ok(_) => {
+                        tracing::warn!(
+                            "{url}: ignoring the equivalence record of {identity} ({taskhash}): no signature by a \
+                             trusted key (RSTORE_TRUSTED_KEYS)"
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!("{url}: ignoring the equivalence record of {taskhash}: {e}");
+                        None
+                    }
+                }
+            },
+        )
+    }
+
     /// Trusted entries for `(task identity, unihash)` pairs: the first cache (in order)
     /// with a trusted entry record of that unihash for that task.
     pub fn entries(&self, asks: &[(String, Unihash)]) -> Vec<Option<Found>> {
-        let mut out: Vec<Option<Found>> = vec![None; asks.len()];
-        for i in 0..self.caches.len() {
-            let open: Vec<usize> = (0..asks.len()).filter(|&a| out[a].is_none()).collect();
-            if open.is_empty() || !self.usable(i) {
-                continue;
-            }
-            let keys: Vec<Key> = open.iter().map(|&a| Key::Entry(asks[a].1)).collect();
-            for (a, value) in open.into_iter().zip(self.values(i, &keys)) {
-                let Some(bytes) = value else { continue };
-                let url = self.caches[i].url();
+        self.first_accepted(
+            asks.len(),
+            |a| Key::Entry(asks[a].1),
+            |a, cache, url, bytes| {
                 let (identity, unihash) = &asks[a];
-                match EntryRecord::decode(&bytes) {
+                match EntryRecord::decode(bytes) {
                     Ok(r) if r.unihash != *unihash || r.identity != *identity => {
                         tracing::warn!("{url}: ignoring the entry record of {unihash}: it is another task's");
+                        None
                     }
-                    Ok(r) => match r.trusted_by(&self.trusted) {
-                        Some(_) => out[a] = Some(Found { cache: i, record: r }),
-                        None => tracing::warn!(
+                    Ok(r) if r.trusted_by(&self.trusted).is_some() => Some(Found { cache, record: r }),
+                    Ok(_) => {
+                        tracing::warn!(
                             "{url}: ignoring the entry record of {identity} ({unihash}): no signature by a trusted \
                              key (RSTORE_TRUSTED_KEYS)"
-                        ),
-                    },
-                    Err(e) => tracing::warn!("{url}: ignoring the entry record of {unihash}: {e}"),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!("{url}: ignoring the entry record of {unihash}: {e}");
+                        None
+                    }
                 }
-            }
-        }
-        out
+            },
+        )
     }
 
     /// Fetches found entries into `store`, several at once. One result per entry: an
