@@ -38,6 +38,30 @@ use tonic::transport::{Channel, Endpoint};
 pub const BATCH_BYTES: usize = 3 << 20;
 /// ActionCache lookups and updates in flight at once.
 const IN_FLIGHT: usize = 64;
+/// How often a call the server refused as busy is tried again (pauses doubling from
+/// 20 ms up to 1 s: about 10 s in all).
+const BUSY_RETRIES: u32 = 16;
+
+/// Calls `call` until the server stops answering that it is busy: `RESOURCE_EXHAUSTED`
+/// (BuildGrid refuses calls beyond its thread pool, 5 per core by default, fewer than
+/// the calls a client has in flight) or `UNAVAILABLE`; any other answer is returned.
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let mut pause = std::time::Duration::from_millis(20);
+    for _ in 0..BUSY_RETRIES {
+        match call().await {
+            Err(s) if matches!(s.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
 /// The largest gRPC message accepted from the server.
 const MAX_MESSAGE: usize = 16 << 20;
 
@@ -199,7 +223,7 @@ impl ReapiCache {
         for chunk in keys.chunks(IN_FLIGHT) {
             let mut set = tokio::task::JoinSet::new();
             for (i, key) in chunk.iter().enumerate() {
-                let mut ac = self.ac();
+                let ac = self.ac();
                 let request = GetActionResultRequest {
                     instance_name: self.instance.clone(),
                     action_digest: Some(self.action_digest(key)),
@@ -208,7 +232,14 @@ impl ReapiCache {
                     inline_output_files: vec![],
                     digest_function: self.function.value(),
                 };
-                set.spawn(async move { (i, ac.get_action_result(request).await) });
+                set.spawn(async move {
+                    let result = patiently(|| {
+                        let (mut ac, request) = (ac.clone(), request.clone());
+                        async move { ac.get_action_result(request).await }
+                    })
+                    .await;
+                    (i, result)
+                });
             }
             let mut found: Vec<Option<Digest>> = vec![None; chunk.len()];
             while let Some(joined) = set.join_next().await {
@@ -417,7 +448,7 @@ impl ReapiCache {
         for chunk in items.iter().zip(&digests).collect::<Vec<_>>().chunks(IN_FLIGHT) {
             let mut set = tokio::task::JoinSet::new();
             for ((key, _), d) in chunk {
-                let mut ac = self.ac();
+                let ac = self.ac();
                 let request = UpdateActionResultRequest {
                     instance_name: self.instance.clone(),
                     action_digest: Some(self.action_digest(key)),
@@ -433,7 +464,14 @@ impl ReapiCache {
                     digest_function: self.function.value(),
                 };
                 let key = key.to_string();
-                set.spawn(async move { ac.update_action_result(request).await.map_err(|s| (key, s)) });
+                set.spawn(async move {
+                    patiently(|| {
+                        let (mut ac, request) = (ac.clone(), request.clone());
+                        async move { ac.update_action_result(request).await }
+                    })
+                    .await
+                    .map_err(|s| (key, s))
+                });
             }
             while let Some(joined) = set.join_next().await {
                 match joined {

