@@ -808,3 +808,56 @@ fn long_build_dir_path_builds() {
     assert!(built.ran().contains("hello:do_configure"), "{:?}", built.ran());
     b.built_root("hello:do_build");
 }
+
+/// The escape tests of `rstore build`: what every task sees of the machine, whatever
+/// the host. (`tests/sandbox_security.rs` tries the same from `rstore sandbox run`.)
+#[test]
+fn tasks_see_a_fixed_cpu_count_a_syscall_filter_and_their_own_clocks() {
+    let b = BuildDir::with_fixture();
+    b.build_ok(&["escape-probe"]);
+    let log = std::fs::read_to_string(b.log_dir("escape-probe").join("log.do_compile")).unwrap();
+    let host_cpus = std::thread::available_parallelism().unwrap().get();
+    assert!(log.contains(&format!("nproc: {}\n", host_cpus.min(4))), "RSTORE_TASK_CPUS defaults to 4:\n{log}");
+    assert!(log.contains("seccomp: 2\n"), "no system-call filter:\n{log}");
+    let host_uptime: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    if Path::new("/proc/self/ns/time").exists() && host_uptime > 600.0 {
+        let line = log.lines().find_map(|l| l.strip_prefix("uptime: ")).unwrap();
+        assert!(line.parse::<u64>().unwrap() < 300, "the task sees the host's uptime ({line} s):\n{log}");
+    }
+
+    // RSTORE_TASK_CPUS = 1: one CPU, and the setting is part of no hash (nothing else runs).
+    b.local_conf("RSTORE_TASK_CPUS = \"1\"");
+    b.build_ok(&["escape-probe", "-f", "-c", "compile"]);
+    let log = std::fs::read_to_string(b.log_dir("escape-probe").join("log.do_compile")).unwrap();
+    assert!(log.contains("nproc: 1\n"), "{log}");
+}
+
+#[test]
+fn a_task_flooding_its_log_fails_at_the_log_limit() {
+    let b = BuildDir::with_fixture();
+    b.local_conf("PROBE_FLOOD = \"1\"");
+    b.local_conf("RSTORE_TASK_LOG_SIZE = \"1M\"");
+    let out = b.run(&["build", "escape-probe"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("escape-probe:do_compile"), "the task is not named:\n{stderr}");
+    assert!(stderr.contains("RSTORE_TASK_LOG_SIZE"), "the limit is not named:\n{stderr}");
+    let log = b.log_dir("escape-probe").join("log.do_compile");
+    assert!(std::fs::metadata(&log).unwrap().len() <= 1 << 20, "the log grew past its limit");
+}
+
+#[test]
+fn only_fetch_tasks_get_the_network_unless_allowed_by_name() {
+    let b = BuildDir::with_fixture();
+    let out = b.run(&["build", "escape-network"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("escape-network:do_compile"), "the task is not named:\n{stderr}");
+    assert!(stderr.contains("[network]"), "the flag is not named:\n{stderr}");
+    assert!(stderr.contains("RSTORE_ALLOW_NETWORK += \"escape-network:do_compile\""), "no way out named:\n{stderr}");
+
+    b.local_conf("RSTORE_ALLOW_NETWORK = \"escape-network:do_compile\"");
+    b.build_ok(&["escape-network"]);
+    let log = std::fs::read_to_string(b.log_dir("escape-network").join("log.do_compile")).unwrap();
+    assert!(log.contains("network: host"), "{log}");
+}

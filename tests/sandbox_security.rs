@@ -317,3 +317,66 @@ fn a_memory_hog_ends_with_a_clear_error() {
     let output = sandbox_sh(&["--memory", "16M"], "head -c 32M /dev/zero > /tmp/big; echo $?");
     assert_eq!(text(&output), "head: error writing 'standard output': No space left on device\n1\n");
 }
+
+#[test]
+fn a_syscall_filter_refuses_what_builds_never_need() {
+    let code = "import ctypes, fcntl, os\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        def call(name, nr, *args):\n    r = libc.syscall(nr, *args); print(name, r, os.strerror(ctypes.get_errno()) if r < 0 else '')\n\
+        print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])\n\
+        call('io_uring_setup', 425, 1, ctypes.create_string_buffer(120))\n\
+        call('keyctl', 250, 0, -3)\n\
+        call('add_key', 248, b'user', b'k', b'v', 1, -3)\n\
+        call('bpf', 321, 0, 0, 0)\n\
+        call('userfaultfd', 323, 0)\n\
+        call('perf_event_open', 298, 0, 0, -1, -1, 0)\n\
+        try:\n    fcntl.ioctl(0, 0x5412, b'x'); print('TIOCSTI ok')\n\
+        except OSError as e:\n    print('TIOCSTI', os.strerror(e.errno))\n\
+        call('getppid', 110)";
+    assert_eq!(
+        python(&[], code),
+        "2\n\
+         io_uring_setup -1 Function not implemented\n\
+         keyctl -1 Operation not permitted\n\
+         add_key -1 Operation not permitted\n\
+         bpf -1 Operation not permitted\n\
+         userfaultfd -1 Operation not permitted\n\
+         perf_event_open -1 Operation not permitted\n\
+         TIOCSTI Operation not permitted\n\
+         getppid 1 \n"
+    );
+}
+
+#[test]
+fn clocks_start_near_zero_in_a_time_namespace() {
+    if !Path::new("/proc/self/ns/time").exists() {
+        eprintln!("SKIPPED: the kernel has no time namespaces");
+        return;
+    }
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+    let output = sandbox_sh(&[], "cut -d' ' -f1 /proc/uptime");
+    let inside: f64 = text(&output).trim().parse().unwrap_or_else(|_| panic!("{}", text(&output)));
+    assert!(inside < 60.0, "the task sees an uptime of {inside} s (host: {host} s)");
+}
+
+#[test]
+fn a_task_flooding_its_log_is_killed_at_the_limit() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let output = rstore()
+        .args(["sandbox", "run", "--log-size", "1M", "--json", "--log"])
+        .arg(log.path())
+        .args(["--", "sh", "-c", "yes flooding"])
+        .output()
+        .unwrap();
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON outcome");
+    assert_eq!(outcome["limit_hit"], "log", "{outcome}");
+    assert_eq!(std::fs::metadata(log.path()).unwrap().len(), 1 << 20);
+}
+
+#[test]
+fn filling_tmp_fails_the_task_at_its_tmpfs_size() {
+    let output = sandbox_sh(&["--tmpfs-size", "8M"], "head -c 16M /dev/zero > /tmp/big; echo $?; df -k /tmp | tail -1");
+    let text = text(&output);
+    assert!(text.starts_with("head: error writing 'standard output': No space left on device\n1\n"), "{text}");
+    assert!(text.contains(" 8192 "), "/tmp is not 8 MiB: {text}");
+}

@@ -176,6 +176,44 @@ pub struct SandboxExecutor {
     /// The rstore executable (mounted for built-ins).
     pub rstore: PathBuf,
     pub cancel: CancelHandle,
+    /// Limits of every task.
+    pub limits: TaskLimits,
+}
+
+/// Limits every task runs under (`RSTORE_TASK_*` in `local.conf` or the environment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskLimits {
+    /// CPUs a task sees (`nproc`), the same on every machine with at least that many.
+    pub cpus: u32,
+    /// Memory of the whole task (cgroup), where the host delegates one.
+    pub memory_bytes: Option<u64>,
+    /// Processes and threads alive at once.
+    pub processes: Option<u32>,
+    /// Size of each tmpfs (`/tmp`, `/dev/shm`, `HOME`).
+    pub tmpfs_bytes: Option<u64>,
+    /// Bytes of console output kept; a task printing more is killed.
+    pub log_bytes: Option<u64>,
+    /// Bytes a task may add to its output (its upper directory).
+    pub output_bytes: Option<u64>,
+}
+
+impl TaskLimits {
+    /// The defaults: 4 CPUs, 4096 processes, 4 GiB per tmpfs, 256 MiB of log, 64 GiB
+    /// of output, no memory limit.
+    pub const DEFAULT: TaskLimits = TaskLimits {
+        cpus: 4,
+        memory_bytes: None,
+        processes: Some(4096),
+        tmpfs_bytes: Some(4 << 30),
+        log_bytes: Some(256 << 20),
+        output_bytes: Some(64 << 30),
+    };
+}
+
+impl Default for TaskLimits {
+    fn default() -> Self {
+        TaskLimits::DEFAULT
+    }
 }
 
 impl Executor for SandboxExecutor {
@@ -274,8 +312,15 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     req.cwd = Some(p.workdir.clone());
     req.network = if p.network { Network::Host } else { Network::Loopback };
     req.source_date_epoch = Some(p.source_date_epoch);
-    req.parallelism = p.parallelism;
-    req.limits = Limits { time: p.time_limit, ..Limits::default() };
+    req.parallelism = Some(p.parallelism.unwrap_or(host.limits.cpus).min(host.limits.cpus).max(1));
+    req.limits = Limits {
+        time: p.time_limit,
+        memory_bytes: host.limits.memory_bytes,
+        processes: host.limits.processes,
+        tmpfs_bytes: host.limits.tmpfs_bytes,
+        log_bytes: host.limits.log_bytes,
+        ..Limits::default()
+    };
     let console = p.console_log.clone().unwrap_or_else(|| log.to_path_buf());
     req.stdout = Sink::File(console.clone());
     req.stderr = Sink::File(console.clone());
@@ -318,18 +363,57 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         _ if outcome.success() => {}
         rstore_sandbox::Termination::Cancelled => return Err(TaskFailure::Cancelled { task: p.id.clone() }),
         t => {
+            let limit = match outcome.limit_hit {
+                Some(rstore_sandbox::LimitHit::Log) => " after printing more than RSTORE_TASK_LOG_SIZE allows",
+                Some(rstore_sandbox::LimitHit::Memory) => " at the memory limit (RSTORE_TASK_MEMORY)",
+                Some(rstore_sandbox::LimitHit::Processes) => " at the process limit (RSTORE_TASK_PROCESSES)",
+                _ => "",
+            };
             return Err(TaskFailure::Failed {
                 task: p.id.clone(),
-                how: describe(&t),
+                how: format!("{}{limit}", describe(&t)),
                 log: log.to_path_buf(),
                 tail: log_tail(log, 20),
             });
         }
     }
     remove_excluded(&upper, &p.output_excludes).map_err(setup)?;
+    if let Some(limit) = host.limits.output_bytes {
+        let added = tree_bytes(&upper, limit).map_err(|e| setup(format!("measuring the output: {e}")))?;
+        if added > limit {
+            return Err(TaskFailure::Failed {
+                task: p.id.clone(),
+                how: format!("its output exceeds the output limit of {limit} bytes (RSTORE_TASK_OUTPUT_SIZE)"),
+                log: log.to_path_buf(),
+                tail: log_tail(log, 20),
+            });
+        }
+    }
     let root = overlay::merge(&host.store, &p.lowers, &upper)
         .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
     Ok(Executed { root, log: log_digest, duration: started.elapsed() })
+}
+
+/// Bytes of the regular files under `dir` (not following symlinks), counting stops
+/// once past `stop`.
+fn tree_bytes(dir: &Path, stop: u64) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() {
+                total = total.saturating_add(meta.len());
+                if total > stop {
+                    return Ok(total);
+                }
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// Remove from `dir` (a task's upper directory) the paths `excludes` names, relative to

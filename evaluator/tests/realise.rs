@@ -131,6 +131,7 @@ impl Fixture {
             scratch: self.root.join("scratch"),
             rstore: PathBuf::from("/nonexistent/rstore"),
             cancel: cancel.clone(),
+            limits: Default::default(),
         };
         let services = Services {
             outputs: &*self.store,

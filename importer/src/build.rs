@@ -167,6 +167,32 @@ pub enum PlanError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Bitbake(#[from] crate::bitbake_run::BitbakeRunError),
+    #[error(
+        "asks for the network (its [network] flag), which only fetch tasks get: what a build step downloads is \
+         checked by nothing; allow it explicitly with RSTORE_ALLOW_NETWORK += \"{pn}:{task}\" in conf/local.conf"
+    )]
+    NetworkNotAllowed { pn: String, task: String },
+}
+
+/// Whether `task` of `pn` gets the host network. Fetch tasks (`do_fetch`, whose outputs
+/// are checked against the recipe's checksums) do when they ask; any other task asking
+/// for it is refused unless `RSTORE_ALLOW_NETWORK` names it (`PN:do_task`, or `PN:*`).
+fn network_policy(
+    d: &Rc<crate::datastore::DataStore>,
+    pn: &str,
+    task: &str,
+    asks: bool,
+    fetch: bool,
+) -> Result<bool, PlanError> {
+    if !asks {
+        return Ok(false);
+    }
+    if fetch {
+        return Ok(true);
+    }
+    let allowed = d.get_str("RSTORE_ALLOW_NETWORK")?.unwrap_or_default();
+    let named = allowed.split_whitespace().any(|entry| entry == format!("{pn}:{task}") || entry == format!("{pn}:*"));
+    if named { Ok(true) } else { Err(PlanError::NetworkNotAllowed { pn: pn.to_owned(), task: task.to_owned() }) }
 }
 
 /// A parsed recipe file's variants and the Python context its parse left.
@@ -371,7 +397,8 @@ impl<'a> BuildPlanner<'a> {
         let sde = d.get_str("SOURCE_DATE_EPOCH")?.and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
         let builtin = flag("rstore-builtin")?;
         let mut inputs = Vec::new();
-        let mut network = flag_to_boolean(&d, task, "network")?;
+        let asks_network = flag_to_boolean(&d, task, "network")?;
+        let mut fetch = task == "do_fetch";
         let action = if flag_is_set(&d, task, "noexec")? {
             Action::Noexec
         } else if let Some(name) = builtin {
@@ -396,7 +423,7 @@ impl<'a> BuildPlanner<'a> {
             self.recipe_data(n.recipe)?;
             let request = crate::builtins::request(&name, &d, &ctx)?;
             binds.extend(request.binds());
-            network |= request.network();
+            fetch |= request.network();
             Action::Builtin(request)
         } else if let Some(script) = drv.script {
             // BitBake writes the run file beside the log; so does rstore.
@@ -416,6 +443,8 @@ impl<'a> BuildPlanner<'a> {
         } else {
             return Err(PlanError::PythonTask);
         };
+        let pn = &self.graph.recipes[n.recipe].pn;
+        let network = network_policy(&d, pn, task, asks_network, fetch)?;
         Ok(Prepared {
             workdir,
             cleandirs: cleandirs.iter().map(PathBuf::from).collect(),
@@ -564,7 +593,8 @@ impl BuildPlanner<'_> {
 
         let sstate_task = view.get_str("SSTATETASKS")?.unwrap_or_default().split_whitespace().any(|t| t == task);
         // sstate marks its tasks [network] for the setscene fetch rstore does not run.
-        let network = flag_to_boolean(&view, task, "network")? && !sstate_task;
+        let asks_network = flag_to_boolean(&view, task, "network")? && !sstate_task;
+        let network = network_policy(&view, &recipe.pn, task, asks_network, task == "do_fetch")?;
         let mut binds: Vec<Bind> = run
             .read_only_mounts()
             .into_iter()

@@ -24,7 +24,7 @@ use crate::eval::Dependency;
 use crate::parallel::FileResult;
 
 /// 4: the provider configuration keeps RSTORE_SUBSTITUTERS and RSTORE_TRUSTED_KEYS.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 
 /// Hashes file contents, each file once per run.
 #[derive(Default)]

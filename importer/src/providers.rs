@@ -211,7 +211,7 @@ pub struct LayerPriority {
 const CONFIG_PREFIXES: [&str; 4] =
     ["PREFERRED_PROVIDER", "PREFERRED_RPROVIDER", "PREFERRED_VERSION", "REQUIRED_VERSION"];
 /// Other configuration variables the task graph needs.
-const CONFIG_VARS: [&str; 10] = [
+const CONFIG_VARS: [&str; 16] = [
     "ASSUME_PROVIDED",
     "BB_MULTI_PROVIDER_ALLOWED",
     "BB_DEFAULT_TASK",
@@ -225,6 +225,13 @@ const CONFIG_VARS: [&str; 10] = [
     // Binary caches to substitute from, and the keys they must be signed by.
     "RSTORE_SUBSTITUTERS",
     "RSTORE_TRUSTED_KEYS",
+    // Limits of every task.
+    "RSTORE_TASK_CPUS",
+    "RSTORE_TASK_MEMORY",
+    "RSTORE_TASK_PROCESSES",
+    "RSTORE_TASK_TMPFS_SIZE",
+    "RSTORE_TASK_LOG_SIZE",
+    "RSTORE_TASK_OUTPUT_SIZE",
 ];
 
 /// What the configuration says about providers: the `PREFERRED_*` / `REQUIRED_VERSION*`

@@ -56,6 +56,9 @@ pub enum Stage {
     NoNewPrivs,
     Landlock,
     Exec,
+    TimeNamespace,
+    Keyring,
+    Seccomp,
 }
 
 impl Stage {
@@ -86,6 +89,9 @@ impl Stage {
             NoNewPrivs,
             Landlock,
             Exec,
+            TimeNamespace,
+            Keyring,
+            Seccomp,
         ]
         .into_iter()
         .find(|s| *s as u32 == value)
@@ -186,6 +192,8 @@ pub struct Prepared<'a> {
     /// Paths to try `execve` on, in order.
     pub candidates: Vec<CString>,
     pub cwd: CString,
+    /// The system-call filter, built before `fork`.
+    pub filter: Option<Vec<crate::seccomp::Instruction>>,
 }
 
 /// The helper process: never returns.
@@ -225,6 +233,9 @@ fn helper_inner(p: &Prepared<'_>) -> Result<i32, Fail> {
     if p.spec.network == Network::Loopback {
         flags |= U::NEWNET;
     }
+    if p.spec.time_namespace {
+        flags |= U::NEWTIME;
+    }
     // SAFETY: this process is single-threaded (freshly forked) and does not unshare its
     // file table, so no thread can observe a changed descriptor table.
     unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(Fail::at(Stage::Unshare))?;
@@ -236,6 +247,9 @@ fn helper_inner(p: &Prepared<'_>) -> Result<i32, Fail> {
         Ok(1) if byte[0] == b'M' => {}
         Ok(_) => return Ok(1), // the caller gave up (it reports why)
         Err(errno) => return Err(Fail::at(Stage::WaitForIdMap)(errno)),
+    }
+    if p.spec.time_namespace {
+        start_clocks_near_zero()?;
     }
 
     // SAFETY: this process is single-threaded (a freshly forked helper); the child runs
@@ -253,6 +267,40 @@ fn helper_inner(p: &Prepared<'_>) -> Result<i32, Fail> {
     } else {
         128 + libc::WTERMSIG(reaped.status)
     })
+}
+
+/// Offsets of the new time namespace (set before any process enters it): the monotonic
+/// and boot clocks start within a second of zero, so nothing of the host's uptime shows.
+fn start_clocks_near_zero() -> Result<(), Fail> {
+    use rustix::time::{ClockId, clock_gettime};
+    let monotonic = clock_gettime(ClockId::Monotonic).tv_sec;
+    let boottime = clock_gettime(ClockId::Boottime).tv_sec;
+    // Formatted without allocating: two lines of at most 40 bytes each.
+    let mut text = [0u8; 96];
+    let mut len = 0;
+    for (name, secs) in [(&b"monotonic -"[..], monotonic), (&b"boottime -"[..], boottime)] {
+        for part in [name, itoa(secs as u64, &mut [0u8; 20]), &b" 0\n"[..]] {
+            text[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+    }
+    let fd = rustix::fs::open(c"/proc/self/timens_offsets", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(Fail::at(Stage::TimeNamespace))?;
+    rustix::io::write(&fd, &text[..len]).map_err(Fail::at(Stage::TimeNamespace))?;
+    Ok(())
+}
+
+/// Decimal digits of `value` in `buf`, without allocating.
+fn itoa(mut value: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// Pid 1 of the task: never returns.
@@ -637,6 +685,14 @@ fn command_setup(p: &Prepared<'_>) -> Result<(), Fail> {
     if let Landlock::Enforced { abi, rules, scoped } = &spec.landlock {
         restrict_with_landlock(*abi, rules, *scoped)
             .map_err(|e| Fail(ErrorRecord { stage: Stage::Landlock, step: 0, errno: 0, detail: e.to_string() }))?;
+    }
+    if let Some(filter) = &p.filter {
+        match crate::seccomp::join_new_session_keyring() {
+            // A kernel without keyrings has none to leak.
+            Err(err) if err.raw_os_error() != Some(libc::ENOSYS) => return Err(Fail::io(Stage::Keyring)(err)),
+            _ => {}
+        }
+        crate::seccomp::install(filter).map_err(Fail::io(Stage::Seccomp))?;
     }
     sys::cloexec_from_3();
     Ok(())

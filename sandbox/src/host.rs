@@ -35,6 +35,9 @@ pub struct HostFacts {
     /// Whether `kernel.pid_max` is per pid namespace (Linux 6.14 and later), which caps the
     /// number of processes of a task where no pids cgroup is available.
     pub pid_max_per_namespace: bool,
+    /// Whether the kernel has time namespaces (Linux 5.6 and later).
+    #[serde(default)]
+    pub time_namespace: bool,
 }
 
 /// A range of subordinate ids (`/etc/subuid` line).
@@ -83,6 +86,7 @@ impl HostFacts {
             cpus: affinity(),
             nofile_hard: rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.unwrap_or(u64::MAX),
             pid_max_per_namespace: kernel_at_least(6, 14),
+            time_namespace: Path::new("/proc/self/ns/time").exists(),
         }
     }
 }

@@ -71,12 +71,13 @@ pub mod outcome;
 pub mod plan;
 pub mod request;
 mod run;
+pub mod seccomp;
 mod sys;
 
 pub use cancel::CancelHandle;
 pub use error::{Error, PlanError};
 pub use host::HostFacts;
 pub use outcome::{LimitHit, Outcome, Termination, Usage};
-pub use plan::{Enforcement, Mechanism, Spec, plan};
+pub use plan::{Enforcement, Mechanism, Spec, SyscallFilter, plan};
 pub use request::{Limits, Mount, Network, Request, Sink, Stdin, WorkDir, host_tools};
 pub use run::{run, run_spec};

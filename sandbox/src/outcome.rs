@@ -55,6 +55,8 @@ pub enum LimitHit {
     Memory,
     /// A fork failed at the cgroup's process limit.
     Processes,
+    /// The task wrote more to a log than the log limit; it was killed.
+    Log,
 }
 
 /// Resource usage of the whole task (all processes that were waited for).
@@ -108,6 +110,7 @@ impl fmt::Display for Outcome {
         match self.limit_hit {
             Some(LimitHit::Memory) => write!(f, " (memory limit exceeded)")?,
             Some(LimitHit::Processes) => write!(f, " (process limit reached)")?,
+            Some(LimitHit::Log) => write!(f, " (log limit exceeded)")?,
             Some(LimitHit::Time) | None => {}
         }
         Ok(())

@@ -54,12 +54,19 @@ pub struct Spec {
     pub rlimits: Vec<(Rlimit, u64)>,
     /// CPU affinity of the command.
     pub cpus: Vec<u32>,
+    /// The system-call filter (see [`crate::seccomp`]).
+    pub syscall_filter: SyscallFilter,
+    /// Whether the task gets a time namespace of its own (monotonic and boot clocks start
+    /// near zero instead of showing the host's uptime).
+    pub time_namespace: bool,
     /// `kernel.pid_max` of the task's pid namespace, when it stands in for a pids cgroup.
     pub pid_max: Option<u32>,
     /// cgroup v2 limits, when a subtree is delegated.
     pub cgroup: Option<CgroupLimits>,
     /// Wall-clock limit.
     pub time_limit: Option<Duration>,
+    /// Bytes kept per log file before the task is killed.
+    pub log_limit: Option<u64>,
     /// Standard output of the command.
     pub stdout: Sink,
     /// Standard error of the command.
@@ -161,6 +168,16 @@ pub enum Landlock {
     Unavailable,
 }
 
+/// The system-call filter of a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum SyscallFilter {
+    /// These calls fail (with `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`).
+    Enforced { denied: Vec<crate::seccomp::Denied> },
+    /// rstore does not know this architecture's system-call numbers.
+    Unavailable,
+}
+
 /// Access granted to a path beneath by landlock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -258,6 +275,9 @@ pub struct Enforcement {
     pub processes: Mechanism,
     /// `direct`, `helpers` or `single-id`.
     pub id_mapping: String,
+    /// Whether a system-call filter is in force.
+    #[serde(default)]
+    pub syscall_filter: bool,
 }
 
 /// The mechanism behind one limit.
@@ -294,6 +314,10 @@ pub enum Degradation {
     ProcessLimitUnenforced { requested: u32 },
     /// Only one id is mapped: `chown` to other ids fails inside.
     SingleIdMapping,
+    /// No system-call filter on this architecture.
+    NoSyscallFilter,
+    /// The kernel has no time namespaces: tasks see the host's uptime.
+    NoTimeNamespace,
 }
 
 impl fmt::Display for Degradation {
@@ -318,6 +342,12 @@ impl fmt::Display for Degradation {
                 f,
                 "process limit {requested} not enforced: no pids cgroup, no per-namespace pid_max (Linux < 6.14), and RLIMIT_NPROC does not apply to host root"
             ),
+            Degradation::NoSyscallFilter => {
+                write!(f, "no system-call filter: rstore knows no system-call table for this architecture")
+            }
+            Degradation::NoTimeNamespace => {
+                write!(f, "the kernel has no time namespaces: tasks see the host's monotonic clock and uptime")
+            }
             Degradation::SingleIdMapping => write!(
                 f,
                 "no newuidmap/newgidmap with /etc/subuid and /etc/subgid ranges for this user: only one id is mapped, chown to other ids fails inside"
@@ -357,7 +387,7 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         degradations.push(Degradation::SingleIdMapping);
     }
 
-    let tmpfs_size = request.limits.memory_bytes;
+    let tmpfs_size = request.limits.tmpfs_bytes.or(request.limits.memory_bytes);
     let steps = steps(request, tmpfs_size)?;
 
     let landlock = match host.landlock_abi {
@@ -373,6 +403,17 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
             Landlock::Unavailable
         }
     };
+
+    let syscall_filter = match crate::seccomp::program() {
+        Some(_) => SyscallFilter::Enforced { denied: crate::seccomp::denied() },
+        None => {
+            degradations.push(Degradation::NoSyscallFilter);
+            SyscallFilter::Unavailable
+        }
+    };
+    if !host.time_namespace {
+        degradations.push(Degradation::NoTimeNamespace);
+    }
 
     let capabilities = if request.uid == 0 { Capability::KEPT.to_vec() } else { Vec::new() };
 
@@ -456,6 +497,7 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
                 MapMethod::SingleId => "single-id",
             }
             .to_owned(),
+            syscall_filter: matches!(syscall_filter, SyscallFilter::Enforced { .. }),
         },
         ids,
         uid: request.uid,
@@ -465,9 +507,12 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         capabilities,
         rlimits,
         cpus,
+        syscall_filter,
+        time_namespace: host.time_namespace,
         pid_max,
         cgroup,
         time_limit: request.limits.time,
+        log_limit: request.limits.log_bytes,
         stdout: request.stdout.clone(),
         stderr: request.stderr.clone(),
         stdin: request.stdin,
@@ -756,6 +801,14 @@ impl fmt::Display for Spec {
         writeln!(f, "capabilities: {:?}", self.capabilities)?;
         writeln!(f, "rlimits: {:?}", self.rlimits)?;
         writeln!(f, "cpus: {:?}", self.cpus)?;
+        match &self.syscall_filter {
+            SyscallFilter::Enforced { denied } => {
+                let names: Vec<&str> = denied.iter().map(|d| d.name).collect();
+                writeln!(f, "seccomp: deny {} and ioctl TIOCSTI, TIOCLINUX", names.join(" "))?
+            }
+            SyscallFilter::Unavailable => writeln!(f, "seccomp: unavailable")?,
+        }
+        writeln!(f, "time namespace: {}", if self.time_namespace { "yes" } else { "no" })?;
         if let Some(pid_max) = self.pid_max {
             writeln!(f, "pid_max: {pid_max}")?;
         }
@@ -763,6 +816,9 @@ impl fmt::Display for Spec {
             writeln!(f, "cgroup: memory.max={:?} pids.max={:?}", cgroup.memory_max, cgroup.pids_max)?;
         }
         writeln!(f, "time limit: {:?}", self.time_limit)?;
+        if let Some(bytes) = self.log_limit {
+            writeln!(f, "log limit: {bytes} bytes per file")?;
+        }
         writeln!(f, "stdin: {:?}; stdout: {:?}; stderr: {:?}", self.stdin, self.stdout, self.stderr)?;
         writeln!(f, "enforcement: memory {:?}, processes {:?}", self.enforcement.memory, self.enforcement.processes)?;
         for degradation in &self.degradations {

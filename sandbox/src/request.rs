@@ -134,6 +134,14 @@ pub struct Limits {
     pub open_files: Option<u64>,
     /// Largest file a process may write (`RLIMIT_FSIZE`).
     pub file_size_bytes: Option<u64>,
+    /// Size of each tmpfs (`/tmp`, `/dev/shm`, `HOME`, tmpfs mounts); default the memory
+    /// limit, else the kernel's default (half the RAM).
+    #[serde(default)]
+    pub tmpfs_bytes: Option<u64>,
+    /// Bytes of standard output and error kept per log file; a task writing more is killed
+    /// ([`crate::LimitHit::Log`]).
+    #[serde(default)]
+    pub log_bytes: Option<u64>,
 }
 
 /// Where an output stream of the command goes.

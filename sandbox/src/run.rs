@@ -99,6 +99,10 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
             ended_by = Some(Termination::Cancelled);
             kill_task(&init, &mut helper);
         }
+        if logs.over_limit && ended_by.is_none() {
+            ended_by = Some(Termination::Signaled { signal: libc::SIGKILL });
+            kill_task(&init, &mut helper);
+        }
         if ready.helper_exited {
             break;
         }
@@ -127,6 +131,7 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
     };
     let limit_hit = match termination {
         Termination::TimedOut { .. } => Some(LimitHit::Time),
+        _ if logs.over_limit => Some(LimitHit::Log),
         _ if events.oom_killed => Some(LimitHit::Memory),
         _ if events.pids_max_hit => Some(LimitHit::Processes),
         _ => None,
@@ -218,6 +223,10 @@ fn prepare<'a>(
         envp: spec.env.iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect::<Result<_, _>>()?,
         candidates,
         cwd: path_cstring(&spec.cwd)?,
+        filter: match spec.syscall_filter {
+            plan::SyscallFilter::Enforced { .. } => crate::seccomp::program(),
+            plan::SyscallFilter::Unavailable => None,
+        },
     })
 }
 
@@ -338,6 +347,9 @@ fn setup_error(spec: &Spec, error_r: &OwnedFd) -> Option<Error> {
         Stage::Affinity => "setting the CPU affinity".to_owned(),
         Stage::NoNewPrivs => "setting no_new_privs".to_owned(),
         Stage::Landlock => "applying the landlock ruleset".to_owned(),
+        Stage::TimeNamespace => "setting the clocks of the time namespace".to_owned(),
+        Stage::Keyring => "joining a new session keyring".to_owned(),
+        Stage::Seccomp => "installing the system-call filter".to_owned(),
         Stage::Exec => unreachable!("handled above"),
     };
     if record.errno != 0 && !record.detail.is_empty() {
@@ -401,7 +413,11 @@ impl Drop for Helper {
 struct Logs {
     /// Read ends and the file each goes to.
     streams: Vec<(OwnedFd, usize)>,
-    files: Vec<(PathBuf, File)>,
+    /// Each file, and the bytes written to it.
+    files: Vec<(PathBuf, File, u64)>,
+    /// Bytes kept per file; past it nothing more is written and `over_limit` is set.
+    limit: Option<u64>,
+    over_limit: bool,
     child: Option<(ChildStdio, ChildStdio)>,
 }
 
@@ -413,7 +429,8 @@ struct Ready {
 
 impl Logs {
     fn open(spec: &Spec) -> Result<Logs, Error> {
-        let mut logs = Logs { streams: Vec::new(), files: Vec::new(), child: None };
+        let mut logs =
+            Logs { streams: Vec::new(), files: Vec::new(), limit: spec.log_limit, over_limit: false, child: None };
         // One pipe per distinct file, so stdout and stderr into one log stay in order.
         let mut pipes: Vec<(PathBuf, OwnedFd)> = Vec::new();
         let mut child_end = |sink: &Sink, fd: i32, logs: &mut Logs| -> Result<ChildStdio, Error> {
@@ -435,7 +452,7 @@ impl Logs {
                     }
                     let file = create_log(path).map_err(|source| Error::Log { path: path.clone(), source })?;
                     let (read, write) = pipe("a log pipe")?;
-                    logs.files.push((path.clone(), file));
+                    logs.files.push((path.clone(), file, 0));
                     logs.streams.push((read, logs.files.len() - 1));
                     let dup = rustix::io::fcntl_dupfd_cloexec(&write, 3)
                         .map_err(|e| Error::Resource { what: "a log pipe", source: e.into() })?;
@@ -455,7 +472,7 @@ impl Logs {
     }
 
     fn paths(&self) -> Vec<PathBuf> {
-        self.files.iter().map(|(p, _)| p.clone()).collect()
+        self.files.iter().map(|(p, _, _)| p.clone()).collect()
     }
 
     fn poll(
@@ -501,7 +518,19 @@ impl Logs {
         match rustix::io::read(read, &mut buf) {
             Ok(0) => Ok(false),
             Ok(n) => {
-                self.files[*file].1.write_all(&buf[..n])?;
+                let (_, out, written) = &mut self.files[*file];
+                let keep = match self.limit {
+                    Some(limit) => {
+                        let room = limit.saturating_sub(*written).min(n as u64) as usize;
+                        if room < n {
+                            self.over_limit = true;
+                        }
+                        room
+                    }
+                    None => n,
+                };
+                out.write_all(&buf[..keep])?;
+                *written += keep as u64;
                 Ok(true)
             }
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => Ok(true),
@@ -524,7 +553,7 @@ impl Logs {
             }
         }
         self.streams.clear();
-        for (path, file) in &mut self.files {
+        for (path, file, _) in &mut self.files {
             file.flush().map_err(|source| Error::Log { path: path.clone(), source })?;
         }
         Ok(())

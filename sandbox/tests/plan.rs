@@ -18,6 +18,7 @@ fn root_host() -> HostFacts {
         cpus: vec![0, 1, 2, 3],
         nofile_hard: 1 << 20,
         pid_max_per_namespace: true,
+        time_namespace: true,
     }
 }
 
@@ -65,6 +66,8 @@ fn unprivileged_user_with_subordinate_ids_and_delegated_cgroup() {
         processes: Some(512),
         open_files: None,
         file_size_bytes: Some(1 << 30),
+        tmpfs_bytes: Some(1 << 30),
+        log_bytes: Some(64 << 20),
     };
     insta::assert_snapshot!(plan(&request, &user_host()).unwrap().to_string());
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use rstore_evaluator::derivation::TaskId;
-use rstore_evaluator::execute::SandboxExecutor;
+use rstore_evaluator::execute::{SandboxExecutor, TaskLimits};
 use rstore_evaluator::publish::{self, Publication};
 use rstore_evaluator::realise::{self, Options as RealiseOptions, Resolution};
 use rstore_importer::build::{BuildPlanner, build_graph, publications};
@@ -207,6 +207,55 @@ pub struct Plan {
     pub bitbake: Option<PathBuf>,
     /// Binary caches to substitute from (RSTORE_SUBSTITUTERS), if any.
     pub substituters: Option<rstore_store::cache::transfer::Substituters>,
+    /// Limits of every task (RSTORE_TASK_*).
+    pub limits: TaskLimits,
+}
+
+/// The limits of every task: `RSTORE_TASK_*` from the environment, else the
+/// configuration, else [`TaskLimits::DEFAULT`]. Sizes take K, M, G or T suffixes (powers
+/// of 1024); `none` lifts a limit.
+pub fn task_limits(vars: &std::collections::BTreeMap<String, String>) -> anyhow::Result<TaskLimits> {
+    let setting = |name: &str| -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| vars.get(name).cloned())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let size = |name: &str, default: Option<u64>| -> anyhow::Result<Option<u64>> {
+        match setting(name) {
+            None => Ok(default),
+            Some(v) if v == "none" => Ok(None),
+            Some(v) => crate::commands::sandbox::parse_size(&v).map(Some).with_context(|| format!("{name} = {v:?}")),
+        }
+    };
+    let d = TaskLimits::DEFAULT;
+    let cpus = match setting("RSTORE_TASK_CPUS") {
+        None => d.cpus,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("RSTORE_TASK_CPUS = {v:?} is not a positive number"))?,
+    };
+    let processes = match setting("RSTORE_TASK_PROCESSES") {
+        None => d.processes,
+        Some(v) if v == "none" => None,
+        Some(v) => Some(
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("RSTORE_TASK_PROCESSES = {v:?} is not a positive number"))?,
+        ),
+    };
+    Ok(TaskLimits {
+        cpus,
+        memory_bytes: size("RSTORE_TASK_MEMORY", d.memory_bytes)?,
+        processes,
+        tmpfs_bytes: size("RSTORE_TASK_TMPFS_SIZE", d.tmpfs_bytes)?,
+        log_bytes: size("RSTORE_TASK_LOG_SIZE", d.log_bytes)?,
+        output_bytes: size("RSTORE_TASK_OUTPUT_SIZE", d.output_bytes)?,
+    })
 }
 
 /// Parse, build the task graph of `request`, compute the signatures of its recipes
@@ -253,6 +302,7 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let host_fingerprint = host_fingerprint(&tmpdir.join("hosttools"));
     let substituters = crate::commands::cache::substituters(vars)?;
+    let limits = task_limits(vars)?;
     Ok(Plan {
         build_dir,
         graph,
@@ -265,6 +315,7 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         host_fingerprint,
         bitbake,
         substituters,
+        limits,
     })
 }
 
@@ -390,6 +441,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         host_fingerprint,
         bitbake,
         substituters,
+        limits,
     } = plan(global, &request, args.jobs)?;
     let cancel = CancelHandle::new().context("setting up cancellation")?;
     crate::commands::sandbox::cancel_on(signals, cancel.clone());
@@ -422,7 +474,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         transfer: Mutex::new(String::new()),
     };
     let rstore = std::env::current_exe().context("finding the rstore executable")?;
-    let executor = SandboxExecutor { store: store.clone(), scratch, rstore, cancel: cancel.clone() };
+    let executor = SandboxExecutor { store: store.clone(), scratch, rstore, cancel: cancel.clone(), limits };
     let progress = rstore_store::cache::transfer::Progress::default();
     let caches = substituters.as_ref().map(|s| realise::CacheSubstitutes::new(&store, s, &progress));
     let services = realise::Services {

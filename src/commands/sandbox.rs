@@ -64,6 +64,12 @@ pub struct RunArgs {
     /// Maximum number of processes and threads
     #[arg(long, value_name = "N")]
     max_procs: Option<u32>,
+    /// Size of each tmpfs (/tmp, /dev/shm, HOME) [default: the memory limit, else half the RAM]
+    #[arg(long, value_name = "SIZE")]
+    tmpfs_size: Option<String>,
+    /// Kill the command once it has written this much to its log (with --log)
+    #[arg(long, value_name = "SIZE")]
+    log_size: Option<String>,
     /// CPUs the task may use (what nproc reports inside)
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<u32>,
@@ -138,6 +144,8 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
             .transpose()?,
         memory_bytes: args.memory.as_deref().map(parse_size).transpose()?,
         processes: args.max_procs,
+        tmpfs_bytes: args.tmpfs_size.as_deref().map(parse_size).transpose()?,
+        log_bytes: args.log_size.as_deref().map(parse_size).transpose()?,
         ..Limits::default()
     };
     let (stdout, stderr) = match (&args.log, args.json) {
@@ -293,7 +301,8 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
-fn parse_size(text: &str) -> anyhow::Result<u64> {
+/// A size like `512`, `64K`, `512M`, `2G` or `1T` (powers of 1024).
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
     let text = text.trim();
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let number: u64 = match digits.parse() {
@@ -305,6 +314,7 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
         "K" => 1 << 10,
         "M" => 1 << 20,
         "G" => 1 << 30,
+        "T" => 1 << 40,
         _ => bail!("{text:?} is not a size like 512M or 2G"),
     };
     number.checked_mul(factor).with_context(|| format!("{text:?} is too large"))

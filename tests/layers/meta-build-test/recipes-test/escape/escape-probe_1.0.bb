@@ -1,0 +1,17 @@
+SUMMARY = "Prints what a task can see of the machine it runs on"
+DESCRIPTION = "For the escape tests: the CPU count, the system-call filter and the \
+uptime a task sees under rstore build, and whether it can flood its log."
+LICENSE = "CLOSED"
+
+B = "${WORKDIR}/build"
+
+PROBE_FLOOD ?= "0"
+
+do_compile() {
+	echo "nproc: $(nproc)"
+	echo "seccomp: $(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/self/status)"
+	echo "uptime: $(cut -d. -f1 /proc/uptime)"
+	if [ "${PROBE_FLOOD}" = "1" ]; then
+		yes "flooding the log" | head -c 4194304
+	fi
+}
