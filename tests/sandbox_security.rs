@@ -40,6 +40,15 @@ fn python(args: &[&str], code: &str) -> String {
     text(&output)
 }
 
+/// Gives `path` to the tasks' ids, as the store does with the inputs it checks out for
+/// tasks (a root caller's tasks run as a range of their own, to which host root is
+/// nobody), so what refuses a write below is the read-only mount, not the owner.
+fn give_to_tasks(path: &Path) {
+    if let Some((uid, gid)) = rstore_sandbox::shifted_ids(rstore_sandbox::HostFacts::current()) {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
 fn host_processes_matching(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -90,6 +99,7 @@ fn store_content_that_is_not_an_input_is_invisible() {
 fn writes_outside_writable_dirs_fail() {
     let input = tempfile::tempdir().unwrap();
     std::fs::write(input.path().join("file"), "input\n").unwrap();
+    give_to_tasks(&input.path().join("file"));
     let ro = format!("{}:/build/input", input.path().display());
     assert_inside(
         &["--ro", &ro],
@@ -236,6 +246,7 @@ fn read_only_inputs_keep_their_mode_and_owner() {
     let input = tempfile::tempdir().unwrap();
     let file = input.path().join("file");
     std::fs::write(&file, "x").unwrap();
+    give_to_tasks(&file);
     let before = std::fs::metadata(&file).unwrap();
     let ro = format!("{}:/build/input", input.path().display());
     assert_inside(
@@ -379,4 +390,50 @@ fn filling_tmp_fails_the_task_at_its_tmpfs_size() {
     let text = text(&output);
     assert!(text.starts_with("head: error writing 'standard output': No space left on device\n1\n"), "{text}");
     assert!(text.contains(" 8192 "), "/tmp is not 8 MiB: {text}");
+}
+#[test]
+fn the_callers_keys_are_not_in_the_tasks_keyring() {
+    // A key in this process's session keyring, readable by its owner.
+    let add_key = |description: &str| -> i64 {
+        let (kind, desc, payload) = (c"user", std::ffi::CString::new(description).unwrap(), b"secret");
+        // SAFETY: NUL-terminated strings and a payload of the length passed; the kernel only reads them.
+        unsafe {
+            libc::syscall(
+                libc::SYS_add_key,
+                kind.as_ptr(),
+                desc.as_ptr(),
+                payload.as_ptr(),
+                payload.len(),
+                -3i32, /* KEY_SPEC_SESSION_KEYRING */
+            )
+        }
+    };
+    if add_key("rstore-test-secret") < 0 {
+        eprintln!("SKIPPED: the caller cannot add a key (no keyrings here): {}", std::io::Error::last_os_error());
+        return;
+    }
+    let output = sandbox_sh(&[], "grep -c rstore-test-secret /proc/keys; true");
+    assert_eq!(text(&output), "0\n", "the caller's key is visible to the task");
+}
+
+#[test]
+fn files_a_task_chowns_belong_to_its_own_range_on_the_host() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let rw = format!("{}:/o", dir.path().display());
+    let output = sandbox_sh(
+        &["--rw", &rw],
+        "touch /o/f; chown 1234:1234 /o/f; mkdir -m 1777 /o/shared; touch /o/s; chmod 4755 /o/s; ls -ln /o | tail -n +2 | awk '{print $1, $3, $4, $9}'",
+    );
+    assert_eq!(text(&output), "-rw-r--r-- 1234 1234 f\n-rwsr-xr-x 0 0 s\ndrwxrwxrwt 0 0 shared\n");
+    let me = std::fs::metadata("/proc/self").unwrap().uid();
+    let meta = |name: &str| std::fs::symlink_metadata(dir.path().join(name)).unwrap();
+    if me == 0 {
+        // Never a host user's id: the range's first id plus the id inside.
+        let base = meta("s").uid();
+        assert!(base >= 65536, "a task's root is host uid {base}");
+        assert_eq!((meta("f").uid(), meta("f").gid()), (base + 1234, meta("s").gid() + 1234));
+    } else {
+        assert_eq!(meta("s").uid(), me, "inside root is the caller");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rstore_sandbox::{CancelHandle, Limits, Mount, Network, Request, Sink, WorkDir};
-use rstore_store::{BlobDigest, Store, TreeDigest};
+use rstore_store::{BlobDigest, Store, TaskIds, TreeDigest};
 use serde::{Deserialize, Serialize};
 
 use crate::builtin::{Bind, BuiltinRequest};
@@ -168,6 +168,14 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The host ids of this process's tasks (see [`rstore_sandbox::shifted_ids`]).
+pub fn task_ids() -> TaskIds {
+    match rstore_sandbox::shifted_ids(rstore_sandbox::HostFacts::current()) {
+        Some((uid, gid)) => TaskIds { uid, gid },
+        None => TaskIds::IDENTITY,
+    }
+}
+
 /// Runs tasks in the sandbox and stores their output trees.
 pub struct SandboxExecutor {
     pub store: std::sync::Arc<Store>,
@@ -233,12 +241,18 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         // Orders tasks only: the output is the merged lowers.
         let root = match overlay::merge_lowers(&host.store, &p.lowers).map_err(|e| setup(e.to_string()))? {
             Some(r) => r,
-            None => overlay::merge(&host.store, &[], &empty_dir(&host.scratch).map_err(|e| setup(e.to_string()))?)
-                .map_err(|e| setup(e.to_string()))?,
+            None => overlay::merge(
+                &host.store,
+                &[],
+                &empty_dir(&host.scratch).map_err(|e| setup(e.to_string()))?,
+                TaskIds::IDENTITY,
+            )
+            .map_err(|e| setup(e.to_string()))?,
         };
         host.store.commit_tree(&root).map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
         return Ok(Executed { root, log: None, duration: started.elapsed() });
     }
+    let ids = task_ids();
     let run = tempfile::Builder::new()
         .prefix("task-")
         .tempdir_in(&host.scratch)
@@ -267,7 +281,7 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     for digest in p.lowers.iter().chain(below.iter()) {
         lower_dirs.push(
             host.store
-                .checkout_for_overlay(digest)
+                .checkout_for_overlay(digest, ids)
                 .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?,
         );
     }
@@ -333,7 +347,7 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     for (digest, inside) in &p.inputs {
         let dir = host
             .store
-            .checkout_for_overlay(digest)
+            .checkout_for_overlay(digest, ids)
             .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?;
         req.mounts.push(Mount::ReadOnly { host: dir, inside: inside.clone() });
     }
@@ -389,7 +403,7 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
             });
         }
     }
-    let root = overlay::merge(&host.store, &p.lowers, &upper)
+    let root = overlay::merge(&host.store, &p.lowers, &upper, ids)
         .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
     Ok(Executed { root, log: log_digest, duration: started.elapsed() })
 }

@@ -9,11 +9,15 @@
 //! (`user.overlay.opaque`) replace what was below them.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+
 use rstore_store::{
-    Attributes, Name, Node, ObjectKind, Owner, Store, StoreError, SymlinkTarget, Tree, TreeDigest, TreeEntry,
+    Attributes, Name, Node, ObjectKind, Owner, Store, StoreError, SymlinkTarget, TaskIds, Tree, TreeDigest, TreeEntry,
 };
 
 /// Merging an overlay failed.
@@ -25,10 +29,6 @@ pub enum OverlayError {
     Io { path: String, source: std::io::Error },
     #[error("{path}: {reason}")]
     Unsupported { path: String, reason: String },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OverlayError + '_ {
-    move |source| OverlayError::Io { path: path.display().to_string(), source }
 }
 
 fn write_tree(store: &Store, tree: &Tree) -> Result<TreeDigest, OverlayError> {
@@ -95,10 +95,10 @@ pub fn merge_lowers(store: &Store, lowers: &[TreeDigest]) -> Result<Option<TreeD
     Ok(Some(acc))
 }
 
-fn is_opaque(path: &Path) -> bool {
+fn is_opaque(dir: &OwnedFd) -> bool {
     for name in ["user.overlay.opaque", "trusted.overlay.opaque"] {
         let mut buf = [0u8; 4];
-        if let Ok(n) = rustix::fs::lgetxattr(path, name, &mut buf)
+        if let Ok(n) = rustix::fs::fgetxattr(dir, name, &mut buf)
             && n >= 1
             && buf[0] == b'y'
         {
@@ -108,61 +108,178 @@ fn is_opaque(path: &Path) -> bool {
     false
 }
 
-fn entry_for(name: Name, node: Node, meta: &std::fs::Metadata) -> TreeEntry {
-    TreeEntry::full(name, node, meta.mode() & 0o7777, Owner { uid: meta.uid(), gid: meta.gid() })
+/// The recorded owner of a file a task left: its host ids shifted back by `ids` (the
+/// task's id 0 is host id `ids.uid`). A task cannot create a file owned by an id outside
+/// its range; such a file was put there from outside, and is refused.
+fn entry_for(
+    name: Name,
+    node: Node,
+    stat: &rustix::fs::Stat,
+    ids: TaskIds,
+    path: &Path,
+) -> Result<TreeEntry, OverlayError> {
+    let shift = |id: u32, base: u32| id.checked_sub(base).filter(|n| base == 0 || *n < TASK_IDS);
+    match (shift(stat.st_uid, ids.uid), shift(stat.st_gid, ids.gid)) {
+        (Some(uid), Some(gid)) => Ok(TreeEntry::full(name, node, stat.st_mode & 0o7777, Owner { uid, gid })),
+        _ => Err(OverlayError::Unsupported {
+            path: path.display().to_string(),
+            reason: format!("owned by host ids {}:{}, outside the task's range", stat.st_uid, stat.st_gid),
+        }),
+    }
 }
 
-/// Apply the upper directory `upper` on top of the tree `base`.
-fn apply_upper(store: &Store, upper: &Path, base: Option<&TreeDigest>) -> Result<Tree, OverlayError> {
-    let mut merged = if is_opaque(upper) { BTreeMap::new() } else { entries(store, base)? };
-    let mut names: Vec<_> =
-        std::fs::read_dir(upper).map_err(io(upper))?.collect::<Result<_, _>>().map_err(io(upper))?;
-    names.sort_by_key(|e| e.file_name());
-    for dirent in names {
-        let path = dirent.path();
-        let raw = dirent.file_name();
-        let name_bytes = std::os::unix::ffi::OsStrExt::as_bytes(raw.as_os_str()).to_vec();
-        let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
-        let ft = meta.file_type();
-        if ft.is_char_device() && meta.rdev() == 0 {
+/// Ids in a task's range.
+const TASK_IDS: u32 = 65536;
+
+fn open_beneath(dir: &OwnedFd, name: &OsStr, flags: OFlags, path: &Path) -> Result<OwnedFd, OverlayError> {
+    rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| OverlayError::Io { path: path.display().to_string(), source: e.into() })
+}
+
+/// Apply the upper directory open as `dir` (at `path`, for messages) on top of the tree
+/// `base`. The walk goes by descriptors and never follows a symlink: whatever the
+/// directory holds, only what is beneath it is read.
+fn apply_upper(
+    store: &Store,
+    dir: &OwnedFd,
+    path: &Path,
+    base: Option<&TreeDigest>,
+    ids: TaskIds,
+) -> Result<Tree, OverlayError> {
+    let mut merged = if is_opaque(dir) { BTreeMap::new() } else { entries(store, base)? };
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let listing = |e: rustix::io::Errno| OverlayError::Io { path: path.display().to_string(), source: e.into() };
+    let listed = rustix::fs::Dir::read_from(dir).map_err(listing)?;
+    for entry in listed {
+        let name = entry.map_err(listing)?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(name);
+        }
+    }
+    names.sort();
+    for name_bytes in names {
+        let raw = OsStr::from_bytes(&name_bytes);
+        let child = path.join(raw);
+        let stat = rustix::fs::statat(dir, raw, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| OverlayError::Io { path: child.display().to_string(), source: e.into() })?;
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        if kind == FileType::CharacterDevice && stat.st_rdev == 0 {
             merged.remove(&name_bytes);
             continue;
         }
         let name = Name::new(name_bytes.clone())
-            .map_err(|e| OverlayError::Unsupported { path: path.display().to_string(), reason: e.to_string() })?;
-        let node = if ft.is_dir() {
-            let below = match merged.get(&name_bytes).map(|e| &e.node) {
-                Some(Node::Directory { digest, .. }) => Some(*digest),
-                _ => None,
-            };
-            let sub = apply_upper(store, &path, below.as_ref())?;
-            let size = dir_size(&sub);
-            Node::Directory { digest: write_tree(store, &sub)?, size }
-        } else if ft.is_file() {
-            Node::File { digest: store.add_blob_file(&path)?, size: meta.len() }
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(&path).map_err(io(&path))?;
-            let target = SymlinkTarget::new(std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec())
-                .map_err(|e| OverlayError::Unsupported { path: path.display().to_string(), reason: e.to_string() })?;
-            Node::Symlink { target }
-        } else {
-            return Err(OverlayError::Unsupported {
-                path: path.display().to_string(),
-                reason: "device nodes, sockets and FIFOs cannot be part of a task output".into(),
-            });
+            .map_err(|e| OverlayError::Unsupported { path: child.display().to_string(), reason: e.to_string() })?;
+        let node = match kind {
+            FileType::Directory => {
+                let below = match merged.get(&name_bytes).map(|e| &e.node) {
+                    Some(Node::Directory { digest, .. }) => Some(*digest),
+                    _ => None,
+                };
+                let sub_dir = open_beneath(dir, raw, OFlags::RDONLY | OFlags::DIRECTORY, &child)?;
+                let sub = apply_upper(store, &sub_dir, &child, below.as_ref(), ids)?;
+                let size = dir_size(&sub);
+                Node::Directory { digest: write_tree(store, &sub)?, size }
+            }
+            FileType::RegularFile => {
+                let file = open_beneath(dir, raw, OFlags::RDONLY | OFlags::NONBLOCK, &child)?;
+                let opened = rustix::fs::fstat(&file)
+                    .map_err(|e| OverlayError::Io { path: child.display().to_string(), source: e.into() })?;
+                if (opened.st_dev, opened.st_ino) != (stat.st_dev, stat.st_ino) {
+                    return Err(OverlayError::Unsupported {
+                        path: child.display().to_string(),
+                        reason: "was replaced while the output was read".into(),
+                    });
+                }
+                Node::File {
+                    digest: store.add_blob_opened(std::fs::File::from(file), &child)?,
+                    size: stat.st_size as u64,
+                }
+            }
+            FileType::Symlink => {
+                let target = rustix::fs::readlinkat(dir, raw, Vec::new())
+                    .map_err(|e| OverlayError::Io { path: child.display().to_string(), source: e.into() })?;
+                let target = SymlinkTarget::new(target.into_bytes()).map_err(|e| OverlayError::Unsupported {
+                    path: child.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Node::Symlink { target }
+            }
+            _ => {
+                return Err(OverlayError::Unsupported {
+                    path: child.display().to_string(),
+                    reason: "device nodes, sockets and FIFOs cannot be part of a task output".into(),
+                });
+            }
         };
-        merged.insert(name_bytes, entry_for(name, node, &meta));
+        merged.insert(name_bytes, entry_for(name, node, &stat, ids, &child)?);
     }
     Tree::new(Attributes::Full, merged.into_values().collect())
-        .map_err(|e| OverlayError::Unsupported { path: upper.display().to_string(), reason: e.to_string() })
+        .map_err(|e| OverlayError::Unsupported { path: path.display().to_string(), reason: e.to_string() })
 }
 
-/// The tree of an overlay's merged view: `lowers` (topmost first) under `upper`.
-/// The result is committed in the store (every object it names is durable).
-pub fn merge(store: &Store, lowers: &[TreeDigest], upper: &Path) -> Result<TreeDigest, OverlayError> {
+/// The tree of an overlay's merged view: `lowers` (topmost first) under `upper`, whose
+/// files belong to the task ids `ids`. The result is committed in the store (every
+/// object it names is durable).
+pub fn merge(store: &Store, lowers: &[TreeDigest], upper: &Path, ids: TaskIds) -> Result<TreeDigest, OverlayError> {
     let base = merge_lowers(store, lowers)?;
-    let tree = apply_upper(store, upper, base.as_ref())?;
+    let dir =
+        rustix::fs::open(upper, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| OverlayError::Io { path: upper.display().to_string(), source: e.into() })?;
+    let tree = apply_upper(store, &dir, upper, base.as_ref(), ids)?;
     let root = write_tree(store, &tree)?;
     store.commit_tree(&root)?;
     Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// While the output of a task is read, something swaps a directory of it for a
+    /// symlink to a host directory, again and again: the host's file never enters the
+    /// store (the walk goes by descriptors and never follows a symlink).
+    #[test]
+    fn a_symlink_swapped_in_during_the_merge_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("store")).unwrap();
+        let host = tmp.path().join("host");
+        std::fs::create_dir(&host).unwrap();
+        std::fs::write(host.join("secret"), b"host secret\n").unwrap();
+        let upper = tmp.path().join("upper");
+        std::fs::create_dir_all(upper.join("d")).unwrap();
+        std::fs::write(upper.join("d/secret"), b"task file\n").unwrap();
+        let secret = rstore_store::BlobDigest::of_contents(b"host secret\n");
+
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let (dir, aside, link) = (upper.join("d"), upper.join("d.aside"), upper.join("d.link"));
+                let _ = std::os::unix::fs::symlink(&host, &link);
+                while !stop.load(Ordering::Relaxed) {
+                    // d: directory → symlink to the host → directory.
+                    let _ = std::fs::rename(&dir, &aside);
+                    let _ = std::fs::rename(&link, &dir);
+                    let _ = std::fs::rename(&dir, &link);
+                    let _ = std::fs::rename(&aside, &dir);
+                }
+            });
+            for _ in 0..300 {
+                let Ok(root) = merge(&store, &[], &upper, TaskIds::IDENTITY) else { continue };
+                let mut pending = vec![root];
+                while let Some(tree) = pending.pop() {
+                    for entry in store.read_tree(&tree).unwrap().entries() {
+                        match &entry.node {
+                            Node::Directory { digest, .. } => pending.push(*digest),
+                            Node::File { digest, .. } => {
+                                assert_ne!(*digest, secret, "a host file was stored")
+                            }
+                            Node::Symlink { .. } => {}
+                        }
+                    }
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
 }

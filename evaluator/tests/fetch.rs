@@ -559,3 +559,36 @@ fn git_subpath_and_mirror_tarball() {
     assert!(out.join("run.sh").is_file());
     assert!(!out.join("README").exists());
 }
+
+/// A mirror tarball whose repository replaces the pinned revision (`git replace`): the
+/// checkout is the revision's own contents, never the replacement's.
+#[test]
+fn replace_refs_in_a_mirror_tarball_do_not_change_a_pinned_revision() {
+    let s = Setup::new();
+    let (repo, first, second) = repository(s.tmp.path());
+    let bare = s.tmp.path().join("bare");
+    git(s.tmp.path(), &["clone", "-q", "--bare", "--mirror", repo.to_str().unwrap(), bare.to_str().unwrap()]);
+    // The hostile mirror: `first` now shows `second`'s files wherever replace refs count.
+    git(&bare, &["replace", &first, &second]);
+    assert_eq!(git(&bare, &["show", &format!("{first}:README")]), "two");
+    let tarball = s.tmp.path().join("git2_example.invalid.upstream.git.tar.gz");
+    let status = Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&bare).arg(".").status().unwrap();
+    assert!(status.success());
+    let mut req = s.request(vec![Source::Git(GitSource {
+        url: "git://example.invalid/upstream.git;branch=main".into(),
+        revision: first.clone(),
+        clone_name: "example.invalid.upstream.git".into(),
+        candidates: vec![Candidate {
+            url: format!("file://{}", tarball.display()),
+            stage: Stage::Mirror,
+            kind: CandidateKind::GitTarball,
+        }],
+        subpath: None,
+    })]);
+    req.policy.no_network = true;
+    s.run(&req).0.unwrap();
+    let out = git_checkout_dir(&s.fetched(), "example.invalid.upstream.git", &first);
+    assert_eq!(fs::read_to_string(out.join("README")).unwrap(), "one\n");
+    let clone = s.downloads().join("git2/example.invalid.upstream.git");
+    assert!(!clone.join("refs/replace").read_dir().is_ok_and(|mut d| d.next().is_some()), "replace refs were kept");
+}

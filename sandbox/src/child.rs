@@ -345,10 +345,28 @@ fn build_root(p: &Prepared<'_>) -> Result<(), Fail> {
     mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
         .map_err(Fail::at(Stage::PrivateMounts))?;
 
-    // 1. Detached copies of every host source, opened while the host tree is still visible.
-    let mut sources: Vec<Option<(OwnedFd, bool)>> = Vec::with_capacity(p.spec.steps.len());
+    // 1. Detached copies of every host source, opened while the host tree is still visible
+    //    and with the caller's host ids (which may reach into directories the task's ids
+    //    cannot, as a store under root's home).
+    let mut sources: Vec<Option<Source>> = Vec::with_capacity(p.spec.steps.len());
     for (index, step) in p.spec.steps.iter().enumerate() {
         sources.push(open_source(p, index, step)?);
+    }
+    if p.spec.ids.method == MapMethod::Direct {
+        // The caller's host ids (root) are not mapped in the namespace: become its root,
+        // the first id of the task's range on the host, before creating anything. (New
+        // ids make a process undumpable, which hands its /proc files to host root:
+        // undone.)
+        let (uid, gid) = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
+        sys::clear_groups().map_err(Fail::io(Stage::Ids))?;
+        rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(Fail::at(Stage::Ids))?;
+        rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(Fail::at(Stage::Ids))?;
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)
+            .map_err(Fail::at(Stage::Ids))?;
+        // New ids also clear the parent-death signal: set again, so the task still dies
+        // with the helper (and the helper with the caller).
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+            .map_err(Fail::at(Stage::Ids))?;
     }
 
     // 2. The new root: an empty tmpfs, attached over /tmp of our private mount namespace.
@@ -416,8 +434,17 @@ fn write_sysctl(path: &CStr, value: &str) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Opens the host side of a step as a detached mount; `bool` = it is a directory.
-fn open_source(p: &Prepared<'_>, index: usize, step: &Step) -> Result<Option<(OwnedFd, bool)>, Fail> {
+/// The host side of a step, opened before the root is built.
+enum Source {
+    /// A detached mount; `bool` = it is a directory.
+    Mount(OwnedFd, bool),
+    /// An overlay's directories, mounted once the ids are the task's (the overlay copies
+    /// files up with its creator's ids).
+    Overlay { lower: Vec<OwnedFd>, upper: OwnedFd, work: OwnedFd },
+}
+
+/// Opens the host side of a step: a detached mount, or an overlay's directories.
+fn open_source(p: &Prepared<'_>, index: usize, step: &Step) -> Result<Option<Source>, Fail> {
     let fail = Fail::step(Stage::OpenSource, index);
     let clone = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     match step {
@@ -441,7 +468,7 @@ fn open_source(p: &Prepared<'_>, index: usize, step: &Step) -> Result<Option<(Ow
                 },
             )?;
             let is_dir = rustix::fs::fstat(&tree).map_err(&fail)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
-            Ok(Some((tree, is_dir)))
+            Ok(Some(Source::Mount(tree, is_dir)))
         }
         Step::Device { .. } => {
             let tree =
@@ -455,38 +482,40 @@ fn open_source(p: &Prepared<'_>, index: usize, step: &Step) -> Result<Option<(Ow
                         detail: String::new(),
                     })
                 })?;
-            Ok(Some((tree, false)))
+            Ok(Some(Source::Mount(tree, false)))
         }
         Step::Overlay { lower, upper, work, .. } => {
-            // fsconfig takes at most 256 bytes per value, and store checkout paths are
-            // long: every directory is opened here and named by its descriptor
-            // (`/proc/self/fd/N`, resolved by overlayfs while the mount is created).
+            // Opened now, mounted by `overlay` once the ids are the task's.
             let open_dir = |dir: &std::path::Path| {
                 rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(&fail)
             };
-            let by_fd = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
-            let lower_fds = lower.iter().map(|d| open_dir(d.as_path())).collect::<Result<Vec<_>, _>>()?;
-            let (upper_fd, work_fd) = (open_dir(upper)?, open_dir(work)?);
-            let lower = lower_fds.iter().map(by_fd).collect::<Vec<_>>().join(":");
-            let lower = CString::new(lower).map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let upper = CString::new(by_fd(&upper_fd)).map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let work = CString::new(by_fd(&work_fd)).map_err(|_| fail(rustix::io::Errno::INVAL))?;
-            let fs = rustix::mount::fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(&fail)?;
-            rustix::mount::fsconfig_set_string(&fs, c"lowerdir", lower.as_c_str()).map_err(&fail)?;
-            rustix::mount::fsconfig_set_string(&fs, c"upperdir", upper.as_c_str()).map_err(&fail)?;
-            rustix::mount::fsconfig_set_string(&fs, c"workdir", work.as_c_str()).map_err(&fail)?;
-            rustix::mount::fsconfig_set_flag(&fs, c"userxattr").map_err(&fail)?;
-            rustix::mount::fsconfig_create(&fs).map_err(&fail)?;
-            let mnt = rustix::mount::fsmount(
-                &fs,
-                FsMountFlags::FSMOUNT_CLOEXEC,
-                MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
-            )
-            .map_err(&fail)?;
-            Ok(Some((mnt, true)))
+            let lower = lower.iter().map(|d| open_dir(d.as_path())).collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(Source::Overlay { lower, upper: open_dir(upper)?, work: open_dir(work)? }))
         }
         _ => Ok(None),
     }
+}
+
+/// An overlay of directories opened earlier. fsconfig takes at most 256 bytes per value,
+/// and store checkout paths are long: each directory is named by its descriptor
+/// (`/proc/self/fd/N`, resolved by overlayfs while the mount is created).
+fn overlay(lower: &[OwnedFd], upper: &OwnedFd, work: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+    let by_fd = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let invalid = |_| rustix::io::Errno::INVAL;
+    let lower = CString::new(lower.iter().map(by_fd).collect::<Vec<_>>().join(":")).map_err(invalid)?;
+    let upper = CString::new(by_fd(upper)).map_err(invalid)?;
+    let work = CString::new(by_fd(work)).map_err(invalid)?;
+    let fs = rustix::mount::fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    rustix::mount::fsconfig_set_string(&fs, c"lowerdir", lower.as_c_str())?;
+    rustix::mount::fsconfig_set_string(&fs, c"upperdir", upper.as_c_str())?;
+    rustix::mount::fsconfig_set_string(&fs, c"workdir", work.as_c_str())?;
+    rustix::mount::fsconfig_set_flag(&fs, c"userxattr")?;
+    rustix::mount::fsconfig_create(&fs)?;
+    rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )
 }
 
 fn new_fs(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: MountAttrFlags) -> rustix::io::Result<OwnedFd> {
@@ -503,7 +532,7 @@ fn apply_step(
     root: &OwnedFd,
     index: usize,
     step: &Step,
-    source: Option<(OwnedFd, bool)>,
+    source: Option<Source>,
 ) -> rustix::io::Result<()> {
     let rel = p.step_paths[index].as_c_str();
     let (parent, name) = open_parent(root.as_fd(), rel)?;
@@ -573,7 +602,8 @@ fn apply_step(
             mount_on(&mnt, true)
         }
         Step::Bind { .. } | Step::Device { .. } | Step::Overlay { .. } => match source {
-            Some((mnt, is_dir)) => mount_on(&mnt, is_dir),
+            Some(Source::Mount(mnt, is_dir)) => mount_on(&mnt, is_dir),
+            Some(Source::Overlay { lower, upper, work }) => mount_on(&overlay(&lower, &upper, &work)?, true),
             None => Ok(()), // an optional bind whose source is missing
         },
     }

@@ -61,6 +61,7 @@
 //! `pid_max`, at least 300, on Linux ≥ 6.14); an unprivileged caller without
 //! `newuidmap`/`newgidmap` and `/etc/subuid` ranges (one id mapped, `chown` to others fails).
 
+mod adopt;
 pub mod cancel;
 pub mod cgroup;
 mod child;
@@ -78,6 +79,6 @@ pub use cancel::CancelHandle;
 pub use error::{Error, PlanError};
 pub use host::HostFacts;
 pub use outcome::{LimitHit, Outcome, Termination, Usage};
-pub use plan::{Enforcement, Mechanism, Spec, SyscallFilter, plan};
+pub use plan::{Enforcement, Mechanism, Spec, SyscallFilter, plan, shifted_ids};
 pub use request::{Limits, Mount, Network, Request, Sink, Stdin, WorkDir, host_tools};
 pub use run::{run, run_spec};

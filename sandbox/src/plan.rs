@@ -18,6 +18,10 @@ use crate::request::{Mount, Network, Request, Sink, Stdin, WorkDir};
 
 /// Number of ids mapped into the sandbox when the host allows a range (covers `nobody`).
 pub const MAPPED_IDS: u32 = 65536;
+/// First host id of the range a root caller's tasks run as, when `/etc/subuid` and
+/// `/etc/subgid` give root no range of [`MAPPED_IDS`] ids: 0x50000000, inside the span
+/// systemd leaves to containers (0x80000–0x6FFFFFFF), far from any user's id.
+pub const ROOT_TASK_IDS_START: u32 = 0x5000_0000;
 /// The smallest `kernel.pid_max` the kernel accepts.
 const PID_MAX_MIN: u32 = 301;
 /// Default `RLIMIT_NOFILE` of a task.
@@ -564,12 +568,28 @@ fn environment(request: &Request) -> Result<Vec<(String, String)>, PlanError> {
     Ok(env)
 }
 
+/// The host ids of a root caller's tasks: `(uid, gid)` of inside id 0, inside id `n`
+/// being that plus `n`. `None` for any other caller, whose tasks' id 0 is the caller.
+pub fn shifted_ids(host: &HostFacts) -> Option<(u32, u32)> {
+    if host.uid != 0 {
+        return None;
+    }
+    let ids = id_mapping(&Request::new("true", [""; 0]), host).ok()?;
+    Some((ids.uids.first()?.outside, ids.gids.first()?.outside))
+}
+
 fn id_mapping(request: &Request, host: &HostFacts) -> Result<IdMapping, PlanError> {
     let mapping = if host.uid == 0 {
+        // Never host root: the tasks of a root caller run as a range of their own, so a
+        // file a task creates or chowns belongs to that range on the host, whatever id
+        // it has inside.
+        let start = |range: Option<crate::host::SubIdRange>| {
+            range.filter(|r| r.count >= MAPPED_IDS && r.start > 0).map_or(ROOT_TASK_IDS_START, |r| r.start)
+        };
         IdMapping {
             method: MapMethod::Direct,
-            uids: vec![IdRange { inside: 0, outside: 0, count: MAPPED_IDS }],
-            gids: vec![IdRange { inside: 0, outside: 0, count: MAPPED_IDS }],
+            uids: vec![IdRange { inside: 0, outside: start(host.subuid), count: MAPPED_IDS }],
+            gids: vec![IdRange { inside: 0, outside: start(host.subgid), count: MAPPED_IDS }],
         }
     } else if let (Some((newuidmap, newgidmap)), Some(subuid), Some(subgid)) =
         (&host.id_helpers, host.subuid, host.subgid)

@@ -38,6 +38,7 @@ pub fn run(request: &Request, cancel: &CancelHandle) -> Result<Outcome, Error> {
 pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<Outcome, Error> {
     warn_degradations(spec);
     let start = Instant::now();
+    hand_writable_dirs_to_the_task(spec)?;
     let mut logs = Logs::open(spec)?;
     let cgroup = match (&spec.cgroup, &host.cgroup) {
         (Some(limits), CgroupSupport::Delegated { parent }) => {
@@ -145,6 +146,30 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
         Outcome { termination, limit_hit, duration, usage, logs: logs.paths(), enforcement: spec.enforcement.clone() };
     tracing::debug!(%outcome, ?duration, "sandboxed command ended");
     Ok(outcome)
+}
+
+/// Writable host directories belong to the task's ids when those are a range of their
+/// own (a root caller), so the task can write there: see [`crate::adopt`].
+fn hand_writable_dirs_to_the_task(spec: &Spec) -> Result<(), Error> {
+    let (Some(uids), Some(gids)) = (spec.ids.uids.first(), spec.ids.gids.first()) else { return Ok(()) };
+    if spec.ids.method != MapMethod::Direct || uids.outside == 0 {
+        return Ok(());
+    }
+    let range = crate::adopt::Range { uid: uids.outside, gid: gids.outside, count: uids.count.min(gids.count) };
+    for step in &spec.steps {
+        let dirs: Vec<&Path> = match step {
+            plan::Step::Bind { host, writable: true, .. } => vec![host],
+            plan::Step::Overlay { upper, work, .. } => vec![upper, work],
+            _ => continue,
+        };
+        for dir in dirs {
+            crate::adopt::adopt(dir, range).map_err(|source| Error::Setup {
+                step: format!("giving {} to the task's ids", dir.display()),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn warn_degradations(spec: &Spec) {
@@ -433,6 +458,12 @@ impl Logs {
             Logs { streams: Vec::new(), files: Vec::new(), limit: spec.log_limit, over_limit: false, child: None };
         // One pipe per distinct file, so stdout and stderr into one log stay in order.
         let mut pipes: Vec<(PathBuf, OwnedFd)> = Vec::new();
+        let task_root = match (spec.ids.method == MapMethod::Direct, spec.ids.uids.first(), spec.ids.gids.first()) {
+            (true, Some(u), Some(g)) if u.outside != 0 => {
+                Some((rustix::process::Uid::from_raw(u.outside), rustix::process::Gid::from_raw(g.outside)))
+            }
+            _ => None,
+        };
         let mut child_end = |sink: &Sink, fd: i32, logs: &mut Logs| -> Result<ChildStdio, Error> {
             match sink {
                 Sink::Null => Ok(ChildStdio::Null),
@@ -452,6 +483,11 @@ impl Logs {
                     }
                     let file = create_log(path).map_err(|source| Error::Log { path: path.clone(), source })?;
                     let (read, write) = pipe("a log pipe")?;
+                    // The task's own, so it can open it again (`echo > /dev/stderr`).
+                    if let Some((uid, gid)) = task_root {
+                        rustix::fs::fchown(&write, Some(uid), Some(gid))
+                            .map_err(|e| Error::Resource { what: "a log pipe for the task", source: e.into() })?;
+                    }
                     logs.files.push((path.clone(), file, 0));
                     logs.streams.push((read, logs.files.len() - 1));
                     let dup = rustix::io::fcntl_dupfd_cloexec(&write, 3)

@@ -91,8 +91,8 @@ fn limits_without_cgroup_fall_back_loudly() {
     let spec = plan(&request, &old_kernel).unwrap();
     assert_eq!(
         spec.enforcement.processes,
-        rstore_sandbox::Mechanism::Unenforced,
-        "host root is exempt from RLIMIT_NPROC"
+        rstore_sandbox::Mechanism::ProcessRlimit,
+        "a root caller's tasks run as a range of their own, not as host root, so RLIMIT_NPROC applies"
     );
 }
 

@@ -25,6 +25,21 @@ fn task(script: &str) -> Task {
     Task { request, _dirs: dirs, work, log }
 }
 
+/// Gives `path` to the tasks' ids (a root caller's tasks run as a range of their own,
+/// to which host root is nobody), as the store does with the checkouts it hands to tasks.
+fn give_to_tasks(path: &std::path::Path) {
+    if let Some((uid, gid)) = rstore_sandbox::shifted_ids(rstore_sandbox::HostFacts::current()) {
+        rustix::fs::chownat(
+            rustix::fs::CWD,
+            path,
+            Some(rustix::process::Uid::from_raw(uid)),
+            Some(rustix::process::Gid::from_raw(gid)),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+    }
+}
+
 impl Task {
     fn run(&self) -> (Outcome, String) {
         let outcome = rstore_sandbox::run(&self.request, &CancelHandle::new().unwrap()).expect("sandbox runs");
@@ -193,6 +208,8 @@ fn overlay_work_dir_leaves_the_lower_dir_untouched() {
         std::fs::create_dir(dir).unwrap();
     }
     std::fs::write(lower.join("a"), "from lower\n").unwrap();
+    give_to_tasks(&lower);
+    give_to_tasks(&lower.join("a"));
     let mut t = task("cat a && echo changed > a && echo new > b && cat a b");
     t.request.work_dir = WorkDir::Overlay { lower: vec![lower.clone()], upper: upper.clone(), work: scratch };
     let (outcome, log) = t.run();
@@ -239,6 +256,7 @@ fn single_files_can_be_bound_read_only_or_writable() {
     let output = t.work.with_file_name("out.txt");
     std::fs::write(&input, "input\n").unwrap();
     std::fs::write(&output, "start\n").unwrap();
+    give_to_tasks(&input);
     t.request = t.request.ro(&input, "/build/in.txt").rw(&output, "/build/out.txt");
     let (outcome, log) = t.run();
     assert_eq!(outcome.termination, Termination::Exited { code: 2 }, "{log}");

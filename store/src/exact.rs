@@ -22,6 +22,15 @@
 //!
 //! A tree is built under a temporary name and renamed into place, so a visible exact
 //! checkout is always complete; two processes building the same one both succeed.
+//!
+//! Owners on the host are the recorded ones shifted by [`TaskIds`]: a root caller's
+//! tasks run as a range of host ids of their own (id 0 inside is the range's first id),
+//! and a lower directory must belong to that range for the task to change its files
+//! (overlayfs copies them up as the task). The checkouts keep recorded setuid and
+//! setgid bits and world-writable directories, which packaging tasks must see; they
+//! never reach another host user: `exact-blobs` and `exact-trees` are private to the
+//! store's owner (mode 0700), and tasks see them only through overlayfs, mounted
+//! `nosuid`. A blob linked more often than the filesystem allows (`EMLINK`) is copied.
 
 use std::fs;
 use std::io;
@@ -32,6 +41,20 @@ use crate::digest::{BlobDigest, Digest, TreeDigest};
 use crate::error::{IoContext, Result};
 use crate::store::Store;
 use crate::tree::{Attributes, Node, TreeEntry};
+
+/// Creates `dir` (mode 0700) or makes it 0700: what is beneath is for this store's owner.
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) => return Err(e).ctx("creating", dir),
+    }
+    let meta = fs::metadata(dir).ctx("reading", dir)?;
+    if meta.permissions().mode() & 0o7777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ctx("setting permissions of", dir)?;
+    }
+    Ok(())
+}
 
 /// A name for a temporary file or directory that no other process or thread uses.
 fn temporary_name(digest: &Digest, suffix: &str) -> String {
@@ -61,20 +84,67 @@ fn fix_times(path: &Path) -> Result<()> {
     set_times(path, CHECKOUT_MTIME).ctx("setting the times of", path)
 }
 
-fn attrs(entry: &TreeEntry, attributes: Attributes) -> (u32, u32, u32) {
-    match (attributes, entry.owner) {
-        (Attributes::Full, Some(o)) => (entry.mode & 0o7777, o.uid, o.gid),
-        _ => (entry.mode & 0o777, 0, 0),
+/// Where recorded ids are on the host: recorded id `n` is host id `uid + n` (`gid + n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskIds {
+    /// Host uid of recorded uid 0.
+    pub uid: u32,
+    /// Host gid of recorded gid 0.
+    pub gid: u32,
+}
+
+impl TaskIds {
+    /// Recorded ids are host ids (a caller whose tasks' root is the caller itself).
+    pub const IDENTITY: TaskIds = TaskIds { uid: 0, gid: 0 };
+
+    /// The host ids of recorded ids.
+    pub fn to_host(self, uid: u32, gid: u32) -> (u32, u32) {
+        (self.uid.saturating_add(uid), self.gid.saturating_add(gid))
+    }
+}
+
+/// (mode, host uid, host gid) of an entry's checkout.
+fn attrs(entry: &TreeEntry, attributes: Attributes, ids: TaskIds) -> (u32, u32, u32) {
+    let ((uid, gid), mode) = match (attributes, entry.owner) {
+        (Attributes::Full, Some(o)) => ((o.uid, o.gid), entry.mode & 0o7777),
+        _ => ((0, 0), entry.mode & 0o777),
+    };
+    let (uid, gid) = ids.to_host(uid, gid);
+    (mode, uid, gid)
+}
+
+/// Links `from` at `to`, or copies it (contents, mode, owner, times) when `from` has as
+/// many links as its filesystem allows.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    match fs::hard_link(from, to) {
+        Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+            use std::os::unix::fs::MetadataExt;
+            let meta = fs::metadata(from).ctx("reading", from)?;
+            fs::copy(from, to).ctx("copying (too many links)", to)?;
+            rustix::fs::chown(
+                to,
+                Some(rustix::process::Uid::from_raw(meta.uid())),
+                Some(rustix::process::Gid::from_raw(meta.gid())),
+            )
+            .map_err(io::Error::from)
+            .ctx("changing the owner of", to)?;
+            fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .ctx("setting permissions of", to)?;
+            fix_times(to)
+        }
+        other => other.ctx("linking", to),
     }
 }
 
 impl Store {
-    fn exact_dir(&self, what: &str, digest: &Digest) -> PathBuf {
-        self.dir().join("checkouts-v1").join(what).join(digest.hex_prefix(2))
+    fn exact_dir(&self, what: &str, digest: &Digest) -> Result<PathBuf> {
+        let parent = self.dir().join("checkouts-v1").join(what);
+        private_dir(&parent)?;
+        Ok(parent.join(digest.hex_prefix(2)))
     }
 
     fn exact_blob(&self, digest: &Digest, mode: u32, uid: u32, gid: u32) -> Result<PathBuf> {
-        let dir = self.exact_dir("exact-blobs", digest);
+        let dir = self.exact_dir("exact-blobs", digest)?;
         let path = dir.join(format!("{}.{mode:04o}.{uid}.{gid}", digest.to_hex()));
         if path.exists() {
             return Ok(path);
@@ -104,21 +174,21 @@ impl Store {
         Ok(path)
     }
 
-    fn build_exact(&self, root: &Digest, dest: &Path) -> Result<()> {
+    fn build_exact(&self, root: &Digest, dest: &Path, ids: TaskIds) -> Result<()> {
         let tree = self.read_tree(&TreeDigest::from_digest(*root))?;
         let attributes = tree.attributes();
         let mut dirs: Vec<(PathBuf, u32, u32, u32)> = Vec::new();
         for entry in tree.entries() {
             let path = dest.join(entry.name.as_os_str());
-            let (mode, uid, gid) = attrs(entry, attributes);
+            let (mode, uid, gid) = attrs(entry, attributes, ids);
             match &entry.node {
                 Node::File { digest, .. } => {
                     let blob = self.exact_blob(digest.digest(), mode, uid, gid)?;
-                    fs::hard_link(&blob, &path).ctx("linking", &path)?;
+                    link_or_copy(&blob, &path)?;
                 }
                 Node::Directory { digest, .. } => {
                     fs::create_dir(&path).ctx("creating", &path)?;
-                    self.build_exact(digest.digest(), &path)?;
+                    self.build_exact(digest.digest(), &path, ids)?;
                     dirs.push((path, mode, uid, gid));
                 }
                 Node::Symlink { target } => {
@@ -150,19 +220,23 @@ impl Store {
         Ok(())
     }
 
-    /// A checkout of `root` with the recorded permissions and owners, for use as an
-    /// overlayfs lower directory (never write to it directly).
-    pub fn checkout_for_overlay(&self, root: &TreeDigest) -> Result<PathBuf> {
+    /// A checkout of `root` with the recorded permissions and owners (shifted by `ids`),
+    /// for use as an overlayfs lower directory (never write to it directly).
+    pub fn checkout_for_overlay(&self, root: &TreeDigest, ids: TaskIds) -> Result<PathBuf> {
         let root = root.digest();
-        let dir = self.exact_dir("exact-trees", root);
-        let path = dir.join(root.to_hex());
+        let dir = self.exact_dir("exact-trees", root)?;
+        let path = dir.join(if ids == TaskIds::IDENTITY {
+            root.to_hex()
+        } else {
+            format!("{}.{}.{}", root.to_hex(), ids.uid, ids.gid)
+        });
         if path.is_dir() {
             return Ok(path);
         }
         fs::create_dir_all(&dir).ctx("creating", &dir)?;
         let tmp = dir.join(temporary_name(root, ""));
         fs::create_dir(&tmp).ctx("creating", &tmp)?;
-        self.build_exact(root, &tmp)?;
+        self.build_exact(root, &tmp, ids)?;
         fix_times(&tmp)?;
         match fs::rename(&tmp, &path) {
             Ok(()) => Ok(path),

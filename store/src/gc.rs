@@ -235,10 +235,13 @@ pub(crate) fn plan(layout: &Layout, snapshot: &Snapshot) -> Result<(GcReport, Pl
             files.push(path);
         }
     }
-    for parent in [layout.tree_checkouts_dir(), layout.exact_trees_dir()] {
+    for (parent, parse) in [
+        (layout.tree_checkouts_dir(), layout::digest_from_file_name as fn(&std::ffi::OsStr) -> Option<Digest>),
+        (layout.exact_trees_dir(), layout::exact_tree_from_file_name),
+    ] {
         for path in layout::list_sharded(&parent)? {
             let keep = !layout::is_temporary(&path)
-                && path.file_name().and_then(layout::digest_from_file_name).is_some_and(|d| live_trees.contains(&d));
+                && path.file_name().and_then(parse).is_some_and(|d| live_trees.contains(&d));
             if !keep {
                 freed.add_tree(&path);
                 report.removed_checkouts += 1;

@@ -269,7 +269,11 @@ fn open_nofollow(path: &Path) -> Result<File> {
 
 /// Hashes one file and stages it if the store lacks it. Returns (digest, size).
 fn ingest_file(staging: &Staging<'_>, path: &Path, level: i32) -> Result<(Digest, u64)> {
-    let mut file = open_nofollow(path)?;
+    ingest_opened(staging, open_nofollow(path)?, path, level)
+}
+
+/// Stages the contents of an open regular file (`path` names it in messages).
+pub(crate) fn ingest_opened(staging: &Staging<'_>, mut file: File, path: &Path, level: i32) -> Result<(Digest, u64)> {
     let size = file.metadata().ctx("reading metadata of", path)?.len();
     if size <= SMALL_FILE {
         return BUFFER.with(|cell| {

@@ -75,7 +75,7 @@ impl Layout {
         self.root.join("checkouts-v1").join("exact-blobs")
     }
 
-    /// Whole trees with exact modes and owners: `exact-trees/xx/<digest>/`.
+    /// Whole trees with exact modes and owners: `exact-trees/xx/<digest>[.<uid>.<gid>]/`.
     pub(crate) fn exact_trees_dir(&self) -> PathBuf {
         self.root.join("checkouts-v1").join("exact-trees")
     }
@@ -164,6 +164,19 @@ pub(crate) fn place(target: &Path, mut op: impl FnMut() -> std::io::Result<()>) 
 /// Parses an object file name back into a digest.
 pub(crate) fn digest_from_file_name(name: &std::ffi::OsStr) -> Option<Digest> {
     name.to_str()?.parse().ok()
+}
+
+/// Parses an exact tree checkout's name: `<hex>`, or `<hex>.<uid>.<gid>` when its
+/// owners are shifted to a task range starting at host ids uid and gid.
+pub(crate) fn exact_tree_from_file_name(name: &std::ffi::OsStr) -> Option<Digest> {
+    let name = name.to_str()?;
+    let mut parts = name.split('.');
+    let digest = parts.next()?.parse().ok()?;
+    match (parts.next(), parts.next(), parts.next()) {
+        (None, None, None) => Some(digest),
+        (Some(uid), Some(gid), None) if uid.parse::<u32>().is_ok() && gid.parse::<u32>().is_ok() => Some(digest),
+        _ => None,
+    }
 }
 
 /// Parses a blob checkout file name (`<hex>.<mode>`).

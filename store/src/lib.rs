@@ -60,6 +60,7 @@
 //!   operation plus the hand-over. Read-modify-write updates such as
 //!   [`Store::report`] run while the lock is held and are atomic across processes.
 
+mod boot;
 pub mod cache;
 pub mod checkout;
 mod codec;
@@ -89,7 +90,7 @@ pub use digest::{
 };
 pub use entry::{Entry, Signature};
 pub use error::{Corruption, ObjectKind, StoreError};
-pub use exact::set_times;
+pub use exact::{TaskIds, set_times};
 pub use export::TarOptions;
 pub use gc::{GcOptions, GcReport};
 pub use index::{SCHEMA_VERSION, Table};

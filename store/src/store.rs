@@ -56,10 +56,7 @@ impl Store {
         let layout = Layout::new(dir);
         layout.create_or_check()?;
         let lock = LockFile::open(&layout.lock_file())?;
-        if !lock.try_lock_shared()? {
-            tracing::info!("waiting for another process to finish collecting garbage in {}", layout.root().display());
-            lock.lock_shared()?;
-        }
+        crate::boot::lock_shared_with_fresh_checkouts(&layout, &lock)?;
         let removed = Scratch::remove_stale(&layout.tmp_dir())?;
         if removed > 0 {
             tracing::debug!("removed {removed} scratch directories left by dead processes");
@@ -136,6 +133,16 @@ impl Store {
         let _op = self.shared_op();
         let staging = self.staging()?;
         let (digest, _) = ingest::stage_blob_file(&staging, path, 3)?;
+        staging.commit(&self.sync_dir)?;
+        Ok(BlobDigest::from_digest(digest))
+    }
+
+    /// Stores the contents of an open regular file as a durable blob (`name` says which
+    /// file in errors). For callers that walk a directory by descriptors.
+    pub fn add_blob_opened(&self, file: File, name: &Path) -> Result<BlobDigest> {
+        let _op = self.shared_op();
+        let staging = self.staging()?;
+        let (digest, _) = ingest::ingest_opened(&staging, file, name, 3)?;
         staging.commit(&self.sync_dir)?;
         Ok(BlobDigest::from_digest(digest))
     }

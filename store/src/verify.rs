@@ -450,9 +450,12 @@ fn check_checkouts(layout: &Layout, inv: &Inventory) -> Result<CheckoutFindings>
         }
     }
     // Tree checkouts: structure against the tree objects; contents by inode or hash.
-    for parent in [layout.tree_checkouts_dir(), layout.exact_trees_dir()] {
+    for (parent, parse) in [
+        (layout.tree_checkouts_dir(), layout::digest_from_file_name as fn(&std::ffi::OsStr) -> Option<Digest>),
+        (layout.exact_trees_dir(), layout::exact_tree_from_file_name),
+    ] {
         for dir in layout::list_sharded(&parent)?.into_iter().filter(|p| !layout::is_temporary(p)) {
-            let Some(digest) = dir.file_name().and_then(layout::digest_from_file_name) else {
+            let Some(digest) = dir.file_name().and_then(parse) else {
                 problems
                     .push(Problem::CorruptCheckout { path: dir.clone(), reason: "name is not a digest".to_owned() });
                 paths.push(dir);

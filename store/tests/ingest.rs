@@ -310,7 +310,7 @@ fn overlay_checkouts_are_verified_and_collected() {
     let f = Fixture::new();
     let src = sample(&f);
     let root = f.ingest(&src).root;
-    let lower = f.store.checkout_for_overlay(&root).unwrap();
+    let lower = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap();
     assert_eq!(fs::metadata(lower.join("a.txt")).unwrap().permissions().mode() & 0o777, 0o644);
     assert_eq!(f.ingest(&lower).root, root);
     let report = f.store.verify(&Default::default(), &NoReporter).unwrap();
@@ -347,4 +347,104 @@ fn add_blob_file_refuses_symlinks_and_fifos() {
     let plain = dir.join("log.do_configure");
     fs::write(&plain, b"configured\n").unwrap();
     assert!(f.store.add_blob_file(&plain).is_ok());
+}
+
+/// Exact checkouts for a root caller's tasks: owners shifted into the tasks' range,
+/// recorded setuid bits and sticky world-writable directories kept (packaging tasks must
+/// see them) but out of reach of every other host user (the checkout directories are
+/// private to the store's owner).
+#[test]
+fn overlay_checkouts_belong_to_the_task_range_and_are_private() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: shifted owners need root");
+        return;
+    }
+    let f = Fixture::new();
+    let src = f.path("image");
+    make_tree(&src, &[("bin/su", Spec::Exec(b"#!/bin/sh\n")), ("tmp", Spec::Dir), ("home/user/f", Spec::File(b"x"))]);
+    fs::set_permissions(src.join("bin/su"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::set_permissions(src.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::lchown(src.join("home/user/f"), Some(1000), Some(1000)).unwrap();
+    let full = IngestOptions { attributes: Attributes::Full, ..Default::default() };
+    let root = f.store.ingest(&src, &full, &NoReporter).unwrap().root;
+
+    let ids = rstore_store::TaskIds { uid: 0x5000_0000, gid: 0x5000_0000 };
+    let lower = f.store.checkout_for_overlay(&root, ids).unwrap();
+    let meta = |rel: &str| fs::symlink_metadata(lower.join(rel)).unwrap();
+    assert_eq!((meta("bin/su").uid(), meta("bin/su").mode() & 0o7777), (ids.uid, 0o4755));
+    assert_eq!((meta("tmp").uid(), meta("tmp").mode() & 0o7777), (ids.uid, 0o1777));
+    assert_eq!((meta("home/user/f").uid(), meta("home/user/f").gid()), (ids.uid + 1000, ids.gid + 1000));
+    for private in ["checkouts-v1/exact-trees", "checkouts-v1/exact-blobs"] {
+        let m = fs::metadata(f.store.dir().join(private)).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o700, "{private} is reachable by other users");
+    }
+    // The identity checkout of the same tree is another directory: neither is reused
+    // with the other's owners.
+    let identity = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap();
+    assert_ne!(identity, lower);
+    assert_eq!(fs::symlink_metadata(identity.join("bin/su")).unwrap().uid(), 0);
+    let report = f.store.verify(&Default::default(), &NoReporter).unwrap();
+    assert!(report.is_clean(), "{report:#?}");
+}
+
+/// A blob linked as often as the filesystem allows is copied into the next checkout.
+#[test]
+fn overlay_checkouts_copy_a_blob_with_too_many_links() {
+    let f = Fixture::new();
+    let src = f.path("one");
+    make_tree(&src, &[("f", Spec::File(b"shared by many trees\n"))]);
+    let root = f.ingest(&src).root;
+    let first = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap();
+    // Use up the links of the one exact copy of the blob.
+    let blob = first.join("f");
+    let spare = f.path("links");
+    fs::create_dir_all(&spare).unwrap();
+    let mut made = 0u32;
+    loop {
+        match fs::hard_link(&blob, spare.join(made.to_string())) {
+            Ok(()) => made += 1,
+            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => break,
+            Err(e) => panic!("linking: {e}"),
+        }
+        assert!(made < 200_000, "this filesystem has no link limit worth testing");
+    }
+    // Another tree holding the same file: its checkout cannot link it, and copies it.
+    let other = f.path("two");
+    make_tree(&other, &[("g", Spec::File(b"shared by many trees\n")), ("h", Spec::File(b"else\n"))]);
+    let second = f.store.checkout_for_overlay(&f.ingest(&other).root, rstore_store::TaskIds::IDENTITY).unwrap();
+    assert_eq!(fs::read(second.join("g")).unwrap(), b"shared by many trees\n");
+    assert_eq!(fs::metadata(second.join("g")).unwrap().nlink(), 1, "copied, not linked");
+    rstore_store::remove_tree_forcibly(&spare).unwrap();
+}
+
+/// Checkouts are written without fsync: those of another boot are thrown away when the
+/// store is opened, and made again from the objects.
+#[test]
+fn checkouts_of_another_boot_are_discarded_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let src = tmp.path().join("src");
+    make_tree(&src, &[("a.txt", Spec::File(b"hello\n")), ("bin/tool", Spec::Exec(b"#!/bin/sh\n"))]);
+    let ids = rstore_store::TaskIds::IDENTITY;
+    let (root, lower) = {
+        let store = rstore_store::Store::open(&dir).unwrap();
+        let root = store.ingest(&src, &IngestOptions::default(), &NoReporter).unwrap().root;
+        (root, store.checkout_for_overlay(&root, ids).unwrap())
+    };
+    // As if the machine crashed: a file of the checkout lost its contents.
+    fs::set_permissions(lower.join("a.txt"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(lower.join("a.txt"), b"").unwrap();
+    let boot_id = dir.join("checkouts-v1/boot-id");
+    assert!(boot_id.is_file(), "the store does not note the boot of its checkouts");
+
+    // Same boot: kept as it is.
+    drop(rstore_store::Store::open(&dir).unwrap());
+    assert!(lower.exists());
+    // Another boot: thrown away, and made again from the objects.
+    fs::write(&boot_id, "another boot\n").unwrap();
+    let store = rstore_store::Store::open(&dir).unwrap();
+    assert!(!lower.exists(), "a checkout of another boot was kept");
+    let again = store.checkout_for_overlay(&root, ids).unwrap();
+    assert_eq!(fs::read(again.join("a.txt")).unwrap(), b"hello\n");
+    assert!(store.verify(&Default::default(), &NoReporter).unwrap().is_clean());
 }

@@ -24,6 +24,11 @@ pub enum DebReadError {
     },
     #[error("{} is not a Debian binary package: {problem}", path.display())]
     Format { path: PathBuf, problem: &'static str },
+    #[error(
+        "{}: its Package name {name:?} is not a Debian package name (lower-case letters, digits, `+`, `-`, `.`)",
+        path.display()
+    )]
+    PackageName { path: PathBuf, name: String },
     #[error("{}: its control file cannot be read", path.display())]
     Control {
         path: PathBuf,
@@ -70,6 +75,12 @@ impl DebFile {
             if control.get(field).is_none_or(str::is_empty) {
                 return Err(format("its control file lacks Package, Version or Architecture"));
             }
+        }
+        // The name becomes a path in the root file system's dpkg database
+        // (`var/lib/dpkg/info/<package>.list`): `../../x` must go no further.
+        let name = control.get("Package").unwrap_or_default();
+        if !super::control::valid_package_name(name) {
+            return Err(DebReadError::PackageName { path: path.to_path_buf(), name: name.to_owned() });
         }
         Ok(DebFile { path: path.to_path_buf(), control, file, data })
     }
@@ -118,4 +129,43 @@ fn control_text(file: &mut File, (member, compression): &(ArMember, Compression)
 fn member_reader<'a>(file: &'a mut File, member: &ArMember) -> io::Result<impl Read + 'a> {
     file.seek(SeekFrom::Start(member.offset))?;
     Ok(BufReader::new(file.take(member.size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// A `.deb` made with `ar` and `tar` (not by rstore, which checks names when it writes).
+    fn deb_named(dir: &Path, package: &str) -> PathBuf {
+        let work = dir.join("work");
+        std::fs::create_dir_all(work.join("data/usr")).unwrap();
+        std::fs::create_dir_all(work.join("control")).unwrap();
+        std::fs::write(work.join("debian-binary"), "2.0\n").unwrap();
+        std::fs::write(
+            work.join("control/control"),
+            format!("Package: {package}\nVersion: 1.0\nArchitecture: amd64\nDescription: x\n"),
+        )
+        .unwrap();
+        let run = |cmd: &mut Command| assert!(cmd.current_dir(&work).status().unwrap().success(), "{cmd:?}");
+        run(Command::new("tar").args(["-czf", "control.tar.gz", "-C", "control", "."]));
+        run(Command::new("tar").args(["-czf", "data.tar.gz", "-C", "data", "."]));
+        let deb = dir.join("evil.deb");
+        run(Command::new("ar").arg("rc").arg(&deb).args(["debian-binary", "control.tar.gz", "data.tar.gz"]));
+        deb
+    }
+
+    #[test]
+    fn a_package_name_that_is_a_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = deb_named(&dir.path().join("good"), "busybox");
+        assert_eq!(DebFile::open(&good).unwrap().package(), "busybox");
+        for name in ["../../x", "a/b", "..", "UPPER"] {
+            let deb = deb_named(&dir.path().join(name.replace('/', "_")), name);
+            match DebFile::open(&deb) {
+                Err(DebReadError::PackageName { name: found, .. }) => assert_eq!(found, name),
+                other => panic!("{name:?}: {other:?}"),
+            }
+        }
+    }
 }

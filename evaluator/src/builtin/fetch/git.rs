@@ -84,10 +84,13 @@ pub(crate) fn fetch(f: &mut Fetcher<'_>, source: &GitSource) -> Result<PathBuf, 
     Ok(dest)
 }
 
-/// A `git` command with no configuration from the host and no prompts.
+/// A `git` command with no configuration from the host and no prompts, blind to
+/// replace refs (`refs/replace/*` would let a mirror substitute other contents for a
+/// pinned revision).
 fn git() -> Command {
     let mut cmd = Command::new("git");
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+    cmd.env("GIT_NO_REPLACE_OBJECTS", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
@@ -154,12 +157,33 @@ fn update_from_tarball(f: &mut Fetcher<'_>, clone: &Path, candidate: &Candidate)
     fs::create_dir(&repo).map_err(|e| AttemptFailure::Other(e.to_string()))?;
     let format = archive::Format::from_name(&candidate.url).unwrap_or(archive::Format::Tar(archive::Compression::Gzip));
     archive::extract(temp.path(), format, &repo, 0).map_err(|e| AttemptFailure::Other(e.to_string()))?;
-    if clone.is_dir() {
-        let mut cmd = git();
-        cmd.arg("--git-dir").arg(clone).args(["fetch", "--force", "--quiet"]).arg(&repo).arg("+refs/*:refs/*");
-        return run(cmd).map(|_| ()).map_err(|e| AttemptFailure::Other(e.to_string()));
+    // Never used as it is: its objects are fetched into the clone, through `index-pack`,
+    // which hashes every object it receives (an object whose contents do not match its
+    // name is refused), and only its branches and tags are taken.
+    let target = if clone.is_dir() {
+        clone.to_path_buf()
+    } else {
+        let fresh = tmp.path().join("clone");
+        let mut init = git();
+        init.args(["init", "--bare", "--quiet"]).arg(&fresh);
+        run(init).map_err(|e| AttemptFailure::Other(e.to_string()))?;
+        fresh
+    };
+    let mut cmd = git();
+    cmd.arg("--git-dir").arg(&target).args([
+        "-c",
+        "transfer.fsckObjects=true",
+        "fetch",
+        "--force",
+        "--quiet",
+        "--no-tags",
+    ]);
+    cmd.arg(&repo).args(["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]);
+    run(cmd).map_err(|e| AttemptFailure::Other(e.to_string()))?;
+    if target != clone {
+        fs::rename(&target, clone).map_err(|e| AttemptFailure::Other(format!("moving the clone into place: {e}")))?;
     }
-    fs::rename(&repo, clone).map_err(|e| AttemptFailure::Other(format!("moving the clone into place: {e}")))
+    Ok(())
 }
 
 /// Write the files of `revision` (or of its `subpath`) into `dest`, with no `.git`.

@@ -109,6 +109,27 @@ pub enum ArchiveError {
     },
     #[error("{archive}: {reason}")]
     Invalid { archive: PathBuf, reason: String },
+    #[error(
+        "{archive}: expands to more than {limit} bytes ({ratio} times its {size} bytes, or more than {max} bytes in all); \
+         refusing to extract what looks like a decompression bomb",
+        ratio = MAX_RATIO, max = MAX_BYTES
+    )]
+    TooLarge { archive: PathBuf, size: u64, limit: u64 },
+}
+
+/// What an archive may expand to: [`MAX_RATIO`] times its size, at least
+/// [`FREE_BYTES`], never more than [`MAX_BYTES`]. Real source archives stay far below
+/// (xz-compressed source trees expand 5–15 times); a sparse tar member, a zip member or
+/// a compressed stream of zeros claiming terabytes is refused once past the limit.
+pub const MAX_RATIO: u64 = 200;
+/// Bytes any archive may expand to, whatever its size.
+pub const FREE_BYTES: u64 = 1 << 30;
+/// Bytes no archive may expand beyond.
+pub const MAX_BYTES: u64 = 64 << 30;
+
+/// The expansion limit of an archive of `size` bytes.
+fn expansion_limit(size: u64) -> u64 {
+    size.saturating_mul(MAX_RATIO).clamp(FREE_BYTES, MAX_BYTES)
 }
 
 /// What an extraction did.
@@ -125,7 +146,8 @@ pub struct Extracted {
 pub fn extract(archive: &Path, format: Format, dest: &Path, strip: usize) -> Result<Extracted, ArchiveError> {
     let read_err = |source| ArchiveError::Read { archive: archive.to_path_buf(), source };
     let file = File::open(archive).map_err(read_err)?;
-    let mut x = Extractor::new(archive, dest, strip);
+    let size = file.metadata().map_err(read_err)?.len();
+    let mut x = Extractor::new(archive, dest, strip, size);
     match format {
         Format::Tar(c) => x.tar(decoder(c, BufReader::with_capacity(1 << 20, file)).map_err(read_err)?)?,
         Format::Zip => x.zip(file)?,
@@ -162,13 +184,20 @@ pub fn decompress(archive: &Path, compression: Compression, out: &Path) -> Resul
     })?;
     let write_err = |source| ArchiveError::Write { archive: archive.to_path_buf(), path: out.to_path_buf(), source };
     let mut f = File::create(out).map_err(write_err)?;
-    io::copy(&mut reader, &mut f).map_err(|e| {
+    let size = f.metadata().map(|_| fs::metadata(archive).map(|m| m.len()).unwrap_or(0)).map_err(write_err)?;
+    let limit = expansion_limit(size);
+    let copied = io::copy(&mut (&mut reader).take(limit.saturating_add(1)), &mut f).map_err(|e| {
         if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidData {
             read_err(e)
         } else {
             write_err(e)
         }
     })?;
+    if copied > limit {
+        drop(f);
+        let _ = fs::remove_file(out);
+        return Err(ArchiveError::TooLarge { archive: archive.to_path_buf(), size, limit });
+    }
     fs::set_permissions(out, fs::Permissions::from_mode(0o644)).map_err(write_err)
 }
 
@@ -258,8 +287,10 @@ fn decompressor(c: Compression, r: impl io::BufRead + Send + 'static) -> io::Res
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
         Compression::Zstd => {
+            // zstd's own default: windows up to 128 MiB (a frame asking for a 2 GiB
+            // window is refused rather than allocated).
             let mut d = zstd::stream::read::Decoder::with_buffer(r)?;
-            d.window_log_max(31)?;
+            d.window_log_max(27)?;
             Box::new(d)
         }
     })
@@ -337,11 +368,18 @@ struct Extractor<'a> {
     done: Extracted,
     /// The copy buffer for file contents.
     buf: Vec<u8>,
+    /// Bytes of file contents written so far, and how many the archive may expand to.
+    written: u64,
+    size: u64,
+    limit: u64,
 }
 
 impl<'a> Extractor<'a> {
-    fn new(archive: &'a Path, dest: &'a Path, strip: usize) -> Extractor<'a> {
+    fn new(archive: &'a Path, dest: &'a Path, strip: usize, size: u64) -> Extractor<'a> {
         Extractor {
+            written: 0,
+            size,
+            limit: expansion_limit(size),
             archive,
             dest,
             strip,
@@ -458,6 +496,10 @@ impl<'a> Extractor<'a> {
                 // A read error is the archive's fault.
                 Err(e) => break Err(self.read_err(e)),
             };
+            self.written += n as u64;
+            if self.written > self.limit {
+                break Err(ArchiveError::TooLarge { archive: self.archive.into(), size: self.size, limit: self.limit });
+            }
             if let Err(e) = out.write_all(&buf[..n]) {
                 break Err(self.write_err(&path, e));
             }
@@ -635,5 +677,68 @@ mod tests {
         assert_eq!(Format::from_name("defconfig"), None);
         assert_eq!(Format::from_name("a.gz"), None);
         assert_eq!(Compression::of_single_file("a.gz"), Some((Compression::Gzip, "a")));
+    }
+
+    /// A tar whose one sparse member claims 8 GiB in a few kilobytes: refused once past
+    /// the limit, with a clear error, and nothing of the member left behind but what was
+    /// written before the limit.
+    #[test]
+    fn a_sparse_tar_bomb_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("src/huge");
+        fs::create_dir_all(big.parent().unwrap()).unwrap();
+        File::create(&big).unwrap().set_len(8 << 30).unwrap();
+        let tarball = dir.path().join("bomb.tar");
+        let status = std::process::Command::new("tar")
+            .args(["--sparse", "-cf"])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(dir.path().join("src"))
+            .arg("huge")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(fs::metadata(&tarball).unwrap().len() < 1 << 20, "the sample is not a bomb");
+        let dest = dir.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        let err = extract(&tarball, Format::Tar(Compression::None), &dest, 0).unwrap_err();
+        assert!(matches!(err, ArchiveError::TooLarge { limit: FREE_BYTES, .. }), "{err}");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+    }
+
+    /// A gzip stream of zeros expanding 1000 times, as a single compressed file.
+    #[test]
+    fn a_compressed_stream_past_the_ratio_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("zeros.gz");
+        let mut encoder = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1100 {
+            encoder.write_all(&zeros).unwrap();
+        }
+        encoder.finish().unwrap();
+        let size = fs::metadata(&gz).unwrap().len();
+        assert!(size * MAX_RATIO < (1100 << 20), "the sample is not past the ratio");
+        let out = dir.path().join("zeros");
+        let err = decompress(&gz, Compression::Gzip, &out).unwrap_err();
+        assert!(matches!(err, ArchiveError::TooLarge { .. }), "{err}");
+        assert!(!out.exists(), "a partial output was left");
+    }
+
+    /// A zstd frame asking for a 2 GiB window (`zstd --long=31` on a stream) is refused,
+    /// not allocated.
+    #[test]
+    fn a_zstd_frame_with_a_huge_window_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let zst = dir.path().join("long.zst");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("head -c 1000 /dev/zero | zstd -q --long=31 -c > '{}'", zst.display()))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = dir.path().join("long");
+        let err = decompress(&zst, Compression::Zstd, &out).unwrap_err();
+        assert!(matches!(err, ArchiveError::Read { .. }), "{err}");
     }
 }
