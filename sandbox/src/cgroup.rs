@@ -16,7 +16,11 @@ use crate::host::CgroupSupport;
 /// Checks whether we can create child cgroups with memory and pids limits.
 pub fn probe() -> CgroupSupport {
     match delegated_parent() {
-        Ok(parent) => CgroupSupport::Delegated { parent },
+        Ok(parent) => {
+            let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+            let cpuset = enabled.split_whitespace().any(|c| c == "cpuset");
+            CgroupSupport::Delegated { parent, cpuset }
+        }
         Err(why) => CgroupSupport::Unavailable { reason: why.to_string() },
     }
 }
@@ -89,7 +93,12 @@ pub struct Events {
 
 impl TaskCgroup {
     /// Creates a child of `parent` with the given limits.
-    pub fn create(parent: &Path, memory: Option<u64>, pids: Option<u32>) -> Result<TaskCgroup, Error> {
+    pub fn create(
+        parent: &Path,
+        memory: Option<u64>,
+        pids: Option<u32>,
+        cpus: Option<&[u32]>,
+    ) -> Result<TaskCgroup, Error> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!("rstore-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dir = parent.join(name);
@@ -106,6 +115,11 @@ impl TaskCgroup {
         }
         if let Some(count) = pids {
             cgroup.write("pids.max", &count.to_string())?;
+        }
+        if let Some(cpus) = cpus {
+            // A cpuset the task cannot widen, unlike its affinity mask.
+            let list: Vec<String> = cpus.iter().map(u32::to_string).collect();
+            cgroup.write("cpuset.cpus", &list.join(","))?;
         }
         Ok(cgroup)
     }

@@ -53,8 +53,13 @@ pub struct SubIdRange {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum CgroupSupport {
-    /// Tasks get a child cgroup of `parent` with `memory.max` and `pids.max`.
-    Delegated { parent: PathBuf },
+    /// Tasks get a child cgroup of `parent` with `memory.max` and `pids.max` (and
+    /// `cpuset.cpus` when `cpuset`: the controller is enabled for children too).
+    Delegated {
+        parent: PathBuf,
+        #[serde(default)]
+        cpuset: bool,
+    },
     /// No usable cgroup v2: why, in words.
     Unavailable { reason: String },
 }

@@ -260,12 +260,14 @@ pub enum Rlimit {
 }
 
 /// Limits applied through the task's cgroup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CgroupLimits {
     /// The delegated parent is recorded in [`HostFacts`]; `memory.max` in bytes.
     pub memory_max: Option<u64>,
     /// `pids.max`.
     pub pids_max: Option<u32>,
+    /// `cpuset.cpus`, where the cpuset controller is delegated too.
+    pub cpus: Option<Vec<u32>>,
 }
 
 /// How each guarantee is enforced on this host: reported with every outcome.
@@ -429,15 +431,21 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         rlimits.push((Rlimit::Fsize, size));
     }
 
+    let cpus: Vec<u32> = match request.parallelism {
+        Some(0) => return Err(PlanError::ZeroParallelism),
+        Some(n) => host.cpus.iter().copied().take(n as usize).collect(),
+        None => host.cpus.clone(),
+    };
     let wants_cgroup = request.limits.memory_bytes.is_some() || request.limits.processes.is_some();
     let mut pid_max = None;
     let (cgroup, memory, processes) = match (&host.cgroup, wants_cgroup) {
         (_, false) => (None, Mechanism::NotRequested, Mechanism::NotRequested),
-        (CgroupSupport::Delegated { .. }, true) => (
+        (CgroupSupport::Delegated { cpuset, .. }, true) => (
             Some(CgroupLimits {
                 memory_max: request.limits.memory_bytes,
                 // The helper and the namespace's init live in the cgroup too.
                 pids_max: request.limits.processes.map(|n| n.saturating_add(2)),
+                cpus: (*cpuset && request.parallelism.is_some()).then(|| cpus.clone()),
             }),
             mechanism(request.limits.memory_bytes.is_some(), Mechanism::Cgroup),
             mechanism(request.limits.processes.is_some(), Mechanism::Cgroup),
@@ -477,12 +485,6 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         }
     };
     rlimits.sort();
-
-    let cpus = match request.parallelism {
-        Some(0) => return Err(PlanError::ZeroParallelism),
-        Some(n) => host.cpus.iter().copied().take(n as usize).collect(),
-        None => host.cpus.clone(),
-    };
 
     Ok(Spec {
         argv: std::iter::once(request.program.clone()).chain(request.args.iter().cloned()).collect(),
@@ -833,7 +835,11 @@ impl fmt::Display for Spec {
             writeln!(f, "pid_max: {pid_max}")?;
         }
         if let Some(cgroup) = &self.cgroup {
-            writeln!(f, "cgroup: memory.max={:?} pids.max={:?}", cgroup.memory_max, cgroup.pids_max)?;
+            writeln!(
+                f,
+                "cgroup: memory.max={:?} pids.max={:?} cpuset.cpus={:?}",
+                cgroup.memory_max, cgroup.pids_max, cgroup.cpus
+            )?;
         }
         writeln!(f, "time limit: {:?}", self.time_limit)?;
         if let Some(bytes) = self.log_limit {

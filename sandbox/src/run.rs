@@ -41,8 +41,8 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
     hand_writable_dirs_to_the_task(spec)?;
     let mut logs = Logs::open(spec)?;
     let cgroup = match (&spec.cgroup, &host.cgroup) {
-        (Some(limits), CgroupSupport::Delegated { parent }) => {
-            Some(TaskCgroup::create(parent, limits.memory_max, limits.pids_max)?)
+        (Some(limits), CgroupSupport::Delegated { parent, .. }) => {
+            Some(TaskCgroup::create(parent, limits.memory_max, limits.pids_max, limits.cpus.as_deref())?)
         }
         _ => None,
     };

@@ -29,7 +29,10 @@ fn user_host() -> HostFacts {
         subuid: Some(SubIdRange { start: 100000, count: 65536 }),
         subgid: Some(SubIdRange { start: 200000, count: 65536 }),
         id_helpers: Some(("/usr/bin/newuidmap".into(), "/usr/bin/newgidmap".into())),
-        cgroup: CgroupSupport::Delegated { parent: "/sys/fs/cgroup/user.slice/user-1000.slice/build".into() },
+        cgroup: CgroupSupport::Delegated {
+            parent: "/sys/fs/cgroup/user.slice/user-1000.slice/build".into(),
+            cpuset: true,
+        },
         nofile_hard: 4096,
         ..root_host()
     }

@@ -264,9 +264,11 @@ fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     match &facts.cgroup {
-        rstore_sandbox::host::CgroupSupport::Delegated { parent } => {
-            println!("cgroup v2:     delegated at {} (memory.max, pids.max per task)", parent.display())
-        }
+        rstore_sandbox::host::CgroupSupport::Delegated { parent, cpuset } => println!(
+            "cgroup v2:     delegated at {} (memory.max, pids.max{} per task)",
+            parent.display(),
+            if *cpuset { ", cpuset.cpus" } else { "; no cpuset controller: CPUs by affinity only" }
+        ),
         rstore_sandbox::host::CgroupSupport::Unavailable { reason } => {
             println!("cgroup v2:     NOT USABLE: {reason}");
             println!(
