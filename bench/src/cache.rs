@@ -266,8 +266,12 @@ fn throughput(args: &Args, tmp: &Path, server: &Nginx, key: &SecretKey, trusted:
         higher_is_better: true,
     }
     .print();
+    // The goal is against curl doing the same work: the bytes stored in files, durably.
+    if let Some(disk) = curl_disk.map(|t| mib_per_s(bytes, t)) {
+        println!("  rstore reaches {:.0}% of curl storing the same bytes durably (goal: 80%)", 100.0 * o / disk);
+    }
     if let Some(c) = c {
-        println!("  rstore reaches {:.0}% of curl (goal: 80%)", 100.0 * o / c);
+        println!("  and {:.0}% of curl throwing them away", 100.0 * o / c);
     }
     Ok(())
 }

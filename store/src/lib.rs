@@ -101,6 +101,6 @@ pub use objects::BlobReader;
 pub use records::{Equivalence, GcRoot, RootName, RootTarget, TreeInfo};
 pub use reporter::{NoReporter, Phase, Reporter};
 pub use stats::StoreStats;
-pub use store::{MAX_TASK_IDENTITY, Store, check_raw_object};
+pub use store::{Import, MAX_TASK_IDENTITY, Store, check_raw_object};
 pub use tree::{Attributes, Name, Node, Owner, SymlinkTarget, Tree, TreeEntry};
 pub use verify::{DanglingRecord, Problem, VerifyOptions, VerifyReport};

@@ -204,24 +204,16 @@ impl Store {
     /// for all of them. Every object is checked before any is written; blobs become
     /// visible before trees, and trees in the order given (give children first).
     pub fn import_raw_objects(&self, objects: &[(ObjectKind, Digest, &[u8])]) -> Result<()> {
-        // Decompressing and hashing is most of the work: on every core.
-        use rayon::prelude::*;
-        objects.par_iter().try_for_each(|(kind, digest, raw)| {
-            check_raw_object(*kind, digest, raw).map_err(|source| StoreError::ImportRejected {
-                kind: *kind,
-                expected: *digest,
-                source,
-            })
-        })?;
-        let _op = self.shared_op();
-        let staging = self.staging()?;
-        for (kind, digest, raw) in objects {
-            if staging.claim(*kind, digest) {
-                staging.write_bytes(*kind, *digest, raw)?;
-            }
-        }
-        staging.commit(&self.sync_dir)?;
-        Ok(())
+        let mut import = self.import()?;
+        import.add(objects)?;
+        import.commit()
+    }
+
+    /// An import of objects in several batches made durable and visible together (one
+    /// sync at the end, the disk writing while later batches arrive).
+    pub fn import(&self) -> Result<Import<'_>> {
+        let op = self.shared_op();
+        Ok(Import { staging: self.staging()?, sync_dir: &self.sync_dir, _op: op })
     }
 
     /// Checks that every object under `root` is present and records the tree as
@@ -500,6 +492,41 @@ impl Store {
     #[doc(hidden)]
     pub fn debug_object_path(&self, kind: ObjectKind, digest: &Digest) -> PathBuf {
         self.layout.object_path(kind, digest)
+    }
+}
+
+/// Objects arriving in batches (from a binary cache), each verified as it arrives,
+/// none visible before [`Import::commit`]. Dropped without commit, nothing is stored.
+pub struct Import<'a> {
+    staging: Staging<'a>,
+    sync_dir: &'a File,
+    _op: RwLockReadGuard<'a, ()>,
+}
+
+impl Import<'_> {
+    /// Verifies `objects` (each must hash to its name; on every core) and stages them.
+    pub fn add(&mut self, objects: &[(ObjectKind, Digest, &[u8])]) -> Result<()> {
+        // Decompressing and hashing is most of the work: on every core.
+        use rayon::prelude::*;
+        objects.par_iter().try_for_each(|(kind, digest, raw)| {
+            check_raw_object(*kind, digest, raw).map_err(|source| StoreError::ImportRejected {
+                kind: *kind,
+                expected: *digest,
+                source,
+            })
+        })?;
+        for (kind, digest, raw) in objects {
+            if self.staging.claim(*kind, digest) {
+                self.staging.write_bytes(*kind, *digest, raw)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every object added durable, then visible.
+    pub fn commit(self) -> Result<()> {
+        self.staging.commit(self.sync_dir)?;
+        Ok(())
     }
 }
 

@@ -25,6 +25,9 @@ use super::{Cache, CacheError, Key, parallel_map};
 
 /// Objects moved at once (per batch of requests).
 const CHUNK: usize = 64;
+/// Blobs fetched per request batch while substituting: small enough that downloading the
+/// next batch overlaps verifying and writing this one from the start.
+const BLOB_CHUNK: usize = 16;
 /// Transfers in flight at once.
 const WORKERS: usize = 8;
 
@@ -466,23 +469,67 @@ fn fetch_one(store: &Store, cache: &dyn Cache, record: &EntryRecord, progress: &
     Ok(())
 }
 
+/// Fetches `blobs` in chunks, the next chunk downloading while the last is verified and
+/// written: the network, the cores and the disk work at once.
 fn fetch_blobs(store: &Store, cache: &dyn Cache, blobs: &[Digest], progress: &Progress) -> Result<(), TransferError> {
-    for chunk in blobs.chunks(CHUNK) {
-        let keys: Vec<Key> = chunk.iter().map(|d| Key::Object(ObjectKind::Blob, *d)).collect();
-        let raws = get_all(cache, &keys)?;
-        for raw in &raws {
-            progress.add(raw.len());
-        }
+    // Every chunk verified and staged as it arrives; all made durable by one sync.
+    let mut staged = store.import()?;
+    let mut import = |chunk: &[Digest], raws: Vec<Vec<u8>>| -> Result<(), TransferError> {
         let objects: Vec<(ObjectKind, Digest, &[u8])> =
             chunk.iter().zip(&raws).map(|(d, raw)| (ObjectKind::Blob, *d, raw.as_slice())).collect();
-        store.import_raw_objects(&objects).map_err(|e| match e {
+        staged.add(&objects).map_err(|e| match e {
             StoreError::ImportRejected { kind, expected, source } => {
                 rejected(cache, &Key::Object(kind, expected), source.to_string())
             }
             other => TransferError::Store(other),
-        })?;
+        })
+    };
+    let chunks: Vec<&[Digest]> = blobs.chunks(BLOB_CHUNK).collect();
+    if chunks.len() < 2 {
+        for chunk in chunks {
+            let keys: Vec<Key> = chunk.iter().map(|d| Key::Object(ObjectKind::Blob, *d)).collect();
+            let raws = get_all(cache, &keys)?;
+            raws.iter().for_each(|raw| progress.add(raw.len()));
+            import(chunk, raws)?;
+        }
+        return Ok(staged.commit()?);
     }
-    Ok(())
+    let stop = AtomicBool::new(false);
+    let fetched = std::thread::scope(|scope| {
+        // One chunk downloaded ahead, no more (memory stays at two chunks).
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<u8>>, TransferError>>(1);
+        let chunks_ref = &chunks;
+        let stop_ref = &stop;
+        scope.spawn(move || {
+            for chunk in chunks_ref {
+                if stop_ref.load(Ordering::Relaxed) {
+                    return;
+                }
+                let keys: Vec<Key> = chunk.iter().map(|d| Key::Object(ObjectKind::Blob, *d)).collect();
+                let got = get_all(cache, &keys);
+                if let Ok(raws) = &got {
+                    raws.iter().for_each(|raw| progress.add(raw.len()));
+                }
+                let failed = got.is_err();
+                if sender.send(got).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for chunk in &chunks {
+            let raws = match receiver.recv() {
+                Ok(got) => got,
+                Err(_) => break,
+            };
+            if let Err(e) = raws.and_then(|raws| import(chunk, raws)) {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    fetched?;
+    Ok(staged.commit()?)
 }
 
 /// One thing wrong with a cache.
