@@ -192,37 +192,31 @@ fn throughput(args: &Args, tmp: &Path, server: &Nginx, key: &SecretKey, trusted:
 
     // curl: the same object files, 16 transfers at once, to /dev/null.
     let config = tmp.join("curl.conf");
-    let mut text = String::new();
-    for p in &objects {
-        let rel = p.strip_prefix(&cache_dir)?.display().to_string();
-        text.push_str(&format!("url = \"{url}/{rel}\"\noutput = \"/dev/null\"\n"));
-    }
-    std::fs::write(&config, text)?;
-    let started = Instant::now();
-    let status = Command::new("curl")
-        .args(["-s", "-S", "-f", "--no-progress-meter", "--parallel", "--parallel-max", "16", "-K"])
-        .arg(&config)
-        .status()
-        .context("running curl")?;
-    let curl = status.success().then(|| started.elapsed().as_secs_f64());
+    // curl fetching every object file, 16 at once, each into `output(i)`; its start.
+    let curl_into = |output: &dyn Fn(usize) -> String| -> anyhow::Result<(bool, Instant)> {
+        let mut text = String::new();
+        for (i, p) in objects.iter().enumerate() {
+            let rel = p.strip_prefix(&cache_dir)?.display().to_string();
+            text.push_str(&format!("url = \"{url}/{rel}\"\noutput = \"{}\"\n", output(i)));
+        }
+        std::fs::write(&config, text)?;
+        let started = Instant::now();
+        let status = Command::new("curl")
+            .args(["-s", "-S", "-f", "--no-progress-meter", "--parallel", "--parallel-max", "16", "-K"])
+            .arg(&config)
+            .status()
+            .context("running curl")?;
+        Ok((status.success(), started))
+    };
+    let (ok, started) = curl_into(&|_| "/dev/null".to_owned())?;
+    let curl = ok.then(|| started.elapsed().as_secs_f64());
 
     // curl again, into files on the same disk, made durable (what a store must do).
     let files = tmp.join("curl-files");
     std::fs::create_dir_all(&files)?;
-    let mut text = String::new();
-    for (i, p) in objects.iter().enumerate() {
-        let rel = p.strip_prefix(&cache_dir)?.display().to_string();
-        text.push_str(&format!("url = \"{url}/{rel}\"\noutput = \"{}/{i}\"\n", files.display()));
-    }
-    std::fs::write(&config, text)?;
-    let started = Instant::now();
-    let status = Command::new("curl")
-        .args(["-s", "-S", "-f", "--no-progress-meter", "--parallel", "--parallel-max", "16", "-K"])
-        .arg(&config)
-        .status()
-        .context("running curl")?;
+    let (ok, started) = curl_into(&|i| format!("{}/{i}", files.display()))?;
     let synced = Command::new("sync").arg("-f").arg(&files).status()?.success();
-    let curl_disk = (status.success() && synced).then(|| started.elapsed().as_secs_f64());
+    let curl_disk = (ok && synced).then(|| started.elapsed().as_secs_f64());
     std::fs::remove_dir_all(&files)?;
 
     // One request per object in turn: existence, then the object.

@@ -118,7 +118,8 @@ fn entry_for(
     ids: TaskIds,
     path: &Path,
 ) -> Result<TreeEntry, OverlayError> {
-    let shift = |id: u32, base: u32| id.checked_sub(base).filter(|n| base == 0 || *n < TASK_IDS);
+    let shift =
+        |id: u32, base: u32| id.checked_sub(base).filter(|n| base == 0 || *n < rstore_sandbox::plan::MAPPED_IDS);
     match (shift(stat.st_uid, ids.uid), shift(stat.st_gid, ids.gid)) {
         (Some(uid), Some(gid)) => Ok(TreeEntry::full(name, node, stat.st_mode & 0o7777, Owner { uid, gid })),
         _ => Err(OverlayError::Unsupported {
@@ -127,9 +128,6 @@ fn entry_for(
         }),
     }
 }
-
-/// Ids in a task's range.
-const TASK_IDS: u32 = 65536;
 
 fn open_beneath(dir: &OwnedFd, name: &OsStr, flags: OFlags, path: &Path) -> Result<OwnedFd, OverlayError> {
     rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())

@@ -9,8 +9,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rstore_reapi::{DigestFunction, ReapiCache};
-use rstore_store::ObjectKind;
-use rstore_store::cache::{Cache, Key, conformance};
 use servers::{Daemon, free_port};
 
 struct Casd {
@@ -35,22 +33,8 @@ fn casd() -> Option<Casd> {
 #[test]
 fn conformance_against_buildbox_casd() {
     let Some(server) = casd() else { return };
-    let cache = ReapiCache::connect(&server.url).unwrap();
     // buildbox-casd offers SHA-256 only.
-    assert_eq!(cache.digest_function(), DigestFunction::Sha256);
-    conformance::run_all(&cache);
-
-    // A blob too large for one batch goes through ByteStream, both ways.
-    let big: Vec<u8> = (0..5_000_000u32).flat_map(|i| i.to_le_bytes()).collect();
-    let (digest, raw) = conformance::raw_blob(&big);
-    assert!(raw.len() > rstore_reapi::BATCH_BYTES, "the sample must not fit a batch");
-    let key = Key::Object(ObjectKind::Blob, digest);
-    cache.put(&key, &raw).unwrap();
-    assert_eq!(cache.get(&key).unwrap().as_deref(), Some(raw.as_slice()));
-
-    // A second client (another machine) sees the same values.
-    let other = ReapiCache::connect(&server.url).unwrap();
-    assert_eq!(other.contains(&[key]).unwrap(), vec![true]);
+    servers::conformance_with_large_blobs(&server.url, DigestFunction::Sha256);
 }
 
 #[test]

@@ -133,6 +133,15 @@ pub struct IdMapping {
     pub gids: Vec<IdRange>,
 }
 
+impl IdMapping {
+    /// The uid and gid ranges of a root caller's tasks, which are ids of their own on the
+    /// host (see [`shifted_ids`]); `None` when the task's root is the caller.
+    pub fn task_range(&self) -> Option<(IdRange, IdRange)> {
+        let (uids, gids) = (*self.uids.first()?, *self.gids.first()?);
+        (self.method == MapMethod::Direct && uids.outside != 0).then_some((uids, gids))
+    }
+}
+
 /// Who writes the id maps.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -576,8 +585,8 @@ pub fn shifted_ids(host: &HostFacts) -> Option<(u32, u32)> {
     if host.uid != 0 {
         return None;
     }
-    let ids = id_mapping(&Request::new("true", [""; 0]), host).ok()?;
-    Some((ids.uids.first()?.outside, ids.gids.first()?.outside))
+    let (uids, gids) = id_mapping(&Request::new("true", [""; 0]), host).ok()?.task_range()?;
+    Some((uids.outside, gids.outside))
 }
 
 fn id_mapping(request: &Request, host: &HostFacts) -> Result<IdMapping, PlanError> {

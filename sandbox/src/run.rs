@@ -151,10 +151,7 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
 /// Writable host directories belong to the task's ids when those are a range of their
 /// own (a root caller), so the task can write there: see [`crate::adopt`].
 fn hand_writable_dirs_to_the_task(spec: &Spec) -> Result<(), Error> {
-    let (Some(uids), Some(gids)) = (spec.ids.uids.first(), spec.ids.gids.first()) else { return Ok(()) };
-    if spec.ids.method != MapMethod::Direct || uids.outside == 0 {
-        return Ok(());
-    }
+    let Some((uids, gids)) = spec.ids.task_range() else { return Ok(()) };
     let range = crate::adopt::Range { uid: uids.outside, gid: gids.outside, count: uids.count.min(gids.count) };
     for step in &spec.steps {
         let dirs: Vec<&Path> = match step {
@@ -458,12 +455,10 @@ impl Logs {
             Logs { streams: Vec::new(), files: Vec::new(), limit: spec.log_limit, over_limit: false, child: None };
         // One pipe per distinct file, so stdout and stderr into one log stay in order.
         let mut pipes: Vec<(PathBuf, OwnedFd)> = Vec::new();
-        let task_root = match (spec.ids.method == MapMethod::Direct, spec.ids.uids.first(), spec.ids.gids.first()) {
-            (true, Some(u), Some(g)) if u.outside != 0 => {
-                Some((rustix::process::Uid::from_raw(u.outside), rustix::process::Gid::from_raw(g.outside)))
-            }
-            _ => None,
-        };
+        let task_root = spec
+            .ids
+            .task_range()
+            .map(|(u, g)| (rustix::process::Uid::from_raw(u.outside), rustix::process::Gid::from_raw(g.outside)));
         let mut child_end = |sink: &Sink, fd: i32, logs: &mut Logs| -> Result<ChildStdio, Error> {
             match sink {
                 Sink::Null => Ok(ChildStdio::Null),

@@ -6,6 +6,29 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rstore_reapi::{DigestFunction, ReapiCache};
+use rstore_store::ObjectKind;
+use rstore_store::cache::{Cache, Key, conformance};
+
+/// The cache conformance tests against the REAPI server at `url`, which must offer
+/// `function`; then a blob too large for one batch, through ByteStream both ways, and
+/// a second client (another machine) seeing the same values.
+pub fn conformance_with_large_blobs(url: &str, function: DigestFunction) {
+    let cache = ReapiCache::connect(url).unwrap();
+    assert_eq!(cache.digest_function(), function);
+    conformance::run_all(&cache);
+
+    let big: Vec<u8> = (0..5_000_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let (digest, raw) = conformance::raw_blob(&big);
+    assert!(raw.len() > rstore_reapi::BATCH_BYTES, "the sample must not fit a batch");
+    let key = Key::Object(ObjectKind::Blob, digest);
+    cache.put(&key, &raw).unwrap();
+    assert_eq!(cache.get(&key).unwrap().as_deref(), Some(raw.as_slice()));
+
+    let other = ReapiCache::connect(url).unwrap();
+    assert_eq!(other.contains(&[key]).unwrap(), vec![true]);
+}
+
 /// A TCP port of 127.0.0.1 that nothing listens on.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -484,13 +484,17 @@ fn fetch_blobs(store: &Store, cache: &dyn Cache, blobs: &[Digest], progress: &Pr
             other => TransferError::Store(other),
         })
     };
+    let download = |chunk: &[Digest]| -> Result<Vec<Vec<u8>>, TransferError> {
+        let keys: Vec<Key> = chunk.iter().map(|d| Key::Object(ObjectKind::Blob, *d)).collect();
+        let raws = get_all(cache, &keys)?;
+        raws.iter().for_each(|raw| progress.add(raw.len()));
+        Ok(raws)
+    };
     let chunks: Vec<&[Digest]> = blobs.chunks(BLOB_CHUNK).collect();
     if chunks.len() < 2 {
+        // Nothing to overlap (a log, a small output): no thread.
         for chunk in chunks {
-            let keys: Vec<Key> = chunk.iter().map(|d| Key::Object(ObjectKind::Blob, *d)).collect();
-            let raws = get_all(cache, &keys)?;
-            raws.iter().for_each(|raw| progress.add(raw.len()));
-            import(chunk, raws)?;
+            import(chunk, download(chunk)?)?;
         }
         return Ok(staged.commit()?);
     }
@@ -498,18 +502,13 @@ fn fetch_blobs(store: &Store, cache: &dyn Cache, blobs: &[Digest], progress: &Pr
     let fetched = std::thread::scope(|scope| {
         // One chunk downloaded ahead, no more (memory stays at two chunks).
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<u8>>, TransferError>>(1);
-        let chunks_ref = &chunks;
-        let stop_ref = &stop;
+        let (chunks_ref, stop_ref, download_ref) = (&chunks, &stop, &download);
         scope.spawn(move || {
             for chunk in chunks_ref {
                 if stop_ref.load(Ordering::Relaxed) {
                     return;
                 }
-                let keys: Vec<Key> = chunk.iter().map(|d| Key::Object(ObjectKind::Blob, *d)).collect();
-                let got = get_all(cache, &keys);
-                if let Ok(raws) = &got {
-                    raws.iter().for_each(|raw| progress.add(raw.len()));
-                }
+                let got = download_ref(chunk);
                 let failed = got.is_err();
                 if sender.send(got).is_err() || failed {
                     return;
