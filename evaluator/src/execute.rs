@@ -15,6 +15,7 @@ use crate::builtin::{Bind, BuiltinRequest};
 use crate::derivation::TaskId;
 use crate::overlay;
 use crate::realise::Executor;
+use crate::variation::{ReversedView, Variation};
 
 /// Where the rstore binary appears inside a sandbox that runs a built-in.
 pub const RSTORE_INSIDE: &str = "/rstore/bin/rstore";
@@ -86,6 +87,9 @@ pub struct Prepared {
     pub source_date_epoch: u64,
     pub parallelism: Option<u32>,
     pub time_limit: Option<Duration>,
+    /// Conditions changed for a reproducibility check (default: none).
+    #[serde(default)]
+    pub variation: Variation,
 }
 
 impl Prepared {
@@ -115,6 +119,7 @@ impl Prepared {
             source_date_epoch: 0,
             parallelism: None,
             time_limit: None,
+            variation: Variation::default(),
         }
     }
 
@@ -289,6 +294,28 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     if lower_dirs.is_empty() {
         lower_dirs.push(empty.clone());
     }
+    let mut input_dirs = Vec::with_capacity(p.inputs.len());
+    for (digest, inside) in &p.inputs {
+        let dir = host
+            .store
+            .checkout_for_overlay(digest, ids)
+            .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?;
+        input_dirs.push((dir, inside.clone()));
+    }
+    // A check listing directories in reverse sees every layer and input through
+    // disorderfs (unmounted when `_views` goes).
+    let mut _views = Vec::new();
+    if p.variation.reversed_file_order {
+        let disorderfs = crate::variation::find_program("disorderfs")
+            .ok_or_else(|| setup("listing directories in reverse needs disorderfs, which is not installed".into()))?;
+        let dirs = lower_dirs.iter_mut().chain(input_dirs.iter_mut().map(|(dir, _)| dir));
+        for (i, dir) in dirs.enumerate() {
+            let view =
+                ReversedView::mount(&disorderfs, dir, &run.path().join(format!("reversed-{i}"))).map_err(setup)?;
+            *dir = view.path().to_owned();
+            _views.push(view);
+        }
+    }
     // A small prologue creates the task's directories and enters the last one, then
     // hands over to the task (a shell script, or rstore running a built-in).
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
@@ -326,7 +353,11 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     req.cwd = Some(p.workdir.clone());
     req.network = if p.network { Network::Host } else { Network::Loopback };
     req.source_date_epoch = Some(p.source_date_epoch);
-    req.parallelism = Some(p.parallelism.unwrap_or(host.limits.cpus).min(host.limits.cpus).max(1));
+    req.parallelism = Some(match p.variation.cpus {
+        Some(cpus) => cpus.max(1),
+        None => p.parallelism.unwrap_or(host.limits.cpus).min(host.limits.cpus).max(1),
+    });
+    req.conditions = p.variation.sandbox_conditions();
     req.limits = Limits {
         time: p.time_limit,
         memory_bytes: host.limits.memory_bytes,
@@ -344,12 +375,8 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     if matches!(p.action, Action::Builtin(_)) {
         req.mounts.push(Mount::ReadOnly { host: host.rstore.to_path_buf(), inside: RSTORE_INSIDE.into() });
     }
-    for (digest, inside) in &p.inputs {
-        let dir = host
-            .store
-            .checkout_for_overlay(digest, ids)
-            .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?;
-        req.mounts.push(Mount::ReadOnly { host: dir, inside: inside.clone() });
+    for (dir, inside) in input_dirs {
+        req.mounts.push(Mount::ReadOnly { host: dir, inside });
     }
     for dir in &p.scratch_dirs {
         req.mounts.push(Mount::Tmpfs { inside: dir.clone() });

@@ -1,6 +1,7 @@
 //! Derivations, hashes, task graph, fetchers and realisation
 
 pub mod builtin;
+pub mod check;
 pub mod derivation;
 pub mod execute;
 pub mod graph;
@@ -8,3 +9,5 @@ pub mod overlay;
 pub mod publish;
 pub mod realise;
 pub mod snapshot;
+pub mod treediff;
+pub mod variation;

@@ -59,6 +59,7 @@ pub enum Stage {
     TimeNamespace,
     Keyring,
     Seccomp,
+    Personality,
 }
 
 impl Stage {
@@ -92,6 +93,7 @@ impl Stage {
             TimeNamespace,
             Keyring,
             Seccomp,
+            Personality,
         ]
         .into_iter()
         .find(|s| *s as u32 == value)
@@ -192,6 +194,8 @@ pub struct Prepared<'a> {
     /// Paths to try `execve` on, in order.
     pub candidates: Vec<CString>,
     pub cwd: CString,
+    /// Contents of `/dev/random` and `/dev/urandom` when randomness is pinned.
+    pub pinned_random: Vec<u8>,
     /// The system-call filter, built before `fork`.
     pub filter: Option<Vec<crate::seccomp::Instruction>>,
 }
@@ -569,14 +573,19 @@ fn apply_step(
             Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
             Err(errno) => Err(errno),
         },
-        Step::File { mode, contents, .. } => {
+        Step::File { .. } | Step::PinnedRandom { .. } | Step::ClockShim { .. } => {
+            let (mode, contents) = match step {
+                Step::File { mode, contents, .. } => (*mode, contents.as_bytes()),
+                Step::ClockShim { .. } => (0o555, crate::layout::CLOCK_SHIM),
+                _ => (0o444, p.pinned_random.as_slice()),
+            };
             let fd = rustix::fs::openat(
                 &parent,
                 name,
                 OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(*mode),
+                Mode::from_raw_mode(mode),
             )?;
-            let mut rest = contents.as_bytes();
+            let mut rest = contents;
             while !rest.is_empty() {
                 let n = rustix::io::write(&fd, rest)?;
                 rest = &rest[n..];
@@ -711,6 +720,12 @@ fn command_setup(p: &Prepared<'_>) -> Result<(), Fail> {
     rustix::thread::sched_setaffinity(None, &cpus).map_err(Fail::at(Stage::Affinity))?;
     rustix::process::umask(Mode::from_raw_mode(crate::layout::UMASK));
 
+    if spec.personality != 0 {
+        // SAFETY: personality(2) takes a flag word and touches no memory of ours.
+        if unsafe { libc::personality(libc::c_ulong::from(spec.personality)) } < 0 {
+            return Err(Fail::io(Stage::Personality)(io::Error::last_os_error()));
+        }
+    }
     rustix::thread::set_no_new_privs(true).map_err(Fail::at(Stage::NoNewPrivs))?;
     if let Landlock::Enforced { abi, rules, scoped } = &spec.landlock {
         restrict_with_landlock(*abi, rules, *scoped)

@@ -25,6 +25,28 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/us
 pub const UMASK: u32 = 0o022;
 /// Devices bound from the host into `/dev`.
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// Size of `/dev/random` and `/dev/urandom` when randomness is pinned: what a program
+/// reads past it is end-of-file.
+pub const PINNED_RANDOM_BYTES: usize = 256 * 1024;
+/// The clock shim (`clock/clock.c`), written to [`CLOCK_SHIM_PATH`] when a task's clock
+/// is shifted.
+pub const CLOCK_SHIM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rstore-clock.so"));
+/// Where the clock shim is inside, and where it reads its offset.
+pub const CLOCK_SHIM_PATH: &str = "/etc/rstore-clock.so";
+pub const CLOCK_OFFSET_PATH: &str = "/etc/rstore-clock";
+
+/// Personality flags: `uname` reports 2.6.x; no address-space randomisation.
+pub const PERSONALITY_UNAME26: u32 = 0x0020000;
+pub const PERSONALITY_ADDR_NO_RANDOMIZE: u32 = 0x0040000;
+
+/// The fixed stream `/dev/urandom` gives when randomness is pinned: BLAKE3's extendable
+/// output of a fixed key, the same on every machine.
+pub fn pinned_random_bytes() -> Vec<u8> {
+    let mut out = vec![0u8; PINNED_RANDOM_BYTES];
+    blake3::Hasher::new_derive_key("rstore pinned randomness v1").finalize_xof().fill(&mut out);
+    out
+}
+
 /// Paths a request may not mount over (the sandbox provides them).
 pub const RESERVED: [&str; 7] = ["/", "/build/work", "/build/home", "/dev", "/proc", "/tmp", "/etc"];
 

@@ -80,5 +80,5 @@ pub use error::{Error, PlanError};
 pub use host::HostFacts;
 pub use outcome::{LimitHit, Outcome, Termination, Usage};
 pub use plan::{Enforcement, Mechanism, Spec, SyscallFilter, plan, shifted_ids};
-pub use request::{Limits, Mount, Network, Request, Sink, Stdin, WorkDir, host_tools};
+pub use request::{Conditions, Limits, Mount, Network, Request, Sink, Stdin, WorkDir, host_tools};
 pub use run::{run, run_spec};

@@ -60,6 +60,9 @@ pub struct Spec {
     pub cpus: Vec<u32>,
     /// The system-call filter (see [`crate::seccomp`]).
     pub syscall_filter: SyscallFilter,
+    /// Personality flags of the command ([`crate::Conditions`]); 0 for every build task.
+    #[serde(default)]
+    pub personality: u32,
     /// Whether the task gets a time namespace of its own (monotonic and boot clocks start
     /// near zero instead of showing the host's uptime).
     pub time_namespace: bool,
@@ -100,6 +103,10 @@ pub enum Step {
     Bind { host: PathBuf, path: PathBuf, writable: bool, optional: bool },
     /// A host device node bound at the same path (`nosuid,noexec`).
     Device { path: PathBuf },
+    /// A read-only regular file of [`layout::pinned_random_bytes`] (pinned randomness).
+    PinnedRandom { path: PathBuf },
+    /// The clock shim, [`layout::CLOCK_SHIM`] (a shifted clock).
+    ClockShim { path: PathBuf },
     /// An overlay mount (writable through `upper`).
     Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, path: PathBuf },
     /// `proc` of the task's pid namespace.
@@ -116,6 +123,8 @@ impl Step {
             | Step::Tmpfs { path, .. }
             | Step::Bind { path, .. }
             | Step::Device { path }
+            | Step::PinnedRandom { path }
+            | Step::ClockShim { path }
             | Step::Overlay { path, .. }
             | Step::Proc { path } => path,
         }
@@ -403,7 +412,26 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
     }
 
     let tmpfs_size = request.limits.tmpfs_bytes.or(request.limits.memory_bytes);
-    let steps = steps(request, tmpfs_size)?;
+    let mut steps = steps(request, tmpfs_size)?;
+    if let Some(offset) = request.conditions.clock_offset_ns {
+        let at = steps.iter().position(|s| s.path() == Path::new("/etc/hosts")).map_or(steps.len(), |i| i + 1);
+        steps.splice(
+            at..at,
+            [
+                Step::ClockShim { path: PathBuf::from(layout::CLOCK_SHIM_PATH) },
+                Step::File {
+                    path: PathBuf::from(layout::CLOCK_OFFSET_PATH),
+                    mode: 0o644,
+                    contents: format!("{offset}\n"),
+                },
+                Step::File {
+                    path: PathBuf::from("/etc/ld.so.preload"),
+                    mode: 0o644,
+                    contents: format!("{}\n", layout::CLOCK_SHIM_PATH),
+                },
+            ],
+        );
+    }
 
     let landlock = match host.landlock_abi {
         Some(abi) => {
@@ -419,8 +447,13 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         }
     };
 
-    let syscall_filter = match crate::seccomp::program() {
-        Some(_) => SyscallFilter::Enforced { denied: crate::seccomp::denied() },
+    let denied = if request.conditions.pinned_randomness {
+        crate::seccomp::denied_with_pinned_randomness()
+    } else {
+        crate::seccomp::denied()
+    };
+    let syscall_filter = match crate::seccomp::program(&denied) {
+        Some(_) => SyscallFilter::Enforced { denied },
         None => {
             degradations.push(Degradation::NoSyscallFilter);
             SyscallFilter::Unavailable
@@ -523,6 +556,7 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         rlimits,
         cpus,
         syscall_filter,
+        personality: personality(&request.conditions),
         time_namespace: host.time_namespace,
         pid_max,
         cgroup,
@@ -647,6 +681,18 @@ fn checked_inside(path: &Path) -> Result<PathBuf, PlanError> {
     Ok(out)
 }
 
+/// The personality flags `conditions` ask for.
+fn personality(conditions: &crate::Conditions) -> u32 {
+    let mut flags = 0;
+    if conditions.old_kernel {
+        flags |= layout::PERSONALITY_UNAME26;
+    }
+    if conditions.pinned_randomness {
+        flags |= layout::PERSONALITY_ADDR_NO_RANDOMIZE;
+    }
+    flags
+}
+
 fn checked_host(path: &Path) -> Result<PathBuf, PlanError> {
     if !path.is_absolute() || path.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(PlanError::BadHostPath { path: path.to_owned() });
@@ -672,9 +718,15 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
     steps.extend([
         Step::Tmpfs { path: p(layout::HOME), mode: 0o755, size: tmpfs_size },
         Step::Tmpfs { path: p("/tmp"), mode: 0o1777, size: tmpfs_size },
-        Step::Tmpfs { path: p("/dev"), mode: 0o755, size: Some(64 * 1024) },
+        Step::Tmpfs { path: p("/dev"), mode: 0o755, size: Some(64 * 1024 + 2 * layout::PINNED_RANDOM_BYTES as u64) },
     ]);
-    steps.extend(layout::DEVICES.iter().map(|name| Step::Device { path: Path::new("/dev").join(name) }));
+    for name in layout::DEVICES {
+        let path = Path::new("/dev").join(name);
+        steps.push(match name {
+            "random" | "urandom" if request.conditions.pinned_randomness => Step::PinnedRandom { path },
+            _ => Step::Device { path },
+        });
+    }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -804,6 +856,8 @@ impl fmt::Display for Spec {
                     if *optional { " (if present)" } else { "" }
                 )?,
                 Step::Device { path } => writeln!(f, "  device  {}", path.display())?,
+                Step::PinnedRandom { path } => writeln!(f, "  fixed   {} (pinned randomness)", path.display())?,
+                Step::ClockShim { path } => writeln!(f, "  shim    {} (shifted clock)", path.display())?,
                 Step::Overlay { lower, upper, work, path } => writeln!(
                     f,
                     "  overlay {} <- lower {:?} upper {} work {}",

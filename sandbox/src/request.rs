@@ -51,6 +51,30 @@ pub struct Request {
     /// Standard input: `/dev/null` for tasks, the caller's for interactive debugging.
     #[serde(default)]
     pub stdin: Stdin,
+    /// Conditions a reproducibility check changes; the defaults are every task's.
+    #[serde(default)]
+    pub conditions: Conditions,
+}
+
+/// What `rstore build --check` changes about the world a task sees, beyond what a request
+/// already says (the CPUs a task sees are [`Request::parallelism`]). The defaults are what every task sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conditions {
+    /// Nanoseconds added to the wall clock every dynamically linked program reads
+    /// (`clock_gettime`, `gettimeofday`, `time`): a small shim loaded through
+    /// `/etc/ld.so.preload`, which leaves the environment alone. `None`: the host's clock.
+    /// Statically linked programs and file times kept by the kernel see the host's clock.
+    #[serde(default)]
+    pub clock_offset_ns: Option<i64>,
+    /// Randomness made a fixed function of nothing: address-space randomisation off,
+    /// `getrandom` failing with `ENOSYS` (so libc, Python and Rust read `/dev/urandom`),
+    /// and `/dev/random` and `/dev/urandom` regular files of
+    /// [`layout::PINNED_RANDOM_BYTES`] fixed bytes.
+    #[serde(default)]
+    pub pinned_randomness: bool,
+    /// `uname` reports a 2.6 kernel (`setarch --uname-2.6`, personality `UNAME26`).
+    #[serde(default)]
+    pub old_kernel: bool,
 }
 
 /// Where the command's standard input comes from.
@@ -181,6 +205,7 @@ impl Request {
             stdout: Sink::Null,
             stderr: Sink::Null,
             stdin: Stdin::Null,
+            conditions: Conditions::default(),
         }
     }
 

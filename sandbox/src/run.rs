@@ -245,8 +245,13 @@ fn prepare<'a>(
         envp: spec.env.iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect::<Result<_, _>>()?,
         candidates,
         cwd: path_cstring(&spec.cwd)?,
-        filter: match spec.syscall_filter {
-            plan::SyscallFilter::Enforced { .. } => crate::seccomp::program(),
+        pinned_random: if spec.steps.iter().any(|s| matches!(s, plan::Step::PinnedRandom { .. })) {
+            crate::layout::pinned_random_bytes()
+        } else {
+            Vec::new()
+        },
+        filter: match &spec.syscall_filter {
+            plan::SyscallFilter::Enforced { denied } => crate::seccomp::program(denied),
             plan::SyscallFilter::Unavailable => None,
         },
     })
@@ -368,6 +373,7 @@ fn setup_error(spec: &Spec, error_r: &OwnedFd) -> Option<Error> {
         Stage::Rlimits => "setting rlimits".to_owned(),
         Stage::Affinity => "setting the CPU affinity".to_owned(),
         Stage::NoNewPrivs => "setting no_new_privs".to_owned(),
+        Stage::Personality => "setting the personality".to_owned(),
         Stage::Landlock => "applying the landlock ruleset".to_owned(),
         Stage::TimeNamespace => "setting the clocks of the time namespace".to_owned(),
         Stage::Keyring => "joining a new session keyring".to_owned(),

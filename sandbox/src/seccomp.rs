@@ -236,6 +236,9 @@ macro_rules! paste_sys {
     (ioperm) => {
         libc::SYS_ioperm
     };
+    (getrandom) => {
+        libc::SYS_getrandom
+    };
     (iopl) => {
         libc::SYS_iopl
     };
@@ -298,6 +301,15 @@ pub fn denied() -> Vec<Denied> {
     ]
 }
 
+/// What a task with pinned randomness is refused besides [`denied`]: `getrandom` fails
+/// with `ENOSYS`, so libc, Python and Rust fall back to reading `/dev/urandom`, which
+/// then is a fixed stream (see [`crate::Conditions::pinned_randomness`]).
+pub fn denied_with_pinned_randomness() -> Vec<Denied> {
+    let mut list = denied();
+    list.push(deny!(getrandom, Enosys, Some(355)));
+    list
+}
+
 /// The architecture tags of `seccomp_data.arch`.
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
@@ -357,11 +369,10 @@ fn if_equal(k: u32) -> Instruction {
     Instruction { code: BPF_JEQ_K, jt: 0, jf: 1, k }
 }
 
-/// The filter program for this architecture, or `None` where rstore does not know the
-/// system-call numbers.
-pub fn program() -> Option<Vec<Instruction>> {
+/// The filter program refusing `denied` on this architecture, or `None` where rstore
+/// does not know the system-call numbers.
+pub fn program(denied: &[Denied]) -> Option<Vec<Instruction>> {
     let arch = native_arch()?;
-    let denied = denied();
     let table = |compat: bool| -> Vec<Instruction> {
         let mut out = vec![load(OFFSET_NR)];
         if !compat && arch == AUDIT_ARCH_X86_64 {
@@ -369,7 +380,7 @@ pub fn program() -> Option<Vec<Instruction>> {
             out.push(Instruction { code: BPF_JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT });
             out.push(errno(Errno::Enosys));
         }
-        for call in &denied {
+        for call in denied {
             if let Some(nr) = if compat { call.compat } else { call.native } {
                 out.push(if_equal(nr));
                 out.push(errno(call.errno));
@@ -466,7 +477,7 @@ mod tests {
 
     #[test]
     fn the_filter_denies_the_list_and_allows_the_rest() {
-        let Some(program) = program() else { return };
+        let Some(program) = program(&denied()) else { return };
         let arch = native_arch().unwrap();
         let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
         let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
@@ -486,6 +497,20 @@ mod tests {
             assert_eq!(evaluate(&program, 425, AUDIT_ARCH_I386, 0), enosys, "i386 io_uring_setup");
             assert_eq!(evaluate(&program, 54, AUDIT_ARCH_I386, 0x5412), eperm, "i386 TIOCSTI");
             assert_eq!(evaluate(&program, 3, AUDIT_ARCH_I386, 0), SECCOMP_RET_ALLOW, "i386 read");
+        }
+    }
+
+    #[test]
+    fn pinned_randomness_refuses_getrandom_only_then() {
+        let Some(arch) = native_arch() else { return };
+        let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let usual = program(&denied()).unwrap();
+        let pinned = program(&denied_with_pinned_randomness()).unwrap();
+        let nr = libc::SYS_getrandom as u32;
+        assert_eq!(evaluate(&usual, nr, arch, 0), SECCOMP_RET_ALLOW);
+        assert_eq!(evaluate(&pinned, nr, arch, 0), enosys);
+        if arch == AUDIT_ARCH_X86_64 {
+            assert_eq!(evaluate(&pinned, 355, AUDIT_ARCH_I386, 0), enosys, "i386 getrandom");
         }
     }
 

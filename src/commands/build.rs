@@ -34,7 +34,7 @@ use crate::commands::metadata;
 /// (GC roots of the store).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  rstore build rstore-image-minimal\n  rstore build zstd-native:do_install -j 4\n  rstore build busybox -n            (what would run)\n  rstore build hello -f -c compile   (run hello's do_compile again)"
+    after_help = "Examples:\n  rstore build rstore-image-minimal\n  rstore build rstore-image-minimal --check   (is every task reproducible?)\n  rstore build zstd-native:do_install -j 4\n  rstore build busybox -n            (what would run)\n  rstore build hello -f -c compile   (run hello's do_compile again)"
 )]
 pub struct BuildArgs {
     /// Targets: a recipe or a name one provides, optionally with a task (zlib:do_install)
@@ -58,6 +58,18 @@ pub struct BuildArgs {
     /// One JSON event per line on stdout; the last one is the summary
     #[arg(long)]
     pub json: bool,
+    /// After building, run the targets' tasks again under varied conditions (clock,
+    /// randomness, CPU count, directory order, kernel version) and compare their outputs
+    /// with the stored ones; for each task that differs, find the condition(s) that
+    /// change it. Checks the target tasks when every target names its task
+    /// (zlib:do_compile, or -c), else every task the targets need. Exit status 1 when
+    /// any task differs
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: keep both output trees of each differing task under
+    /// ${TMPDIR}/rstore-check/TASK/{stored,rebuilt}
+    #[arg(long, requires = "check")]
+    pub keep_failed: bool,
 }
 
 struct Display {
@@ -474,13 +486,14 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         transfer: Mutex::new(String::new()),
     };
     let rstore = std::env::current_exe().context("finding the rstore executable")?;
-    let executor = SandboxExecutor { store: store.clone(), scratch, rstore, cancel: cancel.clone(), limits };
+    let task_cpus = limits.cpus;
+    let executor = Arc::new(SandboxExecutor { store: store.clone(), scratch, rstore, cancel: cancel.clone(), limits });
     let progress = rstore_store::cache::transfer::Progress::default();
     let caches = substituters.as_ref().map(|s| realise::CacheSubstitutes::new(&store, s, &progress));
     let services = realise::Services {
         outputs: &*store,
         substitutes: caches.as_ref().map(|c| c as &dyn realise::Substitutes),
-        executor: Arc::new(executor),
+        executor: executor.clone(),
         reporter: &display,
         cancel: &cancel,
     };
@@ -533,6 +546,26 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
     if !args.json && !global.quiet && published.files > 0 {
         eprintln!("published {} files into {}", published.files, tmpdir.join("deploy").display());
     }
+    let check = if args.check && summary.failed == 0 && !summary.cancelled {
+        let only_targets = args.task.is_some() || args.targets.iter().all(|t| t.contains(':'));
+        let nodes = crate::commands::check::nodes_to_check(&build, &graph.targets, only_targets);
+        Some(crate::commands::check::run(crate::commands::check::CheckContext {
+            store: &store,
+            build: &build,
+            summary: &summary,
+            planner: &mut planner,
+            executor: &*executor,
+            nodes,
+            tmpdir: &tmpdir,
+            jobs,
+            cpus: task_cpus,
+            keep_failed: args.keep_failed,
+            json: args.json,
+            quiet: global.quiet,
+        })?)
+    } else {
+        None
+    };
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
         // One record per task the build needed: how it was satisfied and its hashes.
@@ -561,6 +594,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
                 "failures": summary.failures,
                 "published": published.files,
                 "results": published.links,
+                "check": check,
             })
         );
     } else {
@@ -579,8 +613,21 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         for f in &summary.failures {
             eprintln!("error: {}", f.message);
         }
+        if let Some(c) = &check {
+            let percent = if c.tasks == 0 { 100.0 } else { 100.0 * c.reproducible as f64 / c.tasks as f64 };
+            println!(
+                "Check of {}: {} tasks checked, {} reproducible, {} not ({percent:.1}% reproducible); {} not checked \
+                 (they run nothing or fetch)",
+                args.targets.join(" "),
+                c.tasks,
+                c.reproducible,
+                c.unreproducible,
+                c.not_checked
+            );
+        }
     }
-    Ok(if summary.failed > 0 || summary.cancelled { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let unreproducible = check.as_ref().is_some_and(|c| c.unreproducible > 0);
+    Ok(if summary.failed > 0 || summary.cancelled || unreproducible { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 #[cfg(test)]

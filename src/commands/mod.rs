@@ -3,6 +3,7 @@
 pub mod build;
 pub mod builtin;
 pub mod cache;
+pub mod check;
 pub mod env;
 pub mod fetch;
 pub mod getvar;

@@ -73,6 +73,17 @@ pub struct RunArgs {
     /// CPUs the task may use (what nproc reports inside)
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<u32>,
+    /// Shift the wall clock dynamically linked programs read by this many seconds
+    /// (negative: back)
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    clock_offset: Option<i64>,
+    /// Pin randomness: no address-space randomisation, getrandom() fails with ENOSYS and
+    /// /dev/urandom is a fixed stream
+    #[arg(long)]
+    pin_randomness: bool,
+    /// Report a 2.6 kernel to uname, as `setarch --uname-2.6` does
+    #[arg(long = "uname-2.6")]
+    uname26: bool,
     /// uid of the command inside
     #[arg(long, default_value_t = 0)]
     uid: u32,
@@ -137,6 +148,11 @@ fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
     request.gid = args.gid;
     request.source_date_epoch = args.source_date_epoch;
     request.parallelism = args.jobs;
+    request.conditions = rstore_sandbox::Conditions {
+        clock_offset_ns: args.clock_offset.map(|s| s.saturating_mul(1_000_000_000)),
+        pinned_randomness: args.pin_randomness,
+        old_kernel: args.uname26,
+    };
     request.limits = Limits {
         time: args
             .timeout

@@ -42,6 +42,9 @@ autotools_do_configure() {
 		cat config.log >&2 2>/dev/null || true
 		bbfatal "configure failed (config.log is in ${B})"
 	}
+	# config.log describes the machine configure ran on: the kernel's release and
+	# version are the host's, so the output would differ from machine to machine.
+	sed -i -e 's/^\(uname -[rv] = \).*/\1(host-specific, left out)/' config.log
 }
 
 autotools_do_compile() {
