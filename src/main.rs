@@ -56,6 +56,11 @@ pub enum Command {
     /// Signing keys for binary caches
     #[command(subcommand)]
     Key(commands::cache::KeyCommand),
+    /// Reports on builds: how reproducible the targets' tasks are
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
+    /// Compare the outputs of the targets' tasks with a binary cache's
+    Challenge(commands::challenge::ChallengeArgs),
 }
 
 fn main() -> ExitCode {

@@ -221,6 +221,8 @@ pub struct Plan {
     pub substituters: Option<rstore_store::cache::transfer::Substituters>,
     /// Limits of every task (RSTORE_TASK_*).
     pub limits: TaskLimits,
+    /// The configuration's variables (local.conf and the layers' configuration).
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 /// The limits of every task: `RSTORE_TASK_*` from the environment, else the
@@ -328,6 +330,7 @@ pub fn plan(global: &GlobalArgs, request: &Request, jobs: Option<usize>) -> anyh
         bitbake,
         substituters,
         limits,
+        vars: vars.clone(),
     })
 }
 
@@ -454,6 +457,7 @@ pub fn run(global: &GlobalArgs, args: BuildArgs) -> anyhow::Result<ExitCode> {
         bitbake,
         substituters,
         limits,
+        vars: _,
     } = plan(global, &request, args.jobs)?;
     let cancel = CancelHandle::new().context("setting up cancellation")?;
     crate::commands::sandbox::cancel_on(signals, cancel.clone());

@@ -115,26 +115,34 @@ fn read_secret(path: &Path) -> anyhow::Result<SecretKey> {
 /// The caches and trusted keys a build uses: `RSTORE_SUBSTITUTERS` and
 /// `RSTORE_TRUSTED_KEYS` from the environment, else from the configuration `vars`.
 pub fn substituters(vars: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Option<Substituters>> {
-    let setting = |name: &str| -> String {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| vars.get(name).cloned())
-            .unwrap_or_default()
-    };
-    let urls = setting("RSTORE_SUBSTITUTERS");
+    let urls = setting(vars, "RSTORE_SUBSTITUTERS");
     if urls.trim().is_empty() {
         return Ok(None);
     }
-    let trusted = TrustedKeys::parse(&setting("RSTORE_TRUSTED_KEYS")).context("RSTORE_TRUSTED_KEYS")?;
+    open_substituters(&urls, vars, "RSTORE_SUBSTITUTERS").map(Some)
+}
+
+/// A setting from the environment, else the configuration (empty when neither has it).
+fn setting(vars: &std::collections::BTreeMap<String, String>, name: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).or_else(|| vars.get(name).cloned()).unwrap_or_default()
+}
+
+/// The caches `urls` (space-separated), trusting the keys RSTORE_TRUSTED_KEYS lists;
+/// `what` names where the URLs came from in errors.
+pub fn open_substituters(
+    urls: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+    what: &str,
+) -> anyhow::Result<Substituters> {
+    let trusted = TrustedKeys::parse(&setting(vars, "RSTORE_TRUSTED_KEYS")).context("RSTORE_TRUSTED_KEYS")?;
     if trusted.is_empty() {
-        tracing::warn!("RSTORE_SUBSTITUTERS is set but RSTORE_TRUSTED_KEYS is empty: nothing will be substituted");
+        tracing::warn!("{what} is set but RSTORE_TRUSTED_KEYS is empty: no record of the caches will be trusted");
     }
     let caches = urls
         .split_whitespace()
-        .map(|u| rstore_reapi::open(u, None).with_context(|| "RSTORE_SUBSTITUTERS".to_string()))
+        .map(|u| rstore_reapi::open(u, None).with_context(|| what.to_string()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Some(Substituters::new(caches, trusted)))
+    Ok(Substituters::new(caches, trusted))
 }
 
 struct Ticker {

@@ -47,6 +47,18 @@ pub struct Record {
     /// Conditions this machine could not vary when the check ran, and why.
     #[serde(default)]
     pub not_varied: BTreeMap<Condition, String>,
+    /// Why the task was not checked (it runs nothing, or fetches).
+    #[serde(default)]
+    pub skipped: Option<String>,
+}
+
+fn write_record(dir: &Path, record: &Record) {
+    let path = dir.join(format!("{}.json", record.unihash.to_hex()));
+    let written =
+        serde_json::to_vec_pretty(record).map_err(std::io::Error::other).and_then(|bytes| std::fs::write(&path, bytes));
+    if let Err(e) = written {
+        tracing::warn!("writing {}: {e}", path.display());
+    }
 }
 
 /// Where check records and kept trees go.
@@ -96,6 +108,7 @@ pub fn run(cx: CheckContext<'_>) -> anyhow::Result<CheckSummary> {
     let unihash: Vec<_> = cx.summary.tasks.iter().map(|t| t.unihash).collect();
     let mut summary = CheckSummary::default();
     let mut tasks = Vec::new();
+    let mut skipped = Vec::new();
     for &i in &cx.nodes {
         let t = &cx.summary.tasks[i];
         // In the store: built now or before (also when the targets' own outputs made
@@ -111,8 +124,25 @@ pub fn run(cx: CheckContext<'_>) -> anyhow::Result<CheckSummary> {
             .planner
             .prepare(i, &inputs, &hashes)
             .map_err(|e| anyhow::anyhow!("preparing {} for the check: {e}", cx.build.node(i).id))?;
-        if check::not_checkable(&prepared).is_some() {
+        if let Some(why) = check::not_checkable(&prepared) {
             summary.not_checked += 1;
+            if let (Some(th), Some(uh)) = (taskhash[i], unihash[i]) {
+                skipped.push(Record {
+                    task: prepared.id.to_string(),
+                    taskhash: th,
+                    unihash: uh,
+                    reproducible: true,
+                    causes: Vec::new(),
+                    note: None,
+                    stored,
+                    rebuilt: None,
+                    failure: None,
+                    differences: Vec::new(),
+                    diffoscope: None,
+                    not_varied: BTreeMap::new(),
+                    skipped: Some(why.to_owned()),
+                });
+            }
             continue;
         }
         tasks.push(ToCheck { node: i, prepared, stored, log: cx.planner.log_path(i) });
@@ -132,6 +162,9 @@ pub fn run(cx: CheckContext<'_>) -> anyhow::Result<CheckSummary> {
     }
     let records = check_dir(cx.tmpdir).join("records");
     std::fs::create_dir_all(&records).with_context(|| format!("creating {}", records.display()))?;
+    for record in &skipped {
+        write_record(&records, record);
+    }
     let print_lock = std::sync::Mutex::new(());
     let done = |c: &Checked| {
         let _held = print_lock.lock();
@@ -168,13 +201,9 @@ pub fn run(cx: CheckContext<'_>) -> anyhow::Result<CheckSummary> {
                 differences: c.differences.clone(),
                 diffoscope: diffoscope.clone(),
                 not_varied: not_varied.clone(),
+                skipped: None,
             };
-            let path = records.join(format!("{}.json", uh.to_hex()));
-            if let Err(e) =
-                serde_json::to_vec_pretty(&record).map_err(std::io::Error::other).and_then(|b| std::fs::write(&path, b))
-            {
-                tracing::warn!("writing {}: {e}", path.display());
-            }
+            write_record(&records, &record);
         }
         if cx.json {
             println!(

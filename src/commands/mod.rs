@@ -3,6 +3,7 @@
 pub mod build;
 pub mod builtin;
 pub mod cache;
+pub mod challenge;
 pub mod check;
 pub mod env;
 pub mod fetch;
@@ -13,6 +14,7 @@ pub mod layers;
 pub mod metadata;
 pub mod parse;
 pub mod recipes;
+pub mod report;
 pub mod sandbox;
 pub mod show;
 pub mod store;
@@ -74,5 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sandbox(cmd) => sandbox::run(&cli.global, cmd),
         Command::Cache(cmd) => cache::run(&cli.global, cmd),
         Command::Key(cmd) => cache::run_key(cmd),
+        Command::Report(cmd) => report::run(&cli.global, cmd),
+        Command::Challenge(args) => challenge::run(&cli.global, args),
     }
 }
