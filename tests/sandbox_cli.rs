@@ -255,3 +255,35 @@ fn an_unprivileged_user_gets_a_single_id_sandbox_and_a_warning() {
     assert!(err.contains("chown: changing ownership of 'f': Invalid argument"), "{err}");
     assert_eq!(output.status.code(), Some(1));
 }
+
+#[test]
+fn check_conditions_shift_the_clock_pin_randomness_and_report_an_old_kernel() {
+    let probe = "date -u +%Y; od -An -N8 -tx1 /dev/urandom; python3 -c 'import os; print(os.urandom(4).hex())'; \
+                 uname -r; cut -c1-8 /proc/sys/kernel/randomize_va_space >/dev/null; env | sort";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["sandbox", "run"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", probe]);
+        let output = rstore(&args);
+        assert!(output.status.success(), "{output:?}");
+        stdout(&output)
+    };
+    let ten_years = (10 * 366 * 86400).to_string();
+    let plain = run(&[]);
+    let varied = run(&["--clock-offset", &ten_years, "--uname-2.6"]);
+    let pinned = [run(&["--pin-randomness"]), run(&["--pin-randomness"])];
+    let year = |out: &str| out.lines().next().unwrap().trim().parse::<u32>().unwrap();
+    assert!(year(&varied) >= year(&plain) + 9, "the clock is not shifted:\n{plain}\n{varied}");
+    let kernel = |out: &str| out.lines().nth(3).unwrap().to_owned();
+    assert!(kernel(&varied).starts_with("2.6."), "{varied}");
+    assert!(!kernel(&plain).starts_with("2.6."), "{plain}");
+    // Pinned randomness: the same bytes from /dev/urandom and from Python's os.urandom
+    // (getrandom fails, so Python reads /dev/urandom) in two sandboxes.
+    assert_eq!(pinned[0], pinned[1], "pinned randomness differs between runs");
+    let random = |out: &str| out.lines().skip(1).take(2).collect::<Vec<_>>().join("\n");
+    assert_ne!(random(&plain), random(&pinned[0]), "fresh randomness equals the pinned stream");
+    // None of it shows in the environment.
+    let env = |out: &str| out.lines().skip(4).collect::<Vec<_>>().join("\n");
+    assert_eq!(env(&plain), env(&varied));
+    assert_eq!(env(&plain), env(&pinned[0]));
+}

@@ -6,6 +6,7 @@
 mod bitbake;
 mod build;
 mod cache;
+mod check;
 mod fetch;
 mod graph;
 mod memory;
@@ -43,6 +44,8 @@ enum Bench {
     OeBuild(oe_build::Args),
     /// Binary caches: substitution throughput vs curl, batched existence, the demo image from a cache
     Cache(cache::Args),
+    /// Proving the demo image reproducible: build --check vs building twice + diffoscope
+    Check(check::Args),
     /// Scheduling overhead of the realisation engine on synthetic graphs of instant tasks
     Schedule(schedule::Args),
 }
@@ -58,5 +61,6 @@ fn main() -> anyhow::Result<()> {
         Bench::OeBuild(args) => oe_build::run(args),
         Bench::Schedule(args) => schedule::run(args),
         Bench::Cache(args) => cache::run(args),
+        Bench::Check(args) => check::run(args),
     }
 }

@@ -4,7 +4,6 @@
 //! time varied.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -203,6 +202,8 @@ pub fn check_all(
 
 /// diffoscope's report on the files that differ between `stored` and `rebuilt` (at most
 /// `files` of them), written to `report`; `None` when diffoscope is not installed.
+/// diffoscope reads what tasks wrote, with dozens of format parsers: it runs in the
+/// sandbox, the two trees mounted read-only at `/stored` and `/rebuilt`.
 pub fn diffoscope(
     store: &Store,
     stored: &TreeDigest,
@@ -211,44 +212,50 @@ pub fn diffoscope(
     files: usize,
     report: &Path,
 ) -> Option<Result<PathBuf, String>> {
-    let program = crate::variation::find_program("diffoscope")?;
+    crate::variation::find_program("diffoscope")?;
     Some((|| {
         let a = store.checkout(stored, &rstore_store::NoReporter).map_err(|e| e.to_string())?;
         let b = store.checkout(rebuilt, &rstore_store::NoReporter).map_err(|e| e.to_string())?;
-        let mut text = String::new();
-        let mut compared = 0;
-        for d in differences {
-            let (x, y) = (a.join(&d.path), b.join(&d.path));
-            let both_files =
-                x.symlink_metadata().is_ok_and(|m| m.is_file()) && y.symlink_metadata().is_ok_and(|m| m.is_file());
-            if !both_files || compared >= files {
-                continue;
-            }
-            compared += 1;
-            let out = Command::new(&program)
-                .args(["--no-progress", "--text", "-", "--max-report-size", "1000000"])
-                .arg(&x)
-                .arg(&y)
-                .output()
-                .map_err(|e| format!("running {}: {e}", program.display()))?;
-            if !matches!(out.status.code(), Some(0 | 1)) {
-                return Err(format!(
-                    "diffoscope failed on {}: {}",
-                    d.path,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-            // Host paths of the checkouts become the output's own.
-            let shown = String::from_utf8_lossy(&out.stdout)
-                .replace(&*x.to_string_lossy(), &format!("stored/{}", d.path))
-                .replace(&*y.to_string_lossy(), &format!("rebuilt/{}", d.path));
-            text.push_str(&shown);
-            text.push('\n');
-        }
+        let pairs: Vec<&str> = differences
+            .iter()
+            .map(|d| d.path.as_str())
+            .filter(|p| {
+                a.join(p).symlink_metadata().is_ok_and(|m| m.is_file())
+                    && b.join(p).symlink_metadata().is_ok_and(|m| m.is_file())
+            })
+            .take(files)
+            .collect();
         if let Some(dir) = report.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        std::fs::write(report, text).map_err(|e| format!("writing {}: {e}", report.display()))?;
+        // One diffoscope per file pair, in one sandbox; the report is its standard output.
+        let mut script = String::from("status=0\n");
+        for path in &pairs {
+            let quoted = format!("'{}'", path.replace('\'', "'\\''"));
+            script.push_str(&format!(
+                "diffoscope --no-progress --max-report-size 1000000 --text - /stored/{quoted} /rebuilt/{quoted} || \
+                 [ $? -eq 1 ] || status=2\n"
+            ));
+        }
+        script.push_str("exit $status\n");
+        let mut request = rstore_sandbox::Request::new("/bin/sh", ["-c".to_owned(), script])
+            .with_host_tools()
+            .ro(a, "/stored")
+            .ro(b, "/rebuilt");
+        // Python's ctypes (diffoscope's libarchive binding) finds libraries through
+        // the loader's cache.
+        if Path::new("/etc/ld.so.cache").is_file() {
+            request = request.ro("/etc/ld.so.cache", "/etc/ld.so.cache");
+        }
+        request.stdout = rstore_sandbox::Sink::File(report.to_owned());
+        request.stderr = rstore_sandbox::Sink::Null;
+        request.limits.time = Some(std::time::Duration::from_secs(600));
+        request.limits.tmpfs_bytes = Some(1 << 30);
+        let cancel = rstore_sandbox::CancelHandle::new().map_err(|e| e.to_string())?;
+        let outcome = rstore_sandbox::run(&request, &cancel).map_err(|e| format!("running diffoscope: {e}"))?;
+        if !outcome.success() {
+            return Err(format!("diffoscope failed ({outcome})"));
+        }
         Ok(report.to_owned())
     })())
 }

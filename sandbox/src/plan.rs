@@ -702,6 +702,11 @@ fn checked_host(path: &Path) -> Result<PathBuf, PlanError> {
 
 fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanError> {
     let p = PathBuf::from;
+    // Room for the fixed streams of pinned randomness.
+    let dev_size = match request.conditions.pinned_randomness {
+        true => 64 * 1024 + 2 * layout::PINNED_RANDOM_BYTES as u64,
+        false => 64 * 1024,
+    };
     let mut steps = vec![
         Step::Dir { path: p("/build"), mode: 0o755 },
         Step::Dir { path: p("/etc"), mode: 0o755 },
@@ -718,7 +723,7 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
     steps.extend([
         Step::Tmpfs { path: p(layout::HOME), mode: 0o755, size: tmpfs_size },
         Step::Tmpfs { path: p("/tmp"), mode: 0o1777, size: tmpfs_size },
-        Step::Tmpfs { path: p("/dev"), mode: 0o755, size: Some(64 * 1024 + 2 * layout::PINNED_RANDOM_BYTES as u64) },
+        Step::Tmpfs { path: p("/dev"), mode: 0o755, size: Some(dev_size) },
     ]);
     for name in layout::DEVICES {
         let path = Path::new("/dev").join(name);

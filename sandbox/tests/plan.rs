@@ -184,3 +184,41 @@ fn the_environment_is_exactly_the_request_plus_fixed_variables() {
     assert_eq!(spec.search_path, ["/usr/bin", "/bin"]);
     let _ = PathBuf::new();
 }
+
+#[test]
+fn check_conditions_add_files_a_filter_rule_and_a_personality_never_an_environment_variable() {
+    let mut request = task();
+    request.conditions =
+        rstore_sandbox::Conditions { clock_offset_ns: Some(-5_000_000_000), pinned_randomness: true, old_kernel: true };
+    let usual = plan(&task(), &root_host()).unwrap();
+    let spec = plan(&request, &root_host()).unwrap();
+    assert_eq!(spec.env, usual.env, "the environment is the task's whatever the conditions");
+    assert_eq!(usual.personality, 0);
+    assert_eq!(spec.personality, 0x0020000 | 0x0040000, "UNAME26 and ADDR_NO_RANDOMIZE");
+    let shown = spec.to_string();
+    for line in [
+        "fixed   /dev/urandom (pinned randomness)",
+        "fixed   /dev/random (pinned randomness)",
+        "shim    /etc/rstore-clock.so (shifted clock)",
+    ] {
+        assert!(shown.contains(line), "no {line:?} in:\n{shown}");
+    }
+    let file = |path: &str| {
+        spec.steps.iter().find_map(|s| match s {
+            rstore_sandbox::plan::Step::File { path: p, contents, .. } if p == std::path::Path::new(path) => {
+                Some(contents.clone())
+            }
+            _ => None,
+        })
+    };
+    assert_eq!(file("/etc/rstore-clock").as_deref(), Some("-5000000000\n"));
+    assert_eq!(file("/etc/ld.so.preload").as_deref(), Some("/etc/rstore-clock.so\n"));
+    let denied = |s: &rstore_sandbox::Spec| match &s.syscall_filter {
+        rstore_sandbox::SyscallFilter::Enforced { denied } => denied.iter().map(|d| d.name).collect::<Vec<_>>(),
+        rstore_sandbox::SyscallFilter::Unavailable => Vec::new(),
+    };
+    if !denied(&usual).is_empty() {
+        assert!(!denied(&usual).contains(&"getrandom"));
+        assert!(denied(&spec).contains(&"getrandom"));
+    }
+}

@@ -64,7 +64,7 @@ pub struct BuildArgs {
     /// change it. Checks the target tasks when every target names its task
     /// (zlib:do_compile, or -c), else every task the targets need. Exit status 1 when
     /// any task differs
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
     /// With --check: keep both output trees of each differing task under
     /// ${TMPDIR}/rstore-check/TASK/{stored,rebuilt}

@@ -69,17 +69,19 @@ pub fn run(global: &GlobalArgs, args: ChallengeArgs) -> anyhow::Result<ExitCode>
         }
     }
     let not_local = below.iter().filter(|b| **b).count() - asks.len();
-    let equivalences = cache.equivalences(&asks);
-    let entry_asks: Vec<(String, rstore_store::Unihash)> =
-        asks.iter().zip(&equivalences).filter_map(|((id, _), e)| e.as_ref().map(|e| (id.clone(), e.unihash))).collect();
-    let mut entries = cache.entries(&entry_asks).into_iter();
+    // The cache's unihash of each taskhash: its equivalence record, else the taskhash
+    // itself (as in a build).
+    let entry_asks: Vec<(String, rstore_store::Unihash)> = asks
+        .iter()
+        .zip(cache.equivalences(&asks))
+        .map(|((id, taskhash), e)| {
+            (id.clone(), e.map_or(rstore_store::Unihash::from_taskhash(*taskhash), |e| e.unihash))
+        })
+        .collect();
+    let entries = cache.entries(&entry_asks);
     let mut compared = Vec::new();
     let progress = Progress::default();
-    for (((task, _), local), equivalence) in asks.iter().zip(&locals).zip(&equivalences) {
-        let found = match equivalence {
-            Some(_) => entries.next().flatten(),
-            None => None,
-        };
+    for (((task, _), local), found) in asks.iter().zip(&locals).zip(entries) {
         let Some(found) = found else {
             compared.push(Compared {
                 task: task.clone(),
