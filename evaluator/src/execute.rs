@@ -357,6 +357,10 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         Some(cpus) => cpus.max(1),
         None => p.parallelism.unwrap_or(host.limits.cpus).min(host.limits.cpus).max(1),
     });
+    // Tasks running at once get different CPUs when each sees fewer than the host has.
+    static NEXT_CPU: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let cpus = req.parallelism.unwrap_or(1);
+    req.first_cpu = NEXT_CPU.fetch_add(cpus, std::sync::atomic::Ordering::Relaxed);
     req.conditions = p.variation.sandbox_conditions();
     req.limits = Limits {
         time: p.time_limit,

@@ -475,7 +475,13 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
 
     let cpus: Vec<u32> = match request.parallelism {
         Some(0) => return Err(PlanError::ZeroParallelism),
-        Some(n) => host.cpus.iter().copied().take(n as usize).collect(),
+        Some(n) => {
+            let skip = request.first_cpu as usize % host.cpus.len().max(1);
+            let mut cpus: Vec<u32> =
+                host.cpus.iter().copied().cycle().skip(skip).take((n as usize).min(host.cpus.len())).collect();
+            cpus.sort_unstable();
+            cpus
+        }
         None => host.cpus.clone(),
     };
     let wants_cgroup = request.limits.memory_bytes.is_some() || request.limits.processes.is_some();

@@ -41,6 +41,10 @@ pub struct Request {
     /// CPUs the task may use (its CPU affinity, what `nproc` reports); `None` = all the
     /// host lets this process use.
     pub parallelism: Option<u32>,
+    /// Where in the allowed CPUs the task's `parallelism` CPUs start (wrapping around), so
+    /// that tasks running at once get different CPUs; 0 = the first.
+    #[serde(default)]
+    pub first_cpu: u32,
     /// Time, memory and process limits.
     pub limits: Limits,
     /// Where the command's standard output goes.
@@ -201,6 +205,7 @@ impl Request {
             hostname: layout::HOSTNAME.to_owned(),
             source_date_epoch: None,
             parallelism: None,
+            first_cpu: 0,
             limits: Limits::default(),
             stdout: Sink::Null,
             stderr: Sink::Null,

@@ -137,13 +137,20 @@ fn same_request_same_spec_and_independent_of_mount_order() {
 }
 
 #[test]
-fn parallelism_takes_the_first_allowed_cpus() {
+fn parallelism_takes_allowed_cpus_from_the_first_cpu_on() {
     let host = HostFacts { cpus: vec![3, 5, 8], ..root_host() };
     let spec = plan(&Request { parallelism: Some(2), ..task() }, &host).unwrap();
     assert_eq!(spec.cpus, vec![3, 5]);
     let spec = plan(&Request { parallelism: Some(64), ..task() }, &host).unwrap();
     assert_eq!(spec.cpus, vec![3, 5, 8]);
     assert!(matches!(plan(&Request { parallelism: Some(0), ..task() }, &host), Err(PlanError::ZeroParallelism)));
+    // Tasks running at once start at different CPUs, wrapping around.
+    let spec = plan(&Request { parallelism: Some(1), first_cpu: 1, ..task() }, &host).unwrap();
+    assert_eq!(spec.cpus, vec![5]);
+    let spec = plan(&Request { parallelism: Some(2), first_cpu: 2, ..task() }, &host).unwrap();
+    assert_eq!(spec.cpus, vec![3, 8]);
+    let spec = plan(&Request { parallelism: Some(3), first_cpu: 7, ..task() }, &host).unwrap();
+    assert_eq!(spec.cpus, vec![3, 5, 8]);
 }
 
 #[test]

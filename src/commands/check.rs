@@ -147,6 +147,11 @@ pub fn run(cx: CheckContext<'_>) -> anyhow::Result<CheckSummary> {
         }
         tasks.push(ToCheck { node: i, prepared, stored, log: cx.planner.log_path(i) });
     }
+    // Longest first (by the duration the store recorded): two workers finish together
+    // instead of one running the longest compile alone at the end.
+    let recorded_ms =
+        |t: &ToCheck| unihash[t.node].and_then(|u| cx.store.entry(&u).ok().flatten()).map_or(0, |e| e.duration_ms);
+    tasks.sort_by_cached_key(|t| std::cmp::Reverse(recorded_ms(t)));
     if !cx.json && !cx.quiet {
         let varied: Vec<String> = Condition::VARIED
             .iter()
