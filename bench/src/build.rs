@@ -614,7 +614,7 @@ pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn downloads_mirror(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn downloads_mirror(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     let Some(mirror) = given else {
         bail!(
             "no downloads mirror: fill one with `scripts/fill-downloads-mirror DIR`, then pass --mirror DIR \

@@ -30,12 +30,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rstore = rstore_binary()?;
-    let Some(mirror) = args.mirror else {
-        bail!(
-            "no downloads mirror: pass --mirror DIR or set RSTORE_DOWNLOADS_MIRROR (scripts/fill-downloads-mirror fills one)"
-        )
-    };
-    let mirror = mirror.canonicalize().with_context(|| format!("reading {}", mirror.display()))?;
+    let mirror = crate::build::downloads_mirror(args.mirror.as_deref())?;
     let diffoscope =
         which("diffoscope").context("diffoscope is not installed (Debian: apt install diffoscope-minimal)")?;
     let work = args.work_dir.unwrap_or_else(|| crate::build::default_work_dir("bench-check"));

@@ -42,6 +42,9 @@ pub fn not_checkable(p: &Prepared) -> Option<&'static str> {
 /// The verdict on one task.
 #[derive(Clone, Debug, Serialize)]
 pub struct Checked {
+    /// The node checked.
+    #[serde(skip)]
+    pub node: NodeId,
     pub task: String,
     pub reproducible: bool,
     /// Conditions that change the output (empty when reproducible).
@@ -90,6 +93,7 @@ pub fn check_task(
     let rebuilt = run(available.everything(), "check")?;
     let id = task.prepared.id.to_string();
     let mut checked = Checked {
+        node: task.node,
         task: id,
         reproducible: rebuilt.as_ref() == Ok(&task.stored),
         causes: Vec::new(),

@@ -173,7 +173,6 @@ pub fn run(cx: CheckContext<'_>) -> anyhow::Result<CheckSummary> {
     let print_lock = std::sync::Mutex::new(());
     let done = |c: &Checked| {
         let _held = print_lock.lock();
-        let node = tasks.iter().find(|t| t.prepared.id.to_string() == c.task).map(|t| t.node);
         let diffoscope = (!c.reproducible)
             .then(|| {
                 let rebuilt = c.rebuilt?;
@@ -190,9 +189,7 @@ pub fn run(cx: CheckContext<'_>) -> anyhow::Result<CheckSummary> {
             None => None,
         };
         let kept = if cx.keep_failed && !c.reproducible { keep_trees(cx.store, cx.tmpdir, c) } else { None };
-        if let Some(i) = node
-            && let (Some(th), Some(uh)) = (taskhash[i], unihash[i])
-        {
+        if let (Some(th), Some(uh)) = (taskhash[c.node], unihash[c.node]) {
             let record = Record {
                 task: c.task.clone(),
                 taskhash: th,
