@@ -832,6 +832,44 @@ fn tasks_see_a_fixed_cpu_count_a_syscall_filter_and_their_own_clocks() {
     assert!(log.contains("nproc: 1\n"), "{log}");
 }
 
+/// A task's setuid program, setgid and world-writable directories and world-writable
+/// file reach no checkout on the host, yet the next task sees their modes.
+#[test]
+fn setuid_bits_reach_no_checkout_yet_later_tasks_see_them() {
+    use std::os::unix::fs::MetadataExt;
+    let b = BuildDir::with_fixture();
+    b.build_ok(&["escape-setuid"]);
+    let log = std::fs::read_to_string(b.log_dir("escape-setuid").join("log.do_show_modes")).unwrap();
+    let modes: Vec<&str> = log.lines().filter(|l| l.starts_with("mode ")).collect();
+    assert_eq!(
+        modes,
+        [
+            "mode 4755 ./usr/bin/escalate",
+            "mode 1777 ./var/shared",
+            "mode 2775 ./var/group-owned",
+            "mode 666 ./var/writable"
+        ],
+        "{log}"
+    );
+    let checkouts = b.dir.join("store/checkouts-v1");
+    assert!(checkouts.join("exact-trees").is_dir(), "no exact checkouts at {}", checkouts.display());
+    let mut pending = vec![checkouts];
+    let mut seen = 0;
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            seen += 1;
+            assert_eq!(meta.mode() & 0o6002, 0, "{} has mode {:o} on the host", entry.path().display(), meta.mode());
+            if meta.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    assert!(seen > 20, "only {seen} checkout entries looked at");
+    b.assert_store_clean();
+}
+
 #[test]
 fn a_task_flooding_its_log_fails_at_the_log_limit() {
     let b = BuildDir::with_fixture();

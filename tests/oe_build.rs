@@ -265,4 +265,47 @@ fn native_bootstrap_matches_bitbake() {
         root_of(&roots, "zlib-native:do_populate_sysroot"),
         "the sysroot output is the one built before"
     );
+
+    // A hostile do_fetch: zlib's plants a file in DL_DIR and replaces another recipe's
+    // download. Neither reaches DL_DIR; zlib's own download is admitted as before.
+    let name_of = |prefix: &str| -> String {
+        let mut names: Vec<String> = std::fs::read_dir(&downloads)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(prefix) && n.contains(".tar.") && !n.ends_with(".done"))
+            .collect();
+        names.sort();
+        names.pop().unwrap_or_else(|| panic!("no {prefix}* download in {}", downloads.display()))
+    };
+    let (victim, own) = (name_of("m4-"), name_of("zlib"));
+    let victim_before = std::fs::read_link(downloads.join(&victim)).ok();
+    let hostile = |also: &str| {
+        format!(
+            "do_install:append:class-native() {{\n\t# a comment changes the task's hash\n}}\n\
+             python do_fetch:append:class-native() {{\n    import os\n    dl = d.getVar('DL_DIR')\n    \
+             open(os.path.join(dl, 'planted-by-zlib'), 'w').write('planted')\n    \
+             os.remove(os.path.join(dl, '{victim}'))\n    \
+             open(os.path.join(dl, '{victim}'), 'w').write('planted')\n{also}}}\n"
+        )
+    };
+    std::fs::write(&append, hostile("")).unwrap();
+    let (_, planted) = a.build_targets(&["zlib-native"]);
+    assert_eq!(planted["failed"], 0, "{planted}");
+    assert!(!downloads.join("planted-by-zlib").exists(), "a file planted by a fetch task reached DL_DIR");
+    assert_eq!(std::fs::read_link(downloads.join(&victim)).ok(), victim_before, "another recipe's download changed");
+    assert!(std::fs::read(downloads.join(&victim)).unwrap() != b"planted");
+    // Its own download replaced by something else: the task fails, DL_DIR keeps its file.
+    let own_before = std::fs::read(downloads.join(&own)).unwrap();
+    std::fs::write(
+        &append,
+        hostile(&format!(
+            "    os.remove(os.path.join(dl, '{own}'))\n    open(os.path.join(dl, '{own}'), 'w').write('planted')\n"
+        )),
+    )
+    .unwrap();
+    let out = a.rstore().args(["build", "zlib-native"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not match the recipe's checksum"), "{stderr}");
+    assert_eq!(std::fs::read(downloads.join(&own)).unwrap(), own_before, "zlib's download changed");
 }

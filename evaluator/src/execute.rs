@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rstore_sandbox::{CancelHandle, Limits, Mount, Network, Request, Sink, WorkDir};
+use rstore_sandbox::{CancelHandle, Limits, Mount, Network, RecordedMode, Request, Sink, WorkDir};
 use rstore_store::{BlobDigest, Store, TaskIds, TreeDigest};
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +90,10 @@ pub struct Prepared {
     /// Conditions changed for a reproducibility check (default: none).
     #[serde(default)]
     pub variation: Variation,
+    /// A fetch task run by BitBake's fetcher: it writes DL_DIR through a layer of its
+    /// own, and only the recipe's verified downloads reach DL_DIR (see [`crate::admit`]).
+    #[serde(default)]
+    pub downloads: Option<crate::admit::Admission>,
 }
 
 impl Prepared {
@@ -120,6 +124,7 @@ impl Prepared {
             parallelism: None,
             time_limit: None,
             variation: Variation::default(),
+            downloads: None,
         }
     }
 
@@ -282,13 +287,23 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         }
         overlay::merge_lowers(&host.store, &trees).map_err(|e| setup(format!("below: {}", with_causes(&e))))?
     };
+    // Checkouts hold no setuid, setgid or world-write bit: the sandbox shows those
+    // entries with their recorded modes.
+    let checkout = |digest: &TreeDigest| {
+        host.store
+            .checkout_for_overlay(digest, ids)
+            .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))
+    };
+    let recorded = |lower: usize, checkout: &rstore_store::ExactCheckout| -> Vec<RecordedMode> {
+        let modes = checkout.withheld.iter();
+        modes.map(|w| RecordedMode { lower, path: w.path.clone(), mode: w.mode }).collect()
+    };
     let mut lower_dirs = Vec::new();
+    let mut modes = Vec::new();
     for digest in p.lowers.iter().chain(below.iter()) {
-        lower_dirs.push(
-            host.store
-                .checkout_for_overlay(digest, ids)
-                .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?,
-        );
+        let lower = checkout(digest)?;
+        modes.extend(recorded(lower_dirs.len(), &lower));
+        lower_dirs.push(lower.dir);
     }
     lower_dirs.extend(p.below_dirs.iter().cloned());
     if lower_dirs.is_empty() {
@@ -296,11 +311,9 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     }
     let mut input_dirs = Vec::with_capacity(p.inputs.len());
     for (digest, inside) in &p.inputs {
-        let dir = host
-            .store
-            .checkout_for_overlay(digest, ids)
-            .map_err(|e| setup(format!("checking out {digest}: {}", with_causes(&e))))?;
-        input_dirs.push((dir, inside.clone()));
+        let input = checkout(digest)?;
+        let modes = recorded(0, &input);
+        input_dirs.push(((input.dir, modes), inside.clone()));
     }
     // A check listing directories in reverse sees every layer and input through
     // disorderfs (unmounted when `_views` goes).
@@ -308,7 +321,7 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     if p.variation.reversed_file_order {
         let disorderfs = crate::variation::find_program("disorderfs")
             .ok_or_else(|| setup("listing directories in reverse needs disorderfs, which is not installed".into()))?;
-        let dirs = lower_dirs.iter_mut().chain(input_dirs.iter_mut().map(|(dir, _)| dir));
+        let dirs = lower_dirs.iter_mut().chain(input_dirs.iter_mut().map(|((dir, _), _)| dir));
         for (i, dir) in dirs.enumerate() {
             let view =
                 ReversedView::mount(&disorderfs, dir, &run.path().join(format!("reversed-{i}"))).map_err(setup)?;
@@ -374,13 +387,16 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     req.stdout = Sink::File(console.clone());
     req.stderr = Sink::File(console.clone());
     req = req.with_host_tools();
-    req.mounts.push(Mount::Overlay { lower: lower_dirs, upper: upper.clone(), work, inside: p.workdir.clone() });
+    req.mounts.push(Mount::Overlay { lower: lower_dirs, upper: upper.clone(), work, inside: p.workdir.clone(), modes });
     req.mounts.push(Mount::ReadOnly { host: files.clone(), inside: RUN_DIR_INSIDE.into() });
     if matches!(p.action, Action::Builtin(_)) {
         req.mounts.push(Mount::ReadOnly { host: host.rstore.to_path_buf(), inside: RSTORE_INSIDE.into() });
     }
-    for (dir, inside) in input_dirs {
-        req.mounts.push(Mount::ReadOnly { host: dir, inside });
+    for ((dir, modes), inside) in input_dirs {
+        req.mounts.push(match modes.is_empty() {
+            true => Mount::ReadOnly { host: dir, inside },
+            false => Mount::Layers { lower: vec![dir], inside, modes },
+        });
     }
     for dir in &p.scratch_dirs {
         req.mounts.push(Mount::Tmpfs { inside: dir.clone() });
@@ -390,7 +406,27 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         for d in [&up, &wk] {
             std::fs::create_dir_all(d).map_err(|e| setup(format!("creating {}: {e}", d.display())))?;
         }
-        req.mounts.push(Mount::Overlay { lower: vec![host_dir.clone()], upper: up, work: wk, inside: inside.clone() });
+        req.mounts.push(Mount::Overlay {
+            lower: vec![host_dir.clone()],
+            upper: up,
+            work: wk,
+            inside: inside.clone(),
+            modes: Vec::new(),
+        });
+    }
+    let downloads_upper = run.path().join("downloads-upper");
+    if let Some(a) = &p.downloads {
+        let work = run.path().join("downloads-work");
+        for d in [&downloads_upper, &work] {
+            std::fs::create_dir_all(d).map_err(|e| setup(format!("creating {}: {e}", d.display())))?;
+        }
+        req.mounts.push(Mount::Overlay {
+            lower: vec![a.downloads.clone()],
+            upper: downloads_upper.clone(),
+            work,
+            inside: a.inside.clone(),
+            modes: Vec::new(),
+        });
     }
     for b in &p.binds {
         req.mounts.push(if b.writable {
@@ -422,6 +458,21 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
             });
         }
     }
+    if let Some(a) = &p.downloads {
+        let verify = |clone: &crate::admit::ExpectedClone, layers: &[PathBuf], out: &Path| {
+            verify_clone(host, run.path(), clone, layers, out)
+        };
+        let done = crate::admit::admit(a, &downloads_upper, &verify).map_err(|e| TaskFailure::Failed {
+            task: p.id.clone(),
+            how: format!("its download was refused: {e}"),
+            log: log.to_path_buf(),
+            tail: log_tail(log, 20),
+        })?;
+        if !done.discarded.is_empty() {
+            let names: Vec<String> = done.discarded.iter().map(|d| d.display().to_string()).collect();
+            tracing::debug!("{}: discarded from DL_DIR (not the recipe's downloads): {}", p.id, names.join(" "));
+        }
+    }
     remove_excluded(&upper, &p.output_excludes).map_err(setup)?;
     if let Some(limit) = host.limits.output_bytes {
         let added = tree_bytes(&upper, limit).map_err(|e| setup(format!("measuring the output: {e}")))?;
@@ -437,6 +488,57 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     let root = overlay::merge(&host.store, &p.lowers, &upper, ids)
         .map_err(|e| setup(format!("storing the output: {}", with_causes(&e))))?;
     Ok(Executed { root, log: log_digest, duration: started.elapsed() })
+}
+
+/// Checks a git clone a fetch task left (seen through `layers`) in a sandbox, and copies
+/// it into `out` without replace refs or hooks: every object must match its name (`git
+/// fsck`), the recipe's revisions must be there, and nothing but files and directories.
+fn verify_clone(
+    host: &SandboxExecutor,
+    scratch: &Path,
+    clone: &crate::admit::ExpectedClone,
+    layers: &[PathBuf],
+    out: &Path,
+) -> Result<(), String> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut script = String::from(
+        "set -e\nexport GIT_NO_REPLACE_OBJECTS=1 GIT_CONFIG_NOSYSTEM=1\n\
+         g() { git -c safe.directory='*' -c core.useReplaceRefs=false -C /clone \"$@\"; }\n\
+         odd=$(find /clone ! -type f ! -type d | head -n 3)\n\
+         [ -z \"$odd\" ] || { echo \"it holds something other than files and directories: $odd\"; exit 1; }\n\
+         g fsck --no-dangling --no-progress > /tmp/fsck 2>&1 || { echo 'git fsck finds it damaged:'; head -n 5 /tmp/fsck; exit 1; }\n",
+    );
+    for rev in &clone.revisions {
+        script.push_str(&format!(
+            "g cat-file -e {} 2>/dev/null || {{ echo {}; exit 1; }}\n",
+            quote(&format!("{rev}^{{commit}}")),
+            quote(&format!("it lacks the revision {rev}"))
+        ));
+    }
+    script.push_str(
+        "cp -a /clone/. /out/\nrm -rf /out/refs/replace /out/hooks\n\
+         [ ! -f /out/packed-refs ] || sed -i '/ refs\\/replace\\//d' /out/packed-refs\n",
+    );
+    let log = scratch.join(format!("clone-check-{}.log", clone.name.display().to_string().replace('/', "-")));
+    let mut req = Request::new("/bin/sh", ["-c", script.as_str()]).with_host_tools();
+    req.work_dir = WorkDir::Tmpfs;
+    req.stdout = Sink::File(log.clone());
+    req.stderr = Sink::File(log.clone());
+    req.limits = Limits {
+        memory_bytes: host.limits.memory_bytes,
+        processes: host.limits.processes,
+        tmpfs_bytes: host.limits.tmpfs_bytes,
+        log_bytes: host.limits.log_bytes,
+        ..Limits::default()
+    };
+    req.mounts.push(Mount::Layers { lower: layers.to_vec(), inside: "/clone".into(), modes: Vec::new() });
+    req.mounts.push(Mount::Writable { host: out.to_owned(), inside: "/out".into() });
+    let outcome = rstore_sandbox::run(&req, &host.cancel).map_err(|e| format!("checking it: {}", with_causes(&e)))?;
+    if outcome.success() {
+        return Ok(());
+    }
+    let said = log_tail(&log, 6);
+    Err(if said.trim().is_empty() { format!("checking it: {}", describe(&outcome.termination)) } else { said })
 }
 
 /// Bytes of the regular files under `dir` (not following symlinks), counting stops

@@ -1,5 +1,6 @@
 //! Derivations, hashes, task graph, fetchers and realisation
 
+pub mod admit;
 pub mod builtin;
 pub mod check;
 pub mod derivation;

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use rstore_evaluator::admit::Admission;
 use rstore_evaluator::builtin::Bind;
 use rstore_evaluator::derivation::TaskId;
 use rstore_evaluator::execute::{Action, Prepared};
@@ -602,8 +603,27 @@ impl BuildPlanner<'_> {
             .map(|(host, inside)| Bind { host, inside, writable: false })
             .collect();
         binds.push(Bind { host: t_host, inside: PathBuf::from(&t_inside), writable: true });
+        // do_fetch writes DL_DIR through a layer of its own: only the recipe's verified
+        // downloads reach DL_DIR (rstore_evaluator::admit).
+        let mut downloads = None;
         if task == "do_fetch" {
-            binds.push(Bind { host: self.downloads.clone(), inside: PathBuf::from(DL_DIR_INSIDE), writable: true });
+            let fetched = crate::builtins::fetch::fetched_by_bitbake(&view)?;
+            if fetched.unchecked.is_empty() {
+                downloads = Some(Admission {
+                    downloads: self.downloads.clone(),
+                    inside: PathBuf::from(DL_DIR_INSIDE),
+                    files: fetched.files,
+                    mirrors: run.mirrors.clone(),
+                    clones: fetched.clones,
+                });
+            } else {
+                tracing::warn!(
+                    "{}:do_fetch writes DL_DIR unchecked: rstore cannot name what BitBake's fetcher downloads for {}",
+                    recipe.pn,
+                    fetched.unchecked.join(" ")
+                );
+                binds.push(Bind { host: self.downloads.clone(), inside: PathBuf::from(DL_DIR_INSIDE), writable: true });
+            }
         }
         std::fs::create_dir_all(&self.downloads)
             .map_err(|source| PlanError::Io { path: self.downloads.clone(), source })?;
@@ -637,6 +657,7 @@ impl BuildPlanner<'_> {
             console_log: Some(self.log_dirs.borrow()[&node].join(format!("log.{task}.rstore"))),
             binds,
             network,
+            downloads,
             ..Prepared::new(id, action)
         })
     }

@@ -25,7 +25,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags};
 
 use crate::plan::{Access, Landlock, MapMethod, Rlimit, Spec, Step};
-use crate::request::Network;
+use crate::request::{Network, RecordedMode};
 use crate::sys;
 
 /// A setup stage, sent to the caller with an error.
@@ -443,8 +443,8 @@ enum Source {
     /// A detached mount; `bool` = it is a directory.
     Mount(OwnedFd, bool),
     /// An overlay's directories, mounted once the ids are the task's (the overlay copies
-    /// files up with its creator's ids).
-    Overlay { lower: Vec<OwnedFd>, upper: OwnedFd, work: OwnedFd },
+    /// files up with its creator's ids); no upper and work directories when read-only.
+    Overlay { lower: Vec<OwnedFd>, upper: Option<(OwnedFd, OwnedFd)> },
 }
 
 /// Opens the host side of a step: a detached mount, or an overlay's directories.
@@ -494,35 +494,98 @@ fn open_source(p: &Prepared<'_>, index: usize, step: &Step) -> Result<Option<Sou
                 rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(&fail)
             };
             let lower = lower.iter().map(|d| open_dir(d.as_path())).collect::<Result<Vec<_>, _>>()?;
-            Ok(Some(Source::Overlay { lower, upper: open_dir(upper)?, work: open_dir(work)? }))
+            let upper = match (upper, work) {
+                (Some(upper), Some(work)) => Some((open_dir(upper)?, open_dir(work)?)),
+                _ => None,
+            };
+            Ok(Some(Source::Overlay { lower, upper }))
         }
         _ => Ok(None),
     }
 }
 
-/// An overlay of directories opened earlier. fsconfig takes at most 256 bytes per value,
-/// and store checkout paths are long: each directory is named by its descriptor
-/// (`/proc/self/fd/N`, resolved by overlayfs while the mount is created).
-fn overlay(lower: &[OwnedFd], upper: &OwnedFd, work: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+/// An overlay of directories opened earlier, each lower directory preceded by its layer
+/// of recorded modes when it has one. fsconfig takes at most 256 bytes per value, and
+/// store checkout paths are long: each directory is named by its descriptor
+/// (`/proc/self/fd/N`, resolved by overlayfs while the mount is created). Read-only
+/// without an upper directory.
+fn overlay(
+    lower: &[OwnedFd],
+    layers: &[(usize, OwnedFd)],
+    upper: Option<&(OwnedFd, OwnedFd)>,
+) -> rustix::io::Result<OwnedFd> {
     let by_fd = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
     let invalid = |_| rustix::io::Errno::INVAL;
-    let lower = CString::new(lower.iter().map(by_fd).collect::<Vec<_>>().join(":")).map_err(invalid)?;
-    let upper = CString::new(by_fd(upper)).map_err(invalid)?;
-    let work = CString::new(by_fd(work)).map_err(invalid)?;
+    let mut dirs = Vec::with_capacity(lower.len() + layers.len());
+    for (i, dir) in lower.iter().enumerate() {
+        dirs.extend(layers.iter().filter(|(of, _)| *of == i).map(|(_, layer)| by_fd(layer)));
+        dirs.push(by_fd(dir));
+    }
+    let lower = CString::new(dirs.join(":")).map_err(invalid)?;
     let fs = rustix::mount::fsopen(c"overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
     rustix::mount::fsconfig_set_string(&fs, c"lowerdir", lower.as_c_str())?;
-    rustix::mount::fsconfig_set_string(&fs, c"upperdir", upper.as_c_str())?;
-    rustix::mount::fsconfig_set_string(&fs, c"workdir", work.as_c_str())?;
+    let mut attrs = MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV;
+    match upper {
+        Some((upper, work)) => {
+            let upper = CString::new(by_fd(upper)).map_err(invalid)?;
+            let work = CString::new(by_fd(work)).map_err(invalid)?;
+            rustix::mount::fsconfig_set_string(&fs, c"upperdir", upper.as_c_str())?;
+            rustix::mount::fsconfig_set_string(&fs, c"workdir", work.as_c_str())?;
+        }
+        None => attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY,
+    }
     rustix::mount::fsconfig_set_flag(&fs, c"userxattr")?;
     rustix::mount::fsconfig_create(&fs)?;
-    rustix::mount::fsmount(
-        &fs,
-        FsMountFlags::FSMOUNT_CLOEXEC,
-        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
-    )
+    rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
 }
 
-fn new_fs(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: MountAttrFlags) -> rustix::io::Result<OwnedFd> {
+/// Where layers of recorded modes are attached while their overlay is created (overlayfs
+/// takes layers from this mount namespace only); removed right after.
+const MODES_MOUNTPOINT: &CStr = c".rstore-recorded-modes";
+
+/// Mounts an overlay whose lower directories may have entries shown with recorded modes
+/// (see [`crate::request::RecordedMode`]): one tmpfs layer of copies per such lower
+/// directory, attached beneath the new root only while the overlay is created.
+fn overlay_with_modes(
+    root: &OwnedFd,
+    lower: &[OwnedFd],
+    upper: Option<&(OwnedFd, OwnedFd)>,
+    modes: &[RecordedMode],
+    size: Option<u64>,
+) -> rustix::io::Result<OwnedFd> {
+    if modes.is_empty() {
+        return overlay(lower, &[], upper);
+    }
+    let mut layers = Vec::new();
+    let mut names = Vec::new();
+    let result = (|| {
+        for (i, dir) in lower.iter().enumerate() {
+            let of_dir: Vec<&RecordedMode> = modes.iter().filter(|m| m.lower == i).collect();
+            if of_dir.is_empty() {
+                continue;
+            }
+            let layer = crate::mode_layer::build(dir, &of_dir, size)?;
+            let name = CString::new(format!("{}-{i}", MODES_MOUNTPOINT.to_string_lossy())).expect("no NUL");
+            rustix::fs::mkdirat(root, name.as_c_str(), Mode::from_raw_mode(0o700))?;
+            names.push(name);
+            let name = names.last().expect("pushed");
+            rustix::mount::move_mount(&layer, c"", root, name.as_c_str(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)?;
+            layers.push((i, layer));
+        }
+        overlay(lower, &layers, upper)
+    })();
+    // The overlay holds its own references to its layers: detach them from the root.
+    for (_, layer) in &layers {
+        let path = format!("/proc/self/fd/{}", layer.as_raw_fd());
+        let _ = rustix::mount::unmount(path.as_str(), rustix::mount::UnmountFlags::DETACH);
+    }
+    for name in &names {
+        let _ = rustix::fs::unlinkat(root, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR);
+    }
+    result
+}
+
+pub(crate) fn new_fs(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: MountAttrFlags) -> rustix::io::Result<OwnedFd> {
     let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
     for (key, value) in options {
         rustix::mount::fsconfig_set_string(&fs, *key, *value)?;
@@ -612,7 +675,13 @@ fn apply_step(
         }
         Step::Bind { .. } | Step::Device { .. } | Step::Overlay { .. } => match source {
             Some(Source::Mount(mnt, is_dir)) => mount_on(&mnt, is_dir),
-            Some(Source::Overlay { lower, upper, work }) => mount_on(&overlay(&lower, &upper, &work)?, true),
+            Some(Source::Overlay { lower, upper }) => {
+                let (modes, size) = match step {
+                    Step::Overlay { modes, modes_size, .. } => (modes.as_slice(), *modes_size),
+                    _ => (&[][..], None),
+                };
+                mount_on(&overlay_with_modes(root, &lower, upper.as_ref(), modes, size)?, true)
+            }
             None => Ok(()), // an optional bind whose source is missing
         },
     }

@@ -64,6 +64,14 @@ pub enum PlanError {
         /// The path.
         path: PathBuf,
     },
+    /// A recorded mode that names no plain path of one of the overlay's lower dirs.
+    #[error("overlay at {}: recorded mode for {} is not a plain path of one of its lower directories", overlay.display(), path.display())]
+    BadRecordedMode {
+        /// The overlay's path inside.
+        overlay: PathBuf,
+        /// The entry's path.
+        path: PathBuf,
+    },
     /// The host name cannot be set.
     #[error("invalid host name {hostname:?} (1 to 64 bytes, no '/' or NUL)")]
     BadHostname {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::PlanError;
 use crate::host::{CgroupSupport, HostFacts};
 use crate::layout;
-use crate::request::{Mount, Network, Request, Sink, Stdin, WorkDir};
+use crate::request::{Mount, Network, RecordedMode, Request, Sink, Stdin, WorkDir};
 
 /// Number of ids mapped into the sandbox when the host allows a range (covers `nobody`).
 pub const MAPPED_IDS: u32 = 65536;
@@ -107,8 +107,17 @@ pub enum Step {
     PinnedRandom { path: PathBuf },
     /// The clock shim, [`layout::CLOCK_SHIM`] (a shifted clock).
     ClockShim { path: PathBuf },
-    /// An overlay mount (writable through `upper`).
-    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, path: PathBuf },
+    /// An overlay mount, writable through `upper` (with `work`, overlayfs's scratch) or
+    /// read-only without. `modes` are shown with their modes through a tmpfs layer of
+    /// copies (at most `modes_size` bytes) right above their lower directory.
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: Option<PathBuf>,
+        work: Option<PathBuf>,
+        modes: Vec<RecordedMode>,
+        modes_size: Option<u64>,
+        path: PathBuf,
+    },
     /// `proc` of the task's pid namespace.
     Proc { path: PathBuf },
 }
@@ -194,8 +203,13 @@ pub enum Landlock {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum SyscallFilter {
-    /// These calls fail (with `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`).
-    Enforced { denied: Vec<crate::seccomp::Denied> },
+    /// These calls fail (with `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`), and
+    /// `socket(AF_UNIX)` when `unix_sockets_denied` (see [`crate::seccomp::program`]).
+    Enforced {
+        denied: Vec<crate::seccomp::Denied>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unix_sockets_denied: bool,
+    },
     /// rstore does not know this architecture's system-call numbers.
     Unavailable,
 }
@@ -352,7 +366,10 @@ impl fmt::Display for Degradation {
                 "the kernel has no landlock: tasks are confined by their mount namespace only (no defence in depth)"
             ),
             Degradation::NoLandlockScopes { abi } => {
-                write!(f, "landlock ABI {abi} < 6: tasks with host network can reach host abstract unix sockets")
+                write!(
+                    f,
+                    "landlock ABI {abi} < 6 cannot keep tasks with host network from the host's abstract unix sockets: they get no unix sockets (socket(AF_UNIX) fails)"
+                )
             }
             Degradation::NoCgroup { reason } => write!(
                 f,
@@ -452,8 +469,12 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
     } else {
         crate::seccomp::denied()
     };
-    let syscall_filter = match crate::seccomp::program(&denied) {
-        Some(_) => SyscallFilter::Enforced { denied },
+    // On the host's network without landlock's scoping, abstract unix sockets of the
+    // host would be reachable: no unix sockets at all (a fetch needs none).
+    let unix_sockets_denied =
+        request.network == Network::Host && !matches!(landlock, Landlock::Enforced { scoped: true, .. });
+    let syscall_filter = match crate::seccomp::program(&denied, unix_sockets_denied) {
+        Some(_) => SyscallFilter::Enforced { denied, unix_sockets_denied },
         None => {
             degradations.push(Degradation::NoSyscallFilter);
             SyscallFilter::Unavailable
@@ -723,7 +744,9 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
     let work = p(layout::WORK_DIR);
     steps.push(match &request.work_dir {
         WorkDir::Host(host) => Step::Bind { host: checked_host(host)?, path: work, writable: true, optional: false },
-        WorkDir::Overlay { lower, upper, work: scratch } => overlay(lower, upper, scratch, work)?,
+        WorkDir::Overlay { lower, upper, work: scratch } => {
+            overlay(lower, Some((upper, scratch)), &[], tmpfs_size, work)?
+        }
         WorkDir::Tmpfs => Step::Tmpfs { path: work, mode: 0o755, size: tmpfs_size },
     });
     steps.extend([
@@ -774,7 +797,15 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
             Mount::Writable { host, .. } => {
                 Step::Bind { host: checked_host(host)?, path: inside, writable: true, optional: false }
             }
-            Mount::Overlay { lower, upper, work, .. } => overlay(lower, upper, work, inside)?,
+            Mount::Overlay { lower, upper, work, modes, .. } => {
+                overlay(lower, Some((upper, work)), modes, tmpfs_size, inside)?
+            }
+            // One directory seen as it is: a read-only bind (overlayfs wants two lower
+            // directories without an upper one).
+            Mount::Layers { lower, modes, .. } if lower.len() == 1 && modes.is_empty() => {
+                Step::Bind { host: checked_host(&lower[0])?, path: inside, writable: false, optional: false }
+            }
+            Mount::Layers { lower, modes, .. } => overlay(lower, None, modes, tmpfs_size, inside)?,
             Mount::Tmpfs { .. } => Step::Tmpfs { path: inside, mode: 0o755, size: tmpfs_size },
             Mount::Symlink { target, .. } => {
                 if target.as_os_str().is_empty() || target.as_os_str().as_encoded_bytes().contains(&0) {
@@ -795,7 +826,13 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
     Ok(steps)
 }
 
-fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, path: PathBuf) -> Result<Step, PlanError> {
+fn overlay(
+    lower: &[PathBuf],
+    upper: Option<(&PathBuf, &PathBuf)>,
+    modes: &[RecordedMode],
+    modes_size: Option<u64>,
+    path: PathBuf,
+) -> Result<Step, PlanError> {
     if lower.is_empty() {
         return Err(PlanError::EmptyOverlay { path });
     }
@@ -805,14 +842,30 @@ fn overlay(lower: &[PathBuf], upper: &Path, work: &Path, path: PathBuf) -> Resul
             return Err(PlanError::BadHostPath { path: dir.clone() });
         }
     }
-    Ok(Step::Overlay { lower: lower.to_vec(), upper: checked_host(upper)?, work: checked_host(work)?, path })
+    let mut modes = modes.to_vec();
+    for m in &modes {
+        let plain = !m.path.as_os_str().is_empty()
+            && !m.path.as_os_str().as_encoded_bytes().contains(&0)
+            && m.path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || m.lower >= lower.len() || m.mode > 0o7777 {
+            return Err(PlanError::BadRecordedMode { overlay: path, path: m.path.clone() });
+        }
+    }
+    // Parents before children, per lower directory.
+    modes.sort();
+    modes.dedup_by(|a, b| a.lower == b.lower && a.path == b.path);
+    let (upper, work) = match upper {
+        Some((upper, work)) => (Some(checked_host(upper)?), Some(checked_host(work)?)),
+        None => (None, None),
+    };
+    Ok(Step::Overlay { lower: lower.to_vec(), upper, work, modes, modes_size, path })
 }
 
 fn landlock_rules(steps: &[Step]) -> Vec<(PathBuf, Access)> {
     let mut rules = vec![(PathBuf::from("/"), Access::Read)];
     for step in steps {
         let access = match step {
-            Step::Bind { writable: true, .. } | Step::Overlay { .. } => Access::ReadWrite,
+            Step::Bind { writable: true, .. } | Step::Overlay { upper: Some(_), .. } => Access::ReadWrite,
             Step::Tmpfs { path, .. } if path != Path::new("/dev") => Access::ReadWrite,
             Step::Device { .. } => Access::Device,
             _ => continue,
@@ -869,14 +922,17 @@ impl fmt::Display for Spec {
                 Step::Device { path } => writeln!(f, "  device  {}", path.display())?,
                 Step::PinnedRandom { path } => writeln!(f, "  fixed   {} (pinned randomness)", path.display())?,
                 Step::ClockShim { path } => writeln!(f, "  shim    {} (shifted clock)", path.display())?,
-                Step::Overlay { lower, upper, work, path } => writeln!(
-                    f,
-                    "  overlay {} <- lower {:?} upper {} work {}",
-                    path.display(),
-                    lower,
-                    upper.display(),
-                    work.display()
-                )?,
+                Step::Overlay { lower, upper, work, modes, path, .. } => {
+                    write!(f, "  overlay {} <- lower {:?}", path.display(), lower)?;
+                    match (upper, work) {
+                        (Some(upper), Some(work)) => write!(f, " upper {} work {}", upper.display(), work.display())?,
+                        _ => write!(f, " read-only")?,
+                    }
+                    for m in modes {
+                        write!(f, " [{}: {} {:04o}]", m.lower, m.path.display(), m.mode)?;
+                    }
+                    writeln!(f)?
+                }
                 Step::Proc { path } => writeln!(f, "  proc    {}", path.display())?,
             }
         }
@@ -898,9 +954,10 @@ impl fmt::Display for Spec {
         writeln!(f, "rlimits: {:?}", self.rlimits)?;
         writeln!(f, "cpus: {:?}", self.cpus)?;
         match &self.syscall_filter {
-            SyscallFilter::Enforced { denied } => {
+            SyscallFilter::Enforced { denied, unix_sockets_denied } => {
                 let names: Vec<&str> = denied.iter().map(|d| d.name).collect();
-                writeln!(f, "seccomp: deny {} and ioctl TIOCSTI, TIOCLINUX", names.join(" "))?
+                let unix = if *unix_sockets_denied { ", socket(AF_UNIX)" } else { "" };
+                writeln!(f, "seccomp: deny {} and ioctl TIOCSTI, TIOCLINUX{unix}", names.join(" "))?
             }
             SyscallFilter::Unavailable => writeln!(f, "seccomp: unavailable")?,
         }

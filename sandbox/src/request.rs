@@ -115,7 +115,18 @@ pub enum Mount {
     /// A host directory (or single file) the task may write to.
     Writable { host: PathBuf, inside: PathBuf },
     /// An overlay of read-only `lower` dirs (first is topmost) and a writable `upper` dir.
-    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, inside: PathBuf },
+    /// The task sees the entries of `modes` with those modes.
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        inside: PathBuf,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        modes: Vec<RecordedMode>,
+    },
+    /// Read-only `lower` dirs (first is topmost) seen as one; the task sees the entries
+    /// of `modes` with those modes.
+    Layers { lower: Vec<PathBuf>, inside: PathBuf, modes: Vec<RecordedMode> },
     /// A fresh empty tmpfs.
     Tmpfs { inside: PathBuf },
     /// A symbolic link `inside -> target`.
@@ -129,10 +140,25 @@ impl Mount {
             Mount::ReadOnly { inside, .. }
             | Mount::Writable { inside, .. }
             | Mount::Overlay { inside, .. }
+            | Mount::Layers { inside, .. }
             | Mount::Tmpfs { inside }
             | Mount::Symlink { inside, .. } => inside,
         }
     }
+}
+
+/// An entry of an overlay's lower directory that the task sees with a mode its file or
+/// directory on the host lacks: store checkouts never carry setuid, setgid or
+/// world-write bits on the host, and the sandbox restores them inside (copies with the
+/// recorded mode, on a tmpfs layer stacked right above that lower directory).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordedMode {
+    /// Which lower directory (index into the overlay's `lower`).
+    pub lower: usize,
+    /// Relative to that directory: plain names, no `.` or `..`.
+    pub path: PathBuf,
+    /// Permission bits (`0o7777` at most).
+    pub mode: u32,
 }
 
 /// Network access of a task.

@@ -156,7 +156,7 @@ fn hand_writable_dirs_to_the_task(spec: &Spec) -> Result<(), Error> {
     for step in &spec.steps {
         let dirs: Vec<&Path> = match step {
             plan::Step::Bind { host, writable: true, .. } => vec![host],
-            plan::Step::Overlay { upper, work, .. } => vec![upper, work],
+            plan::Step::Overlay { upper: Some(upper), work: Some(work), .. } => vec![upper, work],
             _ => continue,
         };
         for dir in dirs {
@@ -251,7 +251,9 @@ fn prepare<'a>(
             Vec::new()
         },
         filter: match &spec.syscall_filter {
-            plan::SyscallFilter::Enforced { denied } => crate::seccomp::program(denied),
+            plan::SyscallFilter::Enforced { denied, unix_sockets_denied } => {
+                crate::seccomp::program(denied, *unix_sockets_denied)
+            }
             plan::SyscallFilter::Unavailable => None,
         },
     })

@@ -316,6 +316,15 @@ const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
 /// x32 system calls are x86-64 calls with this bit set.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// `socket` numbers (native, compat), and the compat `socketcall` multiplexer, whose
+/// arguments are in memory where a filter cannot read them.
+#[cfg(target_arch = "x86_64")]
+const SOCKET: (u32, Option<u32>) = (libc::SYS_socket as u32, Some(359));
+#[cfg(target_arch = "aarch64")]
+const SOCKET: (u32, Option<u32>) = (libc::SYS_socket as u32, None);
+const COMPAT_SOCKETCALL: u32 = 102;
+/// `AF_UNIX`.
+const AF_UNIX: u32 = 1;
 /// `ioctl` numbers (native, compat).
 #[cfg(target_arch = "x86_64")]
 const IOCTL: (u32, Option<u32>) = (libc::SYS_ioctl as u32, Some(54));
@@ -353,6 +362,7 @@ const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 /// little-endian machines, the only ones built for).
 const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
+const OFFSET_ARG0_LOW: u32 = 16;
 const OFFSET_ARG1_LOW: u32 = 24;
 
 fn load(offset: u32) -> Instruction {
@@ -370,8 +380,11 @@ fn if_equal(k: u32) -> Instruction {
 }
 
 /// The filter program refusing `denied` on this architecture, or `None` where rstore
-/// does not know the system-call numbers.
-pub fn program(denied: &[Denied]) -> Option<Vec<Instruction>> {
+/// does not know the system-call numbers. With `unix_sockets_denied`, `socket(AF_UNIX,
+/// …)` fails with `EPERM` too (and 32-bit `socketcall`): for a task on the host's network
+/// where landlock cannot confine abstract unix sockets to the sandbox (ABI < 6), which
+/// would otherwise reach every abstract socket of the host.
+pub fn program(denied: &[Denied], unix_sockets_denied: bool) -> Option<Vec<Instruction>> {
     let arch = native_arch()?;
     let table = |compat: bool| -> Vec<Instruction> {
         let mut out = vec![load(OFFSET_NR)];
@@ -384,6 +397,20 @@ pub fn program(denied: &[Denied]) -> Option<Vec<Instruction>> {
             if let Some(nr) = if compat { call.compat } else { call.native } {
                 out.push(if_equal(nr));
                 out.push(errno(call.errno));
+            }
+        }
+        if unix_sockets_denied {
+            if compat {
+                out.push(if_equal(COMPAT_SOCKETCALL));
+                out.push(errno(Errno::Eperm));
+            }
+            if let Some(nr) = if compat { SOCKET.1 } else { Some(SOCKET.0) } {
+                // if nr == socket { load arg0; AF_UNIX → EPERM; allow }
+                out.push(Instruction { code: BPF_JEQ_K, jt: 0, jf: 4, k: nr });
+                out.push(load(OFFSET_ARG0_LOW));
+                out.push(if_equal(AF_UNIX));
+                out.push(errno(Errno::Eperm));
+                out.push(ret(SECCOMP_RET_ALLOW));
             }
         }
         let ioctl = if compat { IOCTL.1 } else { Some(IOCTL.0) };
@@ -457,10 +484,16 @@ mod tests {
 
     /// Runs `program` on a `seccomp_data` like the kernel's BPF interpreter would.
     fn evaluate(program: &[Instruction], nr: u32, arch: u32, arg1: u64) -> u32 {
+        evaluate_args(program, nr, arch, [0, arg1])
+    }
+
+    /// `evaluate` with the first two arguments.
+    fn evaluate_args(program: &[Instruction], nr: u32, arch: u32, args: [u64; 2]) -> u32 {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_le_bytes());
         data[4..8].copy_from_slice(&arch.to_le_bytes());
-        data[24..32].copy_from_slice(&arg1.to_le_bytes());
+        data[16..24].copy_from_slice(&args[0].to_le_bytes());
+        data[24..32].copy_from_slice(&args[1].to_le_bytes());
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let i = program[pc];
@@ -477,7 +510,7 @@ mod tests {
 
     #[test]
     fn the_filter_denies_the_list_and_allows_the_rest() {
-        let Some(program) = program(&denied()) else { return };
+        let Some(program) = program(&denied(), false) else { return };
         let arch = native_arch().unwrap();
         let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
         let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
@@ -504,13 +537,36 @@ mod tests {
     fn pinned_randomness_refuses_getrandom_only_then() {
         let Some(arch) = native_arch() else { return };
         let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-        let usual = program(&denied()).unwrap();
-        let pinned = program(&denied_with_pinned_randomness()).unwrap();
+        let usual = program(&denied(), false).unwrap();
+        let pinned = program(&denied_with_pinned_randomness(), false).unwrap();
         let nr = libc::SYS_getrandom as u32;
         assert_eq!(evaluate(&usual, nr, arch, 0), SECCOMP_RET_ALLOW);
         assert_eq!(evaluate(&pinned, nr, arch, 0), enosys);
         if arch == AUDIT_ARCH_X86_64 {
             assert_eq!(evaluate(&pinned, 355, AUDIT_ARCH_I386, 0), enosys, "i386 getrandom");
+        }
+    }
+
+    #[test]
+    fn unix_sockets_are_refused_only_when_asked() {
+        let Some(arch) = native_arch() else { return };
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let (usual, strict) = (program(&denied(), false).unwrap(), program(&denied(), true).unwrap());
+        let socket = libc::SYS_socket as u32;
+        let (unix, inet) = (libc::AF_UNIX as u64, libc::AF_INET as u64);
+        assert_eq!(evaluate_args(&usual, socket, arch, [unix, 1]), SECCOMP_RET_ALLOW);
+        assert_eq!(evaluate_args(&strict, socket, arch, [unix, 1]), eperm);
+        assert_eq!(evaluate_args(&strict, socket, arch, [inet, 1]), SECCOMP_RET_ALLOW);
+        assert_eq!(evaluate_args(&strict, libc::SYS_socketpair as u32, arch, [unix, 1]), SECCOMP_RET_ALLOW);
+        // The rest of the filter is unchanged.
+        assert_eq!(evaluate_args(&strict, libc::SYS_keyctl as u32, arch, [0, 0]), eperm);
+        assert_eq!(evaluate_args(&strict, libc::SYS_ioctl as u32, arch, [0, 0x5412]), eperm);
+        assert_eq!(evaluate_args(&strict, libc::SYS_read as u32, arch, [0, 0]), SECCOMP_RET_ALLOW);
+        if arch == AUDIT_ARCH_X86_64 {
+            assert_eq!(evaluate_args(&strict, 359, AUDIT_ARCH_I386, [unix, 1]), eperm, "i386 socket");
+            assert_eq!(evaluate_args(&strict, 359, AUDIT_ARCH_I386, [inet, 1]), SECCOMP_RET_ALLOW);
+            assert_eq!(evaluate_args(&strict, 102, AUDIT_ARCH_I386, [1, 0]), eperm, "i386 socketcall");
+            assert_eq!(evaluate_args(&usual, 102, AUDIT_ARCH_I386, [1, 0]), SECCOMP_RET_ALLOW);
         }
     }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rstore_sandbox::host::{CgroupSupport, HostFacts, SubIdRange};
-use rstore_sandbox::{Limits, Mount, Network, PlanError, Request, Sink, WorkDir, plan};
+use rstore_sandbox::{Limits, Mount, Network, PlanError, RecordedMode, Request, Sink, WorkDir, plan};
 
 fn root_host() -> HostFacts {
     HostFacts {
@@ -121,6 +121,15 @@ fn fetch_task_with_network_and_overlay_work_dir() {
         upper: "/builds/zlib/sysroot-upper".into(),
         work: "/builds/zlib/sysroot-work".into(),
         inside: "/build/sysroot".into(),
+        modes: vec![RecordedMode { lower: 0, path: "usr/bin/su".into(), mode: 0o4755 }],
+    });
+    request.mounts.push(Mount::Layers {
+        lower: vec!["/store/checkouts/image".into()],
+        inside: "/build/image".into(),
+        modes: vec![
+            RecordedMode { lower: 0, path: "tmp".into(), mode: 0o1777 },
+            RecordedMode { lower: 0, path: "bin/mount".into(), mode: 0o4755 },
+        ],
     });
     request.mounts.push(Mount::Tmpfs { inside: "/build/scratch".into() });
     request.cwd = Some("/build/work/zlib-1.3".into());
@@ -221,11 +230,35 @@ fn check_conditions_add_files_a_filter_rule_and_a_personality_never_an_environme
     assert_eq!(file("/etc/rstore-clock").as_deref(), Some("-5000000000\n"));
     assert_eq!(file("/etc/ld.so.preload").as_deref(), Some("/etc/rstore-clock.so\n"));
     let denied = |s: &rstore_sandbox::Spec| match &s.syscall_filter {
-        rstore_sandbox::SyscallFilter::Enforced { denied } => denied.iter().map(|d| d.name).collect::<Vec<_>>(),
+        rstore_sandbox::SyscallFilter::Enforced { denied, .. } => denied.iter().map(|d| d.name).collect::<Vec<_>>(),
         rstore_sandbox::SyscallFilter::Unavailable => Vec::new(),
     };
     if !denied(&usual).is_empty() {
         assert!(!denied(&usual).contains(&"getrandom"));
         assert!(denied(&spec).contains(&"getrandom"));
     }
+}
+
+/// On the host's network, landlock below ABI 6 cannot confine abstract unix sockets to
+/// the sandbox: the task then gets no unix sockets at all. Elsewhere nothing changes.
+#[test]
+fn host_network_without_landlock_scopes_gets_no_unix_sockets() {
+    let denied = |abi: Option<u32>, network: Network| {
+        let host = HostFacts { landlock_abi: abi, ..root_host() };
+        let mut request = task();
+        request.network = network;
+        match plan(&request, &host).unwrap().syscall_filter {
+            rstore_sandbox::SyscallFilter::Enforced { unix_sockets_denied, .. } => unix_sockets_denied,
+            other => panic!("no filter: {other:?}"),
+        }
+    };
+    assert!(denied(Some(5), Network::Host));
+    assert!(denied(None, Network::Host));
+    assert!(!denied(Some(6), Network::Host));
+    assert!(!denied(Some(5), Network::Loopback));
+    let host = HostFacts { landlock_abi: Some(5), ..root_host() };
+    let mut request = task();
+    request.network = Network::Host;
+    let text = plan(&request, &host).unwrap().to_string();
+    assert!(text.contains("ioctl TIOCSTI, TIOCLINUX, socket(AF_UNIX)"), "{text}");
 }

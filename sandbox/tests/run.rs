@@ -221,6 +221,94 @@ fn overlay_work_dir_leaves_the_lower_dir_untouched() {
     assert_eq!(std::fs::read_to_string(upper.join("b")).unwrap(), "new\n");
 }
 
+/// Store checkouts hold no setuid bit or world-writable directory on the host; the
+/// task still sees the recorded modes (copies on a layer right above the lower dir),
+/// with every other attribute of the lower dir, and changes nothing on the host.
+#[test]
+fn recorded_modes_are_shown_inside_without_being_on_the_host() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let base = tempfile::tempdir().unwrap();
+    let (top, lower, upper, scratch) =
+        (base.path().join("top"), base.path().join("lower"), base.path().join("upper"), base.path().join("scratch"));
+    for dir in [&top, &lower, &upper, &scratch, &lower.join("bin"), &lower.join("tmp"), &lower.join("usr/sbin")] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(lower.join("bin/su"), "#!/bin/sh\necho su\n").unwrap();
+    std::fs::write(lower.join("usr/sbin/plain"), "plain\n").unwrap();
+    std::fs::write(top.join("above"), "above\n").unwrap();
+    std::fs::set_permissions(lower.join("bin/su"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(lower.join("usr/sbin"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let paths = ["top", "top/above", "lower", "lower/bin", "lower/bin/su", "lower/tmp", "lower/usr", "lower/usr/sbin"];
+    for path in paths.into_iter().chain(["lower/usr/sbin/plain"]) {
+        give_to_tasks(&base.path().join(path));
+        rstore_store_times(&base.path().join(path));
+    }
+    let modes = vec![
+        rstore_sandbox::RecordedMode { lower: 1, path: "bin/su".into(), mode: 0o4755 },
+        rstore_sandbox::RecordedMode { lower: 1, path: "tmp".into(), mode: 0o1777 },
+        rstore_sandbox::RecordedMode { lower: 1, path: "usr/sbin/plain".into(), mode: 0o2755 },
+    ];
+    // (The root of a writable overlay is its upper dir, with that dir's times.)
+    let script = "cd /build/o; stat -c '%a %Y %n' bin bin/su tmp usr usr/sbin usr/sbin/plain above; cat bin/su; \
+                  touch -d @7 usr/sbin/plain; stat -c '%a %Y %n' usr/sbin/plain; \
+                  cd /build/r; stat -c '%a %Y %n' . bin/su tmp; touch x 2>&1 | sed 's/.*: //'; \
+                  ls -a /";
+    let mut t = task(script);
+    t.request.mounts.push(Mount::Overlay {
+        lower: vec![top.clone(), lower.clone()],
+        upper: upper.clone(),
+        work: scratch,
+        inside: "/build/o".into(),
+        modes: modes.clone(),
+    });
+    t.request.mounts.push(Mount::Layers {
+        lower: vec![top.clone(), lower.clone()],
+        inside: "/build/r".into(),
+        modes: modes.clone(),
+    });
+    let (outcome, log) = t.run();
+    assert!(outcome.success(), "{log}");
+    let expected = "755 1 bin\n4755 1 bin/su\n1777 1 tmp\n755 1 usr\n750 1 usr/sbin\n2755 1 usr/sbin/plain\n644 1 above\n\
+        #!/bin/sh\necho su\n2755 7 usr/sbin/plain\n\
+        755 1 .\n4755 1 bin/su\n1777 1 tmp\nRead-only file system\n";
+    assert!(log.starts_with(expected), "got:\n{log}");
+    assert!(!log.contains("rstore-recorded-modes"), "the layers' mount points are left in the root:\n{log}");
+    // The host's files keep their modes; the change went to the upper dir.
+    let mode = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+    assert_eq!((mode(&lower.join("bin/su")), mode(&lower.join("tmp"))), (0o755, 0o755));
+    assert_eq!(std::fs::read_to_string(upper.join("usr/sbin/plain")).unwrap(), "plain\n");
+    assert_eq!(std::fs::metadata(upper.join("usr/sbin/plain")).unwrap().mode() & 0o7777, 0o2755);
+}
+
+/// Sets a path's times to 1 s after the epoch, as store checkouts have them.
+fn rstore_store_times(path: &std::path::Path) {
+    let t = rustix::fs::Timespec { tv_sec: 1, tv_nsec: 0 };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &rustix::fs::Timestamps { last_access: t, last_modification: t },
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+/// A recorded mode must name a plain path of one of the overlay's lower dirs.
+#[test]
+fn recorded_modes_outside_their_lower_dir_are_refused() {
+    let base = tempfile::tempdir().unwrap();
+    for (path, lower) in [("../x", 0), ("/etc/passwd", 0), ("a", 1), ("", 0)] {
+        let mut t = task("true");
+        t.request.mounts.push(Mount::Layers {
+            lower: vec![base.path().to_owned()],
+            inside: "/build/r".into(),
+            modes: vec![rstore_sandbox::RecordedMode { lower, path: path.into(), mode: 0o4755 }],
+        });
+        let err = rstore_sandbox::run(&t.request, &CancelHandle::new().unwrap()).unwrap_err();
+        let source = std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_default();
+        assert!(source.contains("is not a plain path of one of its lower directories"), "{path}: {err}: {source}");
+    }
+}
+
 #[test]
 fn a_uid_other_than_root_runs_without_capabilities() {
     let mut t = task("id -u; id -g; grep CapEff /proc/self/status; touch /build/work/x 2>&1 | sed 's/.*: //'");

@@ -9,6 +9,10 @@
 //! `/proc/sys/kernel/random/boot_id`); the first process to open the store in another
 //! boot throws every checkout away (they are made again from the verified objects when
 //! needed), whatever the previous boot's end.
+//!
+//! The marker also names the checkouts' format ([`FORMAT`]): checkouts made by a
+//! version of rstore that laid them out differently (exact checkouts that still carried
+//! setuid bits) are thrown away the same way.
 
 use std::fs;
 
@@ -18,8 +22,13 @@ use crate::lock::LockFile;
 
 const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 
+/// The checkouts' format, written beside the boot id.
+const FORMAT: &str = "exact-checkouts-withhold-setuid";
+
+/// What the marker says when the checkouts are this boot's, in this format.
 fn current_boot() -> Option<String> {
-    fs::read_to_string(BOOT_ID).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    let boot = fs::read_to_string(BOOT_ID).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
+    Some(format!("{boot} {FORMAT}"))
 }
 
 fn marker(layout: &Layout) -> std::path::PathBuf {

@@ -26,16 +26,23 @@
 //! Owners on the host are the recorded ones shifted by [`TaskIds`]: a root caller's
 //! tasks run as a range of host ids of their own (id 0 inside is the range's first id),
 //! and a lower directory must belong to that range for the task to change its files
-//! (overlayfs copies them up as the task). The checkouts keep recorded setuid and
-//! setgid bits and world-writable directories, which packaging tasks must see; they
-//! never reach another host user: `exact-blobs` and `exact-trees` are private to the
-//! store's owner (mode 0700), and tasks see them only through overlayfs, mounted
-//! `nosuid`. A blob linked more often than the filesystem allows (`EMLINK`) is copied.
+//! (overlayfs copies them up as the task).
+//!
+//! No checkout carries a setuid or setgid bit or write permission for others on the
+//! host ([`WITHHELD_BITS`]), whatever the task that made the tree recorded: those
+//! files and directories are checked out without the bits, and
+//! [`ExactCheckout::withheld`] lists them with their recorded modes. The sandbox shows
+//! them to the task with those modes (copies in a small tmpfs layer stacked right above
+//! the checkout), so packaging tasks still see a `su` as `4755` and an image's `/tmp`
+//! as `1777`. `exact-blobs` and `exact-trees` are private to the store's owner (mode
+//! 0700) besides. A blob linked more often than the filesystem allows (`EMLINK`) is
+//! copied.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::digest::{BlobDigest, Digest, TreeDigest};
 use crate::error::{IoContext, Result};
@@ -103,7 +110,28 @@ impl TaskIds {
     }
 }
 
-/// (mode, host uid, host gid) of an entry's checkout.
+/// Mode bits no exact checkout has on the host: setuid, setgid, write for others.
+pub const WITHHELD_BITS: u32 = 0o6002;
+
+/// An entry of a tree whose recorded mode has bits of [`WITHHELD_BITS`], which its
+/// checkout on the host lacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithheldMode {
+    /// Relative to the tree's root.
+    pub path: PathBuf,
+    /// The recorded mode (permission bits only).
+    pub mode: u32,
+}
+
+/// A tree checked out for an overlay: where, and what it shows with fewer mode bits
+/// than recorded (in path order, parents first).
+#[derive(Clone, Debug)]
+pub struct ExactCheckout {
+    pub dir: PathBuf,
+    pub withheld: Arc<Vec<WithheldMode>>,
+}
+
+/// The recorded mode (permission bits) of an entry and its owner on the host.
 fn attrs(entry: &TreeEntry, attributes: Attributes, ids: TaskIds) -> (u32, u32, u32) {
     let ((uid, gid), mode) = match (attributes, entry.owner) {
         (Attributes::Full, Some(o)) => ((o.uid, o.gid), entry.mode & 0o7777),
@@ -181,6 +209,7 @@ impl Store {
         for entry in tree.entries() {
             let path = dest.join(entry.name.as_os_str());
             let (mode, uid, gid) = attrs(entry, attributes, ids);
+            let mode = mode & !WITHHELD_BITS;
             match &entry.node {
                 Node::File { digest, .. } => {
                     let blob = self.exact_blob(digest.digest(), mode, uid, gid)?;
@@ -220,10 +249,44 @@ impl Store {
         Ok(())
     }
 
-    /// A checkout of `root` with the recorded permissions and owners (shifted by `ids`),
-    /// for use as an overlayfs lower directory (never write to it directly).
-    pub fn checkout_for_overlay(&self, root: &TreeDigest, ids: TaskIds) -> Result<PathBuf> {
-        let root = root.digest();
+    /// The entries of `root` whose recorded modes have [`WITHHELD_BITS`], parents first
+    /// (found once per process and tree).
+    fn withheld_modes(&self, root: &TreeDigest) -> Result<Arc<Vec<WithheldMode>>> {
+        if let Some(found) = self.withheld.lock().unwrap_or_else(|p| p.into_inner()).get(root) {
+            return Ok(found.clone());
+        }
+        let mut found = Vec::new();
+        let mut pending = vec![(PathBuf::new(), *root)];
+        while let Some((dir, digest)) = pending.pop() {
+            let tree = self.read_tree(&digest)?;
+            let attributes = tree.attributes();
+            for entry in tree.entries() {
+                let path = dir.join(entry.name.as_os_str());
+                let (mode, ..) = attrs(entry, attributes, TaskIds::IDENTITY);
+                if !matches!(entry.node, Node::Symlink { .. }) && mode & WITHHELD_BITS != 0 {
+                    found.push(WithheldMode { path: path.clone(), mode });
+                }
+                if let Node::Directory { digest, .. } = &entry.node {
+                    pending.push((path, *digest));
+                }
+            }
+        }
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        let found = Arc::new(found);
+        self.withheld.lock().unwrap_or_else(|p| p.into_inner()).insert(*root, found.clone());
+        Ok(found)
+    }
+
+    /// A checkout of `root` with the recorded permissions (but [`WITHHELD_BITS`]) and
+    /// owners (shifted by `ids`), for use as an overlayfs lower directory (never write
+    /// to it directly).
+    pub fn checkout_for_overlay(&self, root: &TreeDigest, ids: TaskIds) -> Result<ExactCheckout> {
+        let withheld = self.withheld_modes(root)?;
+        let dir = self.checkout_tree_for_overlay(root.digest(), ids)?;
+        Ok(ExactCheckout { dir, withheld })
+    }
+
+    fn checkout_tree_for_overlay(&self, root: &Digest, ids: TaskIds) -> Result<PathBuf> {
         let dir = self.exact_dir("exact-trees", root)?;
         let path = dir.join(if ids == TaskIds::IDENTITY {
             root.to_hex()

@@ -90,7 +90,7 @@ pub use digest::{
 };
 pub use entry::{Entry, Signature};
 pub use error::{Corruption, ObjectKind, StoreError};
-pub use exact::{TaskIds, set_times};
+pub use exact::{ExactCheckout, TaskIds, WITHHELD_BITS, WithheldMode, set_times};
 pub use export::TarOptions;
 pub use gc::{GcOptions, GcReport};
 pub use index::{SCHEMA_VERSION, Table};

@@ -35,6 +35,10 @@ pub struct Store {
     scratch: Scratch,
     index: Index,
     sync_dir: File,
+    /// Per tree, the entries its overlay checkouts show with fewer mode bits than recorded.
+    pub(crate) withheld: std::sync::Mutex<
+        std::collections::HashMap<crate::digest::TreeDigest, std::sync::Arc<Vec<crate::exact::WithheldMode>>>,
+    >,
 }
 
 impl std::fmt::Debug for Store {
@@ -64,7 +68,7 @@ impl Store {
         let scratch = Scratch::create(&layout.tmp_dir())?;
         let index = Index::new(layout.index_dir(), layout.index_lock_file(), &layout.index_want_file())?;
         let sync_dir = File::open(layout.root()).ctx("opening", layout.root())?;
-        Ok(Self { layout, lock, ops: RwLock::new(()), scratch, index, sync_dir })
+        Ok(Self { layout, lock, ops: RwLock::new(()), scratch, index, sync_dir, withheld: Default::default() })
     }
 
     /// The store directory.

@@ -419,6 +419,9 @@ fn check_blob_copy(path: &Path, exact: bool) -> BlobCheckoutCheck {
     if owner.is_some_and(|(uid, gid)| (meta.uid(), meta.gid()) != (uid, gid)) {
         return (path.to_owned(), Some("wrong owner".to_owned()), None);
     }
+    if mode & crate::exact::WITHHELD_BITS != 0 {
+        return (path.to_owned(), Some("carries a setuid, setgid or world-write bit".to_owned()), None);
+    }
     match hash_file(path) {
         Ok(actual) if actual == digest => (path.to_owned(), None, Some(((meta.dev(), meta.ino()), digest))),
         Ok(actual) => (path.to_owned(), Some(format!("contents hash to {actual}")), None),
@@ -505,6 +508,9 @@ fn check_tree_checkout(
             Node::Directory { digest, .. } => {
                 if !meta.is_dir() {
                     return Err(wrong("is not a directory"));
+                }
+                if meta.mode() & crate::exact::WITHHELD_BITS != 0 {
+                    return Err(wrong("carries a setgid or world-write bit"));
                 }
                 check_tree_checkout(layout, inv, digest.digest(), &path, good_inodes, checked)?;
             }

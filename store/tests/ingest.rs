@@ -310,7 +310,7 @@ fn overlay_checkouts_are_verified_and_collected() {
     let f = Fixture::new();
     let src = sample(&f);
     let root = f.ingest(&src).root;
-    let lower = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap();
+    let lower = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap().dir;
     assert_eq!(fs::metadata(lower.join("a.txt")).unwrap().permissions().mode() & 0o777, 0o644);
     assert_eq!(f.ingest(&lower).root, root);
     let report = f.store.verify(&Default::default(), &NoReporter).unwrap();
@@ -349,42 +349,84 @@ fn add_blob_file_refuses_symlinks_and_fifos() {
     assert!(f.store.add_blob_file(&plain).is_ok());
 }
 
-/// Exact checkouts for a root caller's tasks: owners shifted into the tasks' range,
-/// recorded setuid bits and sticky world-writable directories kept (packaging tasks must
-/// see them) but out of reach of every other host user (the checkout directories are
-/// private to the store's owner).
+/// Exact checkouts for a root caller's tasks: owners shifted into the tasks' range, and
+/// no setuid bit or world-writable directory on the host, whatever the tree recorded:
+/// those modes are listed for the sandbox to show them to the task. The checkout
+/// directories are private to the store's owner besides.
 #[test]
-fn overlay_checkouts_belong_to_the_task_range_and_are_private() {
+fn overlay_checkouts_belong_to_the_task_range_and_withhold_setuid_bits() {
     if !rustix::process::geteuid().is_root() {
         eprintln!("SKIPPED: shifted owners need root");
         return;
     }
     let f = Fixture::new();
     let src = f.path("image");
-    make_tree(&src, &[("bin/su", Spec::Exec(b"#!/bin/sh\n")), ("tmp", Spec::Dir), ("home/user/f", Spec::File(b"x"))]);
-    fs::set_permissions(src.join("bin/su"), fs::Permissions::from_mode(0o4755)).unwrap();
-    fs::set_permissions(src.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    make_tree(
+        &src,
+        &[
+            ("bin/su", Spec::Exec(b"#!/bin/sh\n")),
+            ("bin/ping", Spec::Exec(b"#!/bin/sh\n")),
+            ("tmp", Spec::Dir),
+            ("var/mail", Spec::Dir),
+            ("home/user/f", Spec::File(b"x")),
+            ("home/user/shared", Spec::File(b"y")),
+        ],
+    );
+    for (path, mode) in [("bin/su", 0o4755), ("tmp", 0o1777), ("var/mail", 0o2775), ("home/user/shared", 0o666)] {
+        fs::set_permissions(src.join(path), fs::Permissions::from_mode(mode)).unwrap();
+    }
     std::os::unix::fs::lchown(src.join("home/user/f"), Some(1000), Some(1000)).unwrap();
     let full = IngestOptions { attributes: Attributes::Full, ..Default::default() };
     let root = f.store.ingest(&src, &full, &NoReporter).unwrap().root;
 
     let ids = rstore_store::TaskIds { uid: 0x5000_0000, gid: 0x5000_0000 };
-    let lower = f.store.checkout_for_overlay(&root, ids).unwrap();
+    let checkout = f.store.checkout_for_overlay(&root, ids).unwrap();
+    let lower = checkout.dir.clone();
     let meta = |rel: &str| fs::symlink_metadata(lower.join(rel)).unwrap();
-    assert_eq!((meta("bin/su").uid(), meta("bin/su").mode() & 0o7777), (ids.uid, 0o4755));
-    assert_eq!((meta("tmp").uid(), meta("tmp").mode() & 0o7777), (ids.uid, 0o1777));
+    assert_eq!((meta("bin/su").uid(), meta("bin/su").mode() & 0o7777), (ids.uid, 0o755));
+    assert_eq!(meta("bin/ping").mode() & 0o7777, 0o755);
+    assert_eq!((meta("tmp").uid(), meta("tmp").mode() & 0o7777), (ids.uid, 0o1775));
+    assert_eq!(meta("var/mail").mode() & 0o7777, 0o775);
+    assert_eq!(meta("home/user/shared").mode() & 0o7777, 0o664);
     assert_eq!((meta("home/user/f").uid(), meta("home/user/f").gid()), (ids.uid + 1000, ids.gid + 1000));
+    let withheld: Vec<(String, u32)> =
+        checkout.withheld.iter().map(|w| (w.path.display().to_string(), w.mode)).collect();
+    assert_eq!(
+        withheld,
+        [
+            ("bin/su".to_owned(), 0o4755),
+            ("home/user/shared".to_owned(), 0o666),
+            ("tmp".to_owned(), 0o1777),
+            ("var/mail".to_owned(), 0o2775)
+        ]
+    );
+    // Nothing anywhere in the checkout caches has one of those bits.
+    let mut pending = vec![f.store.dir().join("checkouts-v1")];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let m = entry.metadata().unwrap();
+            assert_eq!(m.mode() & rstore_store::WITHHELD_BITS, 0, "{} has mode {:o}", entry.path().display(), m.mode());
+            if m.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
     for private in ["checkouts-v1/exact-trees", "checkouts-v1/exact-blobs"] {
         let m = fs::metadata(f.store.dir().join(private)).unwrap();
         assert_eq!(m.mode() & 0o7777, 0o700, "{private} is reachable by other users");
     }
     // The identity checkout of the same tree is another directory: neither is reused
     // with the other's owners.
-    let identity = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap();
+    let identity = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap().dir;
     assert_ne!(identity, lower);
     assert_eq!(fs::symlink_metadata(identity.join("bin/su")).unwrap().uid(), 0);
     let report = f.store.verify(&Default::default(), &NoReporter).unwrap();
     assert!(report.is_clean(), "{report:#?}");
+    // A checkout that has one is reported by verify.
+    fs::set_permissions(lower.join("bin/su"), fs::Permissions::from_mode(0o4755)).unwrap();
+    let report = f.store.verify(&Default::default(), &NoReporter).unwrap();
+    assert!(!report.is_clean(), "a setuid bit in a checkout went unnoticed");
 }
 
 /// A blob linked as often as the filesystem allows is copied into the next checkout.
@@ -394,7 +436,7 @@ fn overlay_checkouts_copy_a_blob_with_too_many_links() {
     let src = f.path("one");
     make_tree(&src, &[("f", Spec::File(b"shared by many trees\n"))]);
     let root = f.ingest(&src).root;
-    let first = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap();
+    let first = f.store.checkout_for_overlay(&root, rstore_store::TaskIds::IDENTITY).unwrap().dir;
     // Use up the links of the one exact copy of the blob.
     let blob = first.join("f");
     let spare = f.path("links");
@@ -411,7 +453,7 @@ fn overlay_checkouts_copy_a_blob_with_too_many_links() {
     // Another tree holding the same file: its checkout cannot link it, and copies it.
     let other = f.path("two");
     make_tree(&other, &[("g", Spec::File(b"shared by many trees\n")), ("h", Spec::File(b"else\n"))]);
-    let second = f.store.checkout_for_overlay(&f.ingest(&other).root, rstore_store::TaskIds::IDENTITY).unwrap();
+    let second = f.store.checkout_for_overlay(&f.ingest(&other).root, rstore_store::TaskIds::IDENTITY).unwrap().dir;
     assert_eq!(fs::read(second.join("g")).unwrap(), b"shared by many trees\n");
     assert_eq!(fs::metadata(second.join("g")).unwrap().nlink(), 1, "copied, not linked");
     rstore_store::remove_tree_forcibly(&spare).unwrap();
@@ -429,7 +471,7 @@ fn checkouts_of_another_boot_are_discarded_on_open() {
     let (root, lower) = {
         let store = rstore_store::Store::open(&dir).unwrap();
         let root = store.ingest(&src, &IngestOptions::default(), &NoReporter).unwrap().root;
-        (root, store.checkout_for_overlay(&root, ids).unwrap())
+        (root, store.checkout_for_overlay(&root, ids).unwrap().dir)
     };
     // As if the machine crashed: a file of the checkout lost its contents.
     fs::set_permissions(lower.join("a.txt"), fs::Permissions::from_mode(0o644)).unwrap();
@@ -444,7 +486,7 @@ fn checkouts_of_another_boot_are_discarded_on_open() {
     fs::write(&boot_id, "another boot\n").unwrap();
     let store = rstore_store::Store::open(&dir).unwrap();
     assert!(!lower.exists(), "a checkout of another boot was kept");
-    let again = store.checkout_for_overlay(&root, ids).unwrap();
+    let again = store.checkout_for_overlay(&root, ids).unwrap().dir;
     assert_eq!(fs::read(again.join("a.txt")).unwrap(), b"hello\n");
     assert!(store.verify(&Default::default(), &NoReporter).unwrap().is_clean());
 }

@@ -18,6 +18,7 @@ use std::rc::Rc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
+use rstore_evaluator::admit::{ExpectedClone, ExpectedDownload};
 use rstore_evaluator::builtin::fetch::checksum::{Algorithm, Checksum, Expected};
 use rstore_evaluator::builtin::fetch::{
     Candidate, CandidateKind, FETCHED_DIR, FetchRequest, GitSource, HttpSettings, LocalSource, NetworkPolicy,
@@ -260,6 +261,49 @@ pub fn fetch_request(d: &Rc<DataStore>, ctx: &BuildContext) -> Result<BuiltinReq
         http: HttpSettings::default(),
         binds: binds.list,
     }))
+}
+
+/// What a `do_fetch` run by BitBake's own fetcher may add to DL_DIR (see
+/// `rstore_evaluator::admit`).
+#[derive(Debug, Default)]
+pub struct FetchedByBitbake {
+    /// The recipe's downloaded files, with their checksums.
+    pub files: Vec<ExpectedDownload>,
+    /// Its git clones (in `git2/`), with the revisions it takes from each.
+    pub clones: Vec<ExpectedClone>,
+    /// SRC_URI entries of fetchers whose downloads rstore cannot name.
+    pub unchecked: Vec<String>,
+}
+
+/// The downloads of `d`'s SRC_URI, as the bundled fetcher names them.
+pub fn fetched_by_bitbake(d: &Rc<DataStore>) -> Result<FetchedByBitbake, DataError> {
+    let pn = var(d, "PN")?;
+    let mut out = FetchedByBitbake::default();
+    for p in plan(d)? {
+        match p.kind {
+            PlannedKind::Local { .. } => {}
+            PlannedKind::File { name, sha256, md5, .. } => {
+                let parse = |algorithm, value: Option<String>| -> Result<Option<Checksum>, DataError> {
+                    value
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| Checksum::parse(algorithm, &v).map_err(|e| fatal(&pn, format!("{}: {e}", p.url))))
+                        .transpose()
+                };
+                let expected = Expected { sha256: parse(Algorithm::Sha256, sha256)?, md5: parse(Algorithm::Md5, md5)? };
+                let name = relative(&pn, &p.url, "download file name", &name)?;
+                out.files.push(ExpectedDownload { name, url: p.url, expected });
+            }
+            PlannedKind::Git { revision, clone_name, .. } => {
+                let name = relative(&pn, &p.url, "clone name", &format!("git2/{clone_name}"))?;
+                match out.clones.iter_mut().find(|c| c.name == name) {
+                    Some(c) => c.revisions.push(revision),
+                    None => out.clones.push(ExpectedClone { name, url: p.url, revisions: vec![revision] }),
+                }
+            }
+            PlannedKind::Unsupported { .. } => out.unchecked.push(p.url),
+        }
+    }
+    Ok(out)
 }
 
 /// A mirror candidate of a file (or of a git mirror tarball): network URLs as they
