@@ -308,4 +308,18 @@ fn native_bootstrap_matches_bitbake() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("does not match the recipe's checksum"), "{stderr}");
     assert_eq!(std::fs::read(downloads.join(&own)).unwrap(), own_before, "zlib's download changed");
+
+    // A source whose downloads rstore cannot name (BitBake's gitsm fetcher): refused
+    // before the task starts, naming the line that allows it.
+    std::fs::write(
+        &append,
+        "SRC_URI:append:class-native = \" gitsm://example.invalid/sub.git;protocol=https;branch=main\"\n\
+         SRCREV:class-native = \"0123456789abcdef0123456789abcdef01234567\"\n",
+    )
+    .unwrap();
+    let out = a.rstore().args(["build", "zlib-native"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("zlib-native:do_fetch"), "{stderr}");
+    assert!(stderr.contains("RSTORE_ALLOW_UNCHECKED_FETCH += \"zlib-native\""), "{stderr}");
 }

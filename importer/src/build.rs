@@ -173,6 +173,12 @@ pub enum PlanError {
          checked by nothing; allow it explicitly with RSTORE_ALLOW_NETWORK += \"{pn}:{task}\" in conf/local.conf"
     )]
     NetworkNotAllowed { pn: String, task: String },
+    #[error(
+        "would write DL_DIR unchecked: rstore cannot name what BitBake's fetcher downloads for {urls}, so it cannot \
+         check it before other recipes use it; allow it explicitly with RSTORE_ALLOW_UNCHECKED_FETCH += \"{pn}\" in \
+         conf/local.conf"
+    )]
+    UncheckedFetch { pn: String, urls: String },
 }
 
 /// Whether `task` of `pn` gets the host network. Fetch tasks (`do_fetch`, whose outputs
@@ -617,11 +623,12 @@ impl BuildPlanner<'_> {
                     clones: fetched.clones,
                 });
             } else {
-                tracing::warn!(
-                    "{}:do_fetch writes DL_DIR unchecked: rstore cannot name what BitBake's fetcher downloads for {}",
-                    recipe.pn,
-                    fetched.unchecked.join(" ")
-                );
+                let allowed = view.get_str("RSTORE_ALLOW_UNCHECKED_FETCH")?.unwrap_or_default();
+                let urls = fetched.unchecked.join(" ");
+                if !allowed.split_whitespace().any(|pn| pn == recipe.pn) {
+                    return Err(PlanError::UncheckedFetch { pn: recipe.pn.clone(), urls });
+                }
+                tracing::warn!("{}:do_fetch writes DL_DIR unchecked (RSTORE_ALLOW_UNCHECKED_FETCH): {urls}", recipe.pn);
                 binds.push(Bind { host: self.downloads.clone(), inside: PathBuf::from(DL_DIR_INSIDE), writable: true });
             }
         }

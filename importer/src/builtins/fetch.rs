@@ -65,6 +65,9 @@ enum PlannedKind {
     },
     File {
         name: String,
+        /// Where BitBake's fetcher puts it, relative to DL_DIR.
+        #[serde(default)]
+        local: Option<String>,
         sha256: Option<String>,
         md5: Option<String>,
         sha256_flag: String,
@@ -191,7 +194,7 @@ pub fn fetch_request(d: &Rc<DataStore>, ctx: &BuildContext) -> Result<BuiltinReq
                 let source = binds.add(Path::new(&found), LOCAL_INSIDE);
                 sources.push(Source::Local(LocalSource { url: p.url, path: p.path, source }));
             }
-            PlannedKind::File { name, sha256, md5, sha256_flag, upstream, premirrors, mirrors } => {
+            PlannedKind::File { name, sha256, md5, sha256_flag, upstream, premirrors, mirrors, .. } => {
                 let parse = |algorithm, value: Option<String>| -> Result<Option<Checksum>, DataError> {
                     value
                         .filter(|v| !v.trim().is_empty())
@@ -282,7 +285,7 @@ pub fn fetched_by_bitbake(d: &Rc<DataStore>) -> Result<FetchedByBitbake, DataErr
     for p in plan(d)? {
         match p.kind {
             PlannedKind::Local { .. } => {}
-            PlannedKind::File { name, sha256, md5, .. } => {
+            PlannedKind::File { name, local, sha256, md5, .. } => {
                 let parse = |algorithm, value: Option<String>| -> Result<Option<Checksum>, DataError> {
                     value
                         .filter(|v| !v.trim().is_empty())
@@ -290,7 +293,7 @@ pub fn fetched_by_bitbake(d: &Rc<DataStore>) -> Result<FetchedByBitbake, DataErr
                         .transpose()
                 };
                 let expected = Expected { sha256: parse(Algorithm::Sha256, sha256)?, md5: parse(Algorithm::Md5, md5)? };
-                let name = relative(&pn, &p.url, "download file name", &name)?;
+                let name = relative(&pn, &p.url, "download file name", local.as_deref().unwrap_or(&name))?;
                 out.files.push(ExpectedDownload { name, url: p.url, expected });
             }
             PlannedKind::Git { revision, clone_name, .. } => {

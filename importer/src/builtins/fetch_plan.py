@@ -168,6 +168,7 @@ def _describe(url, ud, d, premirrors, mirrors):
         entry.update(
             kind="file",
             name=os.path.basename(ud.localpath),
+            local=os.path.relpath(ud.localpath, d.getVar("DL_DIR")),
             sha256=ud.sha256_expected or None,
             md5=ud.md5_expected or None,
             sha256_flag=ud.sha256_name,
