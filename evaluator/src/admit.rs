@@ -106,6 +106,31 @@ fn plain(name: &Path) -> bool {
     !name.as_os_str().is_empty() && name.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+/// Opening beneath the task's upper dir: never through a symlink, never out of it.
+const BENEATH: rustix::fs::ResolveFlags = rustix::fs::ResolveFlags::BENEATH
+    .union(rustix::fs::ResolveFlags::NO_SYMLINKS)
+    .union(rustix::fs::ResolveFlags::NO_MAGICLINKS);
+
+/// What the task left at `name` (a [`plain`] relative path) in its upper dir `root`:
+/// the entry, opened as a path and never followed, and its status; `None` when it left
+/// nothing there.
+fn left_by_task(root: &OwnedFd, name: &Path) -> io::Result<Option<(OwnedFd, rustix::fs::Stat)>> {
+    use rustix::fs::{Mode, OFlags};
+    let left = match rustix::fs::openat2(
+        root,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        BENEATH,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let stat = rustix::fs::fstat(&left)?;
+    Ok(Some((left, stat)))
+}
+
 /// Checks a clone the task left, seen as `layers` (its part of the task's upper dir,
 /// then DL_DIR's clone when there is one), and writes a clean copy into `out`: run in a
 /// sandbox, since `git fsck` parses what the task wrote. The error says what was wrong.
@@ -114,14 +139,13 @@ pub type VerifyClone<'a> = &'a dyn Fn(&ExpectedClone, &[PathBuf], &Path) -> Resu
 /// Admits the downloads of `a` that the task left in `upper` (its layer over DL_DIR);
 /// clones through `verify`.
 pub fn admit(a: &Admission, upper: &Path, verify: VerifyClone<'_>) -> Result<Admitted, AdmitError> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use rustix::fs::{Mode, OFlags};
     let io = |what: &'static str, path: &Path| {
         let path = path.to_owned();
         move |source: io::Error| AdmitError::Io { what, path, source }
     };
     let root = rustix::fs::open(upper, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| io("opening", upper)(e.into()))?;
-    let beneath = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
     // What is admitted belongs to the task's ids (the owner of its upper dir), as when
     // tasks wrote DL_DIR themselves: a later task's overlay must be able to copy it up.
     let owner = rustix::fs::fstat(&root).map_err(|e| io("reading", upper)(e.into()))?;
@@ -132,19 +156,10 @@ pub fn admit(a: &Admission, upper: &Path, verify: VerifyClone<'_>) -> Result<Adm
         if !plain(name) {
             return Err(AdmitError::BadName { url: url.clone(), name: name.clone() });
         }
-        let left: OwnedFd = match rustix::fs::openat2(
-            &root,
-            name,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-            beneath,
-        ) {
-            Ok(fd) => fd,
-            // Not written by the task (already in DL_DIR, or not fetched).
-            Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => continue,
-            Err(e) => return Err(io("opening", &upper.join(name))(e.into())),
+        // Nothing there: already in DL_DIR, or not fetched.
+        let Some((left, stat)) = left_by_task(&root, name).map_err(io("opening", &upper.join(name)))? else {
+            continue;
         };
-        let stat = rustix::fs::fstat(&left).map_err(|e| io("reading", &upper.join(name))(e.into()))?;
         if file.expected.is_empty() {
             return Err(AdmitError::NoChecksum { url: url.clone(), name: name.clone() });
         }
@@ -163,7 +178,7 @@ pub fn admit(a: &Admission, upper: &Path, verify: VerifyClone<'_>) -> Result<Adm
                     name,
                     OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
                     Mode::empty(),
-                    beneath,
+                    BENEATH,
                 )
                 .map_err(|e| io("opening", &upper.join(name))(e.into()))?;
                 let mut source = File::from(source);
@@ -223,25 +238,14 @@ fn admit_clone(
     owner: Owner,
     verify: VerifyClone<'_>,
 ) -> Result<bool, AdmitError> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
     let (url, name) = (&clone.url, &clone.name);
     let refused = |reason: String| AdmitError::BadClone { url: url.clone(), name: name.clone(), reason };
     if !plain(name) {
         return Err(AdmitError::BadName { url: url.clone(), name: name.clone() });
     }
-    let beneath = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    let left = match rustix::fs::openat2(
-        root,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        beneath,
-    ) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => return Ok(false),
-        Err(e) => return Err(refused(format!("opening it: {}", io::Error::from(e)))),
+    let Some((_, stat)) = left_by_task(root, name).map_err(|e| refused(format!("opening it: {e}")))? else {
+        return Ok(false);
     };
-    let stat = rustix::fs::fstat(&left).map_err(|e| refused(format!("reading it: {}", io::Error::from(e))))?;
     match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
         rustix::fs::FileType::Directory => {}
         // Removed by the task: DL_DIR keeps its clone.

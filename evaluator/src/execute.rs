@@ -228,6 +228,20 @@ impl TaskLimits {
     };
 }
 
+impl TaskLimits {
+    /// The sandbox's limits of a task run under these, with `time` as its time limit.
+    fn sandbox(&self, time: Option<Duration>) -> Limits {
+        Limits {
+            time,
+            memory_bytes: self.memory_bytes,
+            processes: self.processes,
+            tmpfs_bytes: self.tmpfs_bytes,
+            log_bytes: self.log_bytes,
+            ..Limits::default()
+        }
+    }
+}
+
 impl Default for TaskLimits {
     fn default() -> Self {
         TaskLimits::DEFAULT
@@ -375,14 +389,7 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     let cpus = req.parallelism.unwrap_or(1);
     req.first_cpu = NEXT_CPU.fetch_add(cpus, std::sync::atomic::Ordering::Relaxed);
     req.conditions = p.variation.sandbox_conditions();
-    req.limits = Limits {
-        time: p.time_limit,
-        memory_bytes: host.limits.memory_bytes,
-        processes: host.limits.processes,
-        tmpfs_bytes: host.limits.tmpfs_bytes,
-        log_bytes: host.limits.log_bytes,
-        ..Limits::default()
-    };
+    req.limits = host.limits.sandbox(p.time_limit);
     let console = p.console_log.clone().unwrap_or_else(|| log.to_path_buf());
     req.stdout = Sink::File(console.clone());
     req.stderr = Sink::File(console.clone());
@@ -524,13 +531,7 @@ fn verify_clone(
     req.work_dir = WorkDir::Tmpfs;
     req.stdout = Sink::File(log.clone());
     req.stderr = Sink::File(log.clone());
-    req.limits = Limits {
-        memory_bytes: host.limits.memory_bytes,
-        processes: host.limits.processes,
-        tmpfs_bytes: host.limits.tmpfs_bytes,
-        log_bytes: host.limits.log_bytes,
-        ..Limits::default()
-    };
+    req.limits = host.limits.sandbox(None);
     req.mounts.push(Mount::Layers { lower: layers.to_vec(), inside: "/clone".into(), modes: Vec::new() });
     req.mounts.push(Mount::Writable { host: out.to_owned(), inside: "/out".into() });
     let outcome = rstore_sandbox::run(&req, &host.cancel).map_err(|e| format!("checking it: {}", with_causes(&e)))?;

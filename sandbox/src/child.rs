@@ -648,12 +648,7 @@ fn apply_step(
                 OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(mode),
             )?;
-            let mut rest = contents;
-            while !rest.is_empty() {
-                let n = rustix::io::write(&fd, rest)?;
-                rest = &rest[n..];
-            }
-            Ok(())
+            sys::write_all(&fd, contents)
         }
         Step::Symlink { target, .. } => rustix::fs::symlinkat(target.as_os_str(), &parent, name),
         Step::Tmpfs { mode, size, .. } => {

@@ -90,11 +90,7 @@ fn copy_entry(
                 if n == 0 {
                     break;
                 }
-                let mut rest = &buf[..n];
-                while !rest.is_empty() {
-                    let w = rustix::io::write(&copy, rest)?;
-                    rest = &rest[w..];
-                }
+                crate::sys::write_all(&copy, &buf[..n])?;
             }
         }
         _ => return Err(rustix::io::Errno::INVAL),

@@ -258,3 +258,13 @@ pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     io::Error::last_os_error()
 }
+
+/// Writes all of `bytes` to `fd` (allocates nothing: usable after `fork`).
+pub fn write_all(fd: impl std::os::fd::AsFd, bytes: &[u8]) -> rustix::io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let n = rustix::io::write(&fd, rest)?;
+        rest = &rest[n..];
+    }
+    Ok(())
+}

@@ -145,6 +145,17 @@ fn relative(pn: &str, url: &str, what: &str, path: &str) -> Result<PathBuf, Data
     Ok(p.components().collect())
 }
 
+/// The checksums SRC_URI gives a file (empty values are none).
+fn expected(pn: &str, url: &str, sha256: Option<String>, md5: Option<String>) -> Result<Expected, DataError> {
+    let parse = |algorithm, value: Option<String>| -> Result<Option<Checksum>, DataError> {
+        value
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Checksum::parse(algorithm, &v).map_err(|e| fatal(pn, format!("{url}: {e}"))))
+            .transpose()
+    };
+    Ok(Expected { sha256: parse(Algorithm::Sha256, sha256)?, md5: parse(Algorithm::Md5, md5)? })
+}
+
 /// Host paths bound into the fetch task, each once, at numbered inside paths.
 struct Binds {
     list: Vec<Bind>,
@@ -195,13 +206,7 @@ pub fn fetch_request(d: &Rc<DataStore>, ctx: &BuildContext) -> Result<BuiltinReq
                 sources.push(Source::Local(LocalSource { url: p.url, path: p.path, source }));
             }
             PlannedKind::File { name, sha256, md5, sha256_flag, upstream, premirrors, mirrors, .. } => {
-                let parse = |algorithm, value: Option<String>| -> Result<Option<Checksum>, DataError> {
-                    value
-                        .filter(|v| !v.trim().is_empty())
-                        .map(|v| Checksum::parse(algorithm, &v).map_err(|e| fatal(&pn, format!("{}: {e}", p.url))))
-                        .transpose()
-                };
-                let expected = Expected { sha256: parse(Algorithm::Sha256, sha256)?, md5: parse(Algorithm::Md5, md5)? };
+                let expected = expected(&pn, &p.url, sha256, md5)?;
                 let mut candidates = Vec::new();
                 for c in &premirrors {
                     candidates.extend(file_candidate(&mut binds, c, Stage::Premirror, CandidateKind::File));
@@ -286,13 +291,7 @@ pub fn fetched_by_bitbake(d: &Rc<DataStore>) -> Result<FetchedByBitbake, DataErr
         match p.kind {
             PlannedKind::Local { .. } => {}
             PlannedKind::File { name, local, sha256, md5, .. } => {
-                let parse = |algorithm, value: Option<String>| -> Result<Option<Checksum>, DataError> {
-                    value
-                        .filter(|v| !v.trim().is_empty())
-                        .map(|v| Checksum::parse(algorithm, &v).map_err(|e| fatal(&pn, format!("{}: {e}", p.url))))
-                        .transpose()
-                };
-                let expected = Expected { sha256: parse(Algorithm::Sha256, sha256)?, md5: parse(Algorithm::Md5, md5)? };
+                let expected = expected(&pn, &p.url, sha256, md5)?;
                 let name = relative(&pn, &p.url, "download file name", local.as_deref().unwrap_or(&name))?;
                 out.files.push(ExpectedDownload { name, url: p.url, expected });
             }
