@@ -870,6 +870,35 @@ fn setuid_bits_reach_no_checkout_yet_later_tasks_see_them() {
     b.assert_store_clean();
 }
 
+/// A hostile task cannot change what an earlier task stored: it gets its inputs as lower
+/// layers, cannot remount anything or find a descriptor of a lower directory, and what it
+/// writes over its inputs is its own output only. The store stays verified and the next
+/// task still sees what `do_install` recorded.
+#[test]
+fn a_task_changes_no_stored_object() {
+    let b = BuildDir::with_fixture();
+    b.build_ok(&["escape-setuid", "-c", "install"]);
+    b.build_ok(&["escape-setuid", "-c", "tamper"]);
+    let log = std::fs::read_to_string(b.log_dir("escape-setuid").join("log.do_tamper")).unwrap();
+    for refused in ["REMOUNTED", "DIRECTORY OPEN"] {
+        assert!(!log.contains(refused), "{log}");
+    }
+    let tried =
+        log.lines().find_map(|l| l.strip_prefix("tried to remount ")?.strip_suffix(" mounts")?.parse::<u32>().ok());
+    assert!(tried.is_some_and(|n| n >= 5), "{log}");
+    // The task did change its own view: the writes were not refused, they were copied up.
+    assert!(log.contains("after: 777 tampered"), "{log}");
+
+    // Every object and checkout on the host still hashes to its name, with its recorded
+    // mode and owner, and the next task sees do_install's files as they were recorded.
+    b.assert_store_clean();
+    b.build_ok(&["escape-setuid", "-c", "show_modes"]);
+    let log = std::fs::read_to_string(b.log_dir("escape-setuid").join("log.do_show_modes")).unwrap();
+    assert!(log.contains("mode 4755 ./usr/bin/escalate\n"), "{log}");
+    assert!(log.contains("mode 666 ./var/writable\n"), "{log}");
+    assert!(log.contains("content echo privileged|anyone\n"), "{log}");
+}
+
 #[test]
 fn a_task_flooding_its_log_fails_at_the_log_limit() {
     let b = BuildDir::with_fixture();

@@ -324,9 +324,20 @@ fn a_memory_hog_ends_with_a_clear_error() {
         }
         other => panic!("memory limit not enforced: {other:?}"),
     }
-    // The tmpfs dirs are capped too.
-    let output = sandbox_sh(&["--memory", "16M"], "head -c 32M /dev/zero > /tmp/big; echo $?");
-    assert_eq!(text(&output), "head: error writing 'standard output': No space left on device\n1\n");
+    // The tmpfs dirs are capped too: at their size (the memory limit) without a cgroup;
+    // with one, their pages count as the task's memory and the task ends at its limit.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log_path = log.path().to_str().unwrap();
+    let output =
+        sandbox_sh(&["--memory", "16M", "--json", "--log", log_path], "head -c 32M /dev/zero > /tmp/big; echo $?");
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON outcome");
+    match outcome["enforcement"]["memory"].as_str() {
+        Some("address-space-rlimit") => assert_eq!(
+            std::fs::read_to_string(log.path()).unwrap(),
+            "head: error writing 'standard output': No space left on device\n1\n"
+        ),
+        _ => assert_eq!(outcome["limit_hit"], "memory", "{outcome}"),
+    }
 }
 
 #[test]
@@ -435,5 +446,39 @@ fn files_a_task_chowns_belong_to_its_own_range_on_the_host() {
         assert_eq!((meta("f").uid(), meta("f").gid()), (base + 1234, meta("s").gid() + 1234));
     } else {
         assert_eq!(meta("s").uid(), me, "inside root is the caller");
+    }
+}
+
+/// A task kept to one CPU cannot take the others back with `sched_setaffinity` where a
+/// cpuset holds it (cgroup v2 with the controller delegated, or a writable v1 hierarchy).
+#[test]
+fn a_task_cannot_widen_its_cpus_beyond_its_cpuset() {
+    let host = rstore_sandbox::HostFacts::current();
+    if host.cpus.len() < 2 {
+        eprintln!("SKIPPED: this process may run on one CPU only, so there is none to widen to");
+        return;
+    }
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let code = "import os\n\
+        before = len(os.sched_getaffinity(0))\n\
+        os.sched_setaffinity(0, range(1024))\n\
+        print(before, len(os.sched_getaffinity(0)), os.cpu_count() > 1)";
+    let output = rstore()
+        .args(["sandbox", "run", "--jobs", "1", "--json", "--log"])
+        .arg(log.path())
+        .args(["--", "python3", "-c", code])
+        .output()
+        .unwrap();
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON outcome");
+    let printed = std::fs::read_to_string(log.path()).unwrap();
+    match outcome["enforcement"]["cpus"].as_str() {
+        Some("cgroup") => assert_eq!(printed, "1 1 True\n", "{outcome}"),
+        Some("affinity-mask") => {
+            assert_eq!(printed, format!("1 {} True\n", host.cpus.len()), "the mask is widened, as the warning says");
+            eprintln!(
+                "SKIPPED: the cpuset part (no cpuset controller this process can use; the task widened its mask)"
+            );
+        }
+        other => panic!("CPUs not limited: {other:?} {outcome}"),
     }
 }

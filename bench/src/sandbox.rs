@@ -45,6 +45,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bwrap = which("bwrap");
     let unshare = which("unshare");
     let bwrap_args = bwrap_args(&request, work.path());
+    // The same task under a build's limits: on hosts with usable cgroups (v2 delegated,
+    // or v1 as root) that is a cgroup per task (pids, memory and a cpuset).
+    let mut limited = request.clone();
+    limited.parallelism = Some(1);
+    limited.limits.processes = Some(4096);
+    limited.limits.memory_bytes = Some(1 << 30);
+    let limited_spec = rstore_sandbox::plan(&limited, rstore_sandbox::HostFacts::current())?;
 
     // Warm up every variant (page cache, first-run costs), and check they work.
     let outcome = rstore_sandbox::run(&request, &cancel)?;
@@ -62,11 +69,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut ours = Vec::with_capacity(args.iterations);
     let mut peer = Vec::with_capacity(args.iterations);
     let mut raw = Vec::with_capacity(args.iterations);
+    let mut ours_limited = Vec::with_capacity(args.iterations);
     for _ in 0..args.iterations {
         plain.push(time(|| spawn_ok(Command::new("true")))?);
         ours.push(time(|| {
             let outcome = rstore_sandbox::run(&request, &cancel)?;
             anyhow::ensure!(outcome.success(), "sandboxed true failed: {outcome}");
+            Ok(())
+        })?);
+        ours_limited.push(time(|| {
+            let outcome = rstore_sandbox::run(&limited, &cancel)?;
+            anyhow::ensure!(outcome.success(), "sandboxed true under limits failed: {outcome}");
             Ok(())
         })?);
         if let Some(bwrap) = &bwrap {
@@ -105,6 +118,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ours: ours_ms - median_ms(&mut plain),
         peer_name: "bwrap cost over plain",
         peer: (!peer.is_empty()).then(|| median_ms(&mut peer) - median_ms(&mut plain)),
+        unit: "ms",
+        higher_is_better: false,
+    }
+    .print();
+    let enforcement = &limited_spec.enforcement;
+    println!(
+        "  under a build's limits: memory by {:?}, processes by {:?}, CPUs by {:?}",
+        enforcement.memory, enforcement.processes, enforcement.cpus
+    );
+    Row {
+        what: "sandboxed `true` under a build's limits (median)",
+        ours: median_ms(&mut ours_limited),
+        peer_name: "bwrap --unshare-all (no limits)",
+        peer: (!peer.is_empty()).then(|| median_ms(&mut peer)),
         unit: "ms",
         higher_is_better: false,
     }

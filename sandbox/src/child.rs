@@ -182,8 +182,8 @@ pub struct Prepared<'a> {
     pub stdin: ChildStdio,
     pub stdout: ChildStdio,
     pub stderr: ChildStdio,
-    /// `cgroup.procs` of the task's cgroup.
-    pub cgroup_procs: Option<CString>,
+    /// `cgroup.procs` of each of the task's cgroups (v1: one per hierarchy).
+    pub cgroup_procs: Vec<CString>,
     /// Inside paths of the steps, relative to the new root.
     pub step_paths: Vec<CString>,
     /// Host paths of bind sources (empty for other steps).
@@ -226,7 +226,7 @@ fn helper_inner(p: &Prepared<'_>) -> Result<i32, Fail> {
     }
     sys::close_all_except(&mut keep);
 
-    if let Some(procs) = &p.cgroup_procs {
+    for procs in &p.cgroup_procs {
         let fd = rustix::fs::open(procs.as_c_str(), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(Fail::at(Stage::JoinCgroup))?;
         rustix::io::write(&fd, b"0").map_err(Fail::at(Stage::JoinCgroup))?;

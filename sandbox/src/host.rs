@@ -26,7 +26,7 @@ pub struct HostFacts {
     /// The kernel's landlock ABI version; `None` when the kernel has no landlock (or it is
     /// disabled at boot).
     pub landlock_abi: Option<u32>,
-    /// Whether a cgroup v2 subtree with the memory and pids controllers is delegated to us.
+    /// Whether we can give tasks cgroups with memory and pids limits (v2 delegated, or v1).
     pub cgroup: CgroupSupport,
     /// CPUs this process may run on (its affinity mask), ascending.
     pub cpus: Vec<u32>,
@@ -49,7 +49,7 @@ pub struct SubIdRange {
     pub count: u32,
 }
 
-/// cgroup v2 availability.
+/// cgroup availability.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum CgroupSupport {
@@ -60,8 +60,23 @@ pub enum CgroupSupport {
         #[serde(default)]
         cpuset: bool,
     },
-    /// No usable cgroup v2: why, in words.
+    /// cgroup v1 (a v1 or hybrid host): our own cgroups in the `memory` and `pids`
+    /// hierarchies, where we may create children, and in the `cpuset` hierarchy when
+    /// that is writable too. Tasks get a child in each hierarchy a limit needs.
+    V1 { memory: PathBuf, pids: PathBuf, cpuset: Option<PathBuf> },
+    /// No usable cgroup: why, in words.
     Unavailable { reason: String },
+}
+
+impl CgroupSupport {
+    /// Whether tasks can be kept to a cpuset they cannot widen.
+    pub fn cpuset(&self) -> bool {
+        match self {
+            CgroupSupport::Delegated { cpuset, .. } => *cpuset,
+            CgroupSupport::V1 { cpuset, .. } => cpuset.is_some(),
+            CgroupSupport::Unavailable { .. } => false,
+        }
+    }
 }
 
 impl HostFacts {

@@ -28,7 +28,8 @@
 //! with a range of ids mapped so `chown` works; capabilities reduced to file ownership
 //! ([`plan::Capability::KEPT`]); nested user namespaces disabled; `no_new_privs`; a landlock
 //! ruleset matching the mounts (read-only vs writable) with abstract unix sockets and
-//! signals scoped to the sandbox; rlimits; CPU affinity capped to the task's parallelism;
+//! signals scoped to the sandbox; rlimits; a cgroup of its own ([`cgroup`]) for memory,
+//! processes and a cpuset; CPU affinity capped to the task's parallelism;
 //! a fixed environment (`TZ=UTC`, `LC_ALL=C`, `HOME`, `SOURCE_DATE_EPOCH`, umask 022,
 //! host name `rstore`), nothing inherited from the host. When the command exits, times
 //! out or is cancelled, the pid namespace's init exits and the kernel kills every process
@@ -56,9 +57,10 @@
 //!
 //! What the host cannot enforce is listed in [`Spec::degradations`], logged as a warning
 //! (once per process per kind) and reported in every [`Outcome::enforcement`]: a kernel
-//! without landlock; no delegated cgroup v2 (memory then limited per process with
-//! `RLIMIT_AS` and each tmpfs sized to the limit, processes with the pid namespace's
-//! `pid_max`, at least 300, on Linux ≥ 6.14); an unprivileged caller without
+//! without landlock; no usable cgroup, v2 delegated or v1 writable (memory then limited
+//! per process with `RLIMIT_AS` and each tmpfs sized to the limit, processes with the pid
+//! namespace's `pid_max`, at least 300, on Linux ≥ 6.14); no cpuset (CPUs then by an
+//! affinity mask the task could widen); an unprivileged caller without
 //! `newuidmap`/`newgidmap` and `/etc/subuid` ranges (one id mapped, `chown` to others fails).
 
 mod adopt;

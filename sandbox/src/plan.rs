@@ -294,11 +294,12 @@ pub enum Rlimit {
 /// Limits applied through the task's cgroup.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CgroupLimits {
-    /// The delegated parent is recorded in [`HostFacts`]; `memory.max` in bytes.
+    /// Where the cgroups go is recorded in [`HostFacts`]; `memory.max` (v1:
+    /// `memory.limit_in_bytes`) in bytes.
     pub memory_max: Option<u64>,
     /// `pids.max`.
     pub pids_max: Option<u32>,
-    /// `cpuset.cpus`, where the cpuset controller is delegated too.
+    /// `cpuset.cpus`, where we can use the cpuset controller too.
     pub cpus: Option<Vec<u32>>,
 }
 
@@ -316,15 +317,20 @@ pub struct Enforcement {
     /// Whether a system-call filter is in force.
     #[serde(default)]
     pub syscall_filter: bool,
+    /// How the task is kept to its CPUs: its cgroup's cpuset, or only an affinity mask.
+    #[serde(default)]
+    pub cpus: Mechanism,
 }
 
 /// The mechanism behind one limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mechanism {
     /// No limit was asked for.
+    #[default]
     NotRequested,
-    /// cgroup v2 (`memory.max`, `pids.max`): the whole task.
+    /// The task's cgroup (v2 `memory.max`, `pids.max`, or their v1 counterparts): the
+    /// whole task.
     Cgroup,
     /// `RLIMIT_AS`: per process, not for the whole task.
     AddressSpaceRlimit,
@@ -332,6 +338,8 @@ pub enum Mechanism {
     PidNamespaceMax,
     /// `RLIMIT_NPROC` in the task's user namespace.
     ProcessRlimit,
+    /// The CPU affinity mask, which the task could widen again.
+    AffinityMask,
     /// Asked for but not enforceable here.
     Unenforced,
 }
@@ -344,7 +352,7 @@ pub enum Degradation {
     NoLandlock,
     /// Landlock older than ABI 6: host abstract unix sockets reachable with host network.
     NoLandlockScopes { abi: u32 },
-    /// No delegated cgroup v2: limits fall back to rlimits and `pid_max`.
+    /// No usable cgroup (v2 or v1): limits fall back to rlimits and `pid_max`.
     NoCgroup { reason: String },
     /// The process limit was raised to the kernel's minimum `pid_max`.
     ProcessLimitRaised { requested: u32, effective: u32 },
@@ -356,6 +364,8 @@ pub enum Degradation {
     NoSyscallFilter,
     /// The kernel has no time namespaces: tasks see the host's uptime.
     NoTimeNamespace,
+    /// No cpuset controller we can use: the task's CPUs are an affinity mask only.
+    NoCpuset,
 }
 
 impl fmt::Display for Degradation {
@@ -373,7 +383,7 @@ impl fmt::Display for Degradation {
             }
             Degradation::NoCgroup { reason } => write!(
                 f,
-                "no delegated cgroup v2 ({reason}): memory is limited per process (RLIMIT_AS), processes by the pid namespace's pid_max"
+                "no usable cgroup ({reason}): memory is limited per process (RLIMIT_AS), processes by the pid namespace's pid_max"
             ),
             Degradation::ProcessLimitRaised { requested, effective } => write!(
                 f,
@@ -386,6 +396,10 @@ impl fmt::Display for Degradation {
             Degradation::NoSyscallFilter => {
                 write!(f, "no system-call filter: rstore knows no system-call table for this architecture")
             }
+            Degradation::NoCpuset => write!(
+                f,
+                "no cpuset controller to use (cgroup v2 without cpuset delegated, or no writable v1 cpuset hierarchy): tasks are kept to their CPUs by an affinity mask they could widen"
+            ),
             Degradation::NoTimeNamespace => {
                 write!(f, "the kernel has no time namespaces: tasks see the host's monotonic clock and uptime")
             }
@@ -505,20 +519,13 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
         }
         None => host.cpus.clone(),
     };
-    let wants_cgroup = request.limits.memory_bytes.is_some() || request.limits.processes.is_some();
+    // A cpuset, where there is one, keeps the task to its CPUs even without other limits.
+    let wants_cgroup = request.limits.memory_bytes.is_some()
+        || request.limits.processes.is_some()
+        || (host.cgroup.cpuset() && request.parallelism.is_some());
     let mut pid_max = None;
     let (cgroup, memory, processes) = match (&host.cgroup, wants_cgroup) {
         (_, false) => (None, Mechanism::NotRequested, Mechanism::NotRequested),
-        (CgroupSupport::Delegated { cpuset, .. }, true) => (
-            Some(CgroupLimits {
-                memory_max: request.limits.memory_bytes,
-                // The helper and the namespace's init live in the cgroup too.
-                pids_max: request.limits.processes.map(|n| n.saturating_add(2)),
-                cpus: (*cpuset && request.parallelism.is_some()).then(|| cpus.clone()),
-            }),
-            mechanism(request.limits.memory_bytes.is_some(), Mechanism::Cgroup),
-            mechanism(request.limits.processes.is_some(), Mechanism::Cgroup),
-        ),
         (CgroupSupport::Unavailable { reason }, true) => {
             degradations.push(Degradation::NoCgroup { reason: reason.clone() });
             let memory = match request.limits.memory_bytes {
@@ -552,8 +559,26 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
             };
             (None, memory, processes)
         }
+        (support, true) => (
+            Some(CgroupLimits {
+                memory_max: request.limits.memory_bytes,
+                // The helper and the namespace's init live in the cgroup too.
+                pids_max: request.limits.processes.map(|n| n.saturating_add(2)),
+                cpus: (support.cpuset() && request.parallelism.is_some()).then(|| cpus.clone()),
+            }),
+            mechanism(request.limits.memory_bytes.is_some(), Mechanism::Cgroup),
+            mechanism(request.limits.processes.is_some(), Mechanism::Cgroup),
+        ),
     };
     rlimits.sort();
+    let cpus_mechanism = match (&cgroup, request.parallelism) {
+        (_, None) => Mechanism::NotRequested,
+        (Some(CgroupLimits { cpus: Some(_), .. }), Some(_)) => Mechanism::Cgroup,
+        (_, Some(_)) => {
+            degradations.push(Degradation::NoCpuset);
+            Mechanism::AffinityMask
+        }
+    };
 
     Ok(Spec {
         argv: std::iter::once(request.program.clone()).chain(request.args.iter().cloned()).collect(),
@@ -573,6 +598,7 @@ pub fn plan(request: &Request, host: &HostFacts) -> Result<Spec, PlanError> {
             }
             .to_owned(),
             syscall_filter: matches!(syscall_filter, SyscallFilter::Enforced { .. }),
+            cpus: cpus_mechanism,
         },
         ids,
         uid: request.uid,

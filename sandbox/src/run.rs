@@ -16,7 +16,7 @@ use crate::cancel::CancelHandle;
 use crate::cgroup::TaskCgroup;
 use crate::child::{self, ChildStdio, ErrorRecord, Prepared, Stage};
 use crate::error::Error;
-use crate::host::{CgroupSupport, HostFacts};
+use crate::host::HostFacts;
 use crate::outcome::{LimitHit, Outcome, Termination, Usage};
 use crate::plan::{self, IdRange, MapMethod, Spec};
 use crate::request::{Request, Sink, Stdin};
@@ -40,11 +40,9 @@ pub fn run_spec(spec: &Spec, host: &HostFacts, cancel: &CancelHandle) -> Result<
     let start = Instant::now();
     hand_writable_dirs_to_the_task(spec)?;
     let mut logs = Logs::open(spec)?;
-    let cgroup = match (&spec.cgroup, &host.cgroup) {
-        (Some(limits), CgroupSupport::Delegated { parent, .. }) => {
-            Some(TaskCgroup::create(parent, limits.memory_max, limits.pids_max, limits.cpus.as_deref())?)
-        }
-        _ => None,
+    let cgroup = match &spec.cgroup {
+        Some(limits) => TaskCgroup::create(&host.cgroup, limits)?,
+        None => None,
     };
     let (sync, child_sync) = rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
@@ -238,7 +236,10 @@ fn prepare<'a>(
         stdin,
         stdout,
         stderr,
-        cgroup_procs: cgroup.map(|c| path_cstring(&c.procs_file())).transpose()?,
+        cgroup_procs: match cgroup {
+            Some(cgroup) => cgroup.procs_files().iter().map(|path| path_cstring(path)).collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        },
         step_paths,
         step_sources,
         argv: spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_, _>>()?,

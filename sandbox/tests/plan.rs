@@ -262,3 +262,45 @@ fn host_network_without_landlock_scopes_gets_no_unix_sockets() {
     let text = plan(&request, &host).unwrap().to_string();
     assert!(text.contains("ioctl TIOCSTI, TIOCLINUX, socket(AF_UNIX)"), "{text}");
 }
+
+#[test]
+fn cgroup_v1_hierarchies_limit_the_task_and_keep_it_to_a_cpuset() {
+    use rstore_sandbox::Mechanism;
+    let v1 = |cpuset: Option<&str>| HostFacts {
+        cgroup: CgroupSupport::V1 {
+            memory: "/sys/fs/cgroup/memory/build".into(),
+            pids: "/sys/fs/cgroup/pids".into(),
+            cpuset: cpuset.map(Into::into),
+        },
+        ..root_host()
+    };
+    let mut request = task();
+    request.parallelism = Some(2);
+    request.limits.memory_bytes = Some(256 << 20);
+    request.limits.processes = Some(64);
+    let spec = plan(&request, &v1(Some("/sys/fs/cgroup/cpuset"))).unwrap();
+    let cgroup = spec.cgroup.as_ref().expect("a cgroup");
+    assert_eq!(
+        (cgroup.memory_max, cgroup.pids_max, cgroup.cpus.as_deref()),
+        (Some(256 << 20), Some(66), Some(&[0, 1][..]))
+    );
+    assert_eq!(
+        (spec.enforcement.memory, spec.enforcement.processes, spec.enforcement.cpus),
+        (Mechanism::Cgroup, Mechanism::Cgroup, Mechanism::Cgroup)
+    );
+    assert!(spec.degradations.is_empty(), "{:?}", spec.degradations);
+
+    // Only CPUs asked for: a cgroup all the same, for its cpuset.
+    let mut only_cpus = task();
+    only_cpus.parallelism = Some(1);
+    let spec = plan(&only_cpus, &v1(Some("/sys/fs/cgroup/cpuset"))).unwrap();
+    assert_eq!(spec.cgroup.as_ref().and_then(|c| c.cpus.clone()), Some(vec![0]));
+
+    // No cpuset hierarchy: memory and processes still by cgroup, CPUs by affinity, said so.
+    let spec = plan(&request, &v1(None)).unwrap();
+    assert_eq!(spec.cgroup.as_ref().map(|c| c.cpus.clone()), Some(None));
+    assert_eq!(spec.enforcement.cpus, Mechanism::AffinityMask);
+    assert!(spec.degradations.iter().any(|d| d.to_string().contains("affinity mask they could widen")));
+    let spec = plan(&only_cpus, &v1(None)).unwrap();
+    assert_eq!(spec.cgroup, None);
+}

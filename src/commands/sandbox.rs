@@ -29,7 +29,7 @@ pub enum SandboxCommand {
     ///   rstore sandbox run -i -- bash
     #[command(verbatim_doc_comment)]
     Run(Box<RunArgs>),
-    /// Show what isolation this machine supports: landlock ABI, cgroup v2 delegation, id
+    /// Show what isolation this machine supports: landlock ABI, cgroups (v2 delegation or v1), id
     /// mapping, process-limit mechanism, CPUs
     Info(InfoArgs),
 }
@@ -285,8 +285,16 @@ fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
             parent.display(),
             if *cpuset { ", cpuset.cpus" } else { "; no cpuset controller: CPUs by affinity only" }
         ),
+        rstore_sandbox::host::CgroupSupport::V1 { memory, pids, cpuset } => {
+            println!("cgroup v1:     memory.limit_in_bytes below {}", memory.display());
+            println!("               pids.max below {}", pids.display());
+            match cpuset {
+                Some(dir) => println!("               cpuset.cpus below {}", dir.display()),
+                None => println!("               no writable cpuset hierarchy: CPUs by affinity only"),
+            }
+        }
         rstore_sandbox::host::CgroupSupport::Unavailable { reason } => {
-            println!("cgroup v2:     NOT USABLE: {reason}");
+            println!("cgroup:        NOT USABLE: {reason}");
             println!(
                 "               memory limits fall back to RLIMIT_AS per process; process limits to {}",
                 if facts.pid_max_per_namespace { "the pid namespace's pid_max (at least 300)" } else { "RLIMIT_NPROC" }
