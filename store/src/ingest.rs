@@ -341,7 +341,7 @@ fn hash_stream(file: &mut File, path: &Path) -> Result<(Digest, u64)> {
 }
 
 fn compress_stream(file: &mut File, path: &Path, staged: &Path, size: u64, level: i32) -> Result<(Digest, u64)> {
-    let out = File::create_new(staged).ctx("creating", staged)?;
+    let out = crate::objects::create_object_file(staged).ctx("creating", staged)?;
     let mut encoder = zstd::stream::write::Encoder::new(io::BufWriter::with_capacity(1 << 20, out), level)
         .ctx("compressing", path)?;
     let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);

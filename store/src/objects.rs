@@ -187,6 +187,14 @@ pub(crate) fn blob_content_size(path: &Path) -> Option<u64> {
     zstd::zstd_safe::get_frame_content_size(&header[..filled]).ok().flatten()
 }
 
+/// Creates a new object file: read-only (0444) from the start, so no later open for
+/// writing succeeds by accident, nor any process of another user. The returned handle
+/// may write it.
+pub(crate) fn create_object_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(path)
+}
+
 /// New objects written by one operation, not yet visible in the store.
 pub(crate) struct Staging<'a> {
     layout: &'a Layout,
@@ -236,7 +244,7 @@ impl<'a> Staging<'a> {
     /// Writes a whole object from memory (blob bytes already compressed).
     pub(crate) fn write_bytes(&self, kind: ObjectKind, digest: Digest, bytes: &[u8]) -> Result<()> {
         let path = self.path(kind, &digest);
-        let mut f = File::create_new(&path).ctx("creating", &path)?;
+        let mut f = create_object_file(&path).ctx("creating", &path)?;
         f.write_all(bytes).ctx("writing", &path)?;
         drop(f);
         self.written(kind, digest);

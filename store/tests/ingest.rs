@@ -284,6 +284,20 @@ fn large_files_take_the_streaming_path() {
     assert_eq!(f.store.read_blob(&digest).unwrap(), data);
     let raw = f.store.read_raw_object(ObjectKind::Blob, digest.digest()).unwrap();
     assert_eq!(zstd::bulk::decompress(&raw, data.len()).unwrap(), data);
+    // Objects are read-only from the start, whichever way they were written (this blob
+    // streamed, the tree from memory).
+    f.ingest(&sample(&f));
+    let mut objects = 0;
+    for kind in ["blobs", "trees"] {
+        for shard in fs::read_dir(f.path("store/objects-v1").join(kind)).unwrap() {
+            for object in fs::read_dir(shard.unwrap().path()).unwrap() {
+                let object = object.unwrap();
+                assert_eq!(object.metadata().unwrap().mode() & 0o7777, 0o444, "{}", object.path().display());
+                objects += 1;
+            }
+        }
+    }
+    assert!(objects > 5, "{objects} objects");
 }
 
 #[test]
