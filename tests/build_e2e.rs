@@ -819,6 +819,9 @@ fn tasks_see_a_fixed_cpu_count_a_syscall_filter_and_their_own_clocks() {
     let host_cpus = std::thread::available_parallelism().unwrap().get();
     assert!(log.contains(&format!("nproc: {}\n", host_cpus.min(4))), "RSTORE_TASK_CPUS defaults to 4:\n{log}");
     assert!(log.contains("seccomp: 2\n"), "no system-call filter:\n{log}");
+    // Its scripts come on a tmpfs: no mount shows the host's (randomly named) scratch
+    // directories, so no output can depend on them.
+    assert!(log.contains("scratch mounts: 0\n"), "{log}");
     let host_uptime: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
     if Path::new("/proc/self/ns/time").exists() && host_uptime > 600.0 {
         let line = log.lines().find_map(|l| l.strip_prefix("uptime: ")).unwrap();

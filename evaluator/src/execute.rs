@@ -283,9 +283,8 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         .map_err(|e| setup(format!("creating a scratch dir in {}: {e}", host.scratch.display())))?;
     let upper = run.path().join("upper");
     let work = run.path().join("work");
-    let files = run.path().join("run");
     let empty = run.path().join("empty");
-    for d in [&upper, &work, &files, &empty] {
+    for d in [&upper, &work, &empty] {
         std::fs::create_dir_all(d).map_err(|e| setup(format!("creating {}: {e}", d.display())))?;
     }
     // What other recipes' tasks left, as one tree under the recipe's own layers.
@@ -354,14 +353,16 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         prologue.push_str(&format!("mkdir -p {}\n", quote(d)));
     }
     prologue.push_str(&format!("cd {}\n", quote(&p.cwd)));
+    // The run directory is a tmpfs the sandbox fills: no host path of it for the task
+    // to see (in /proc/self/mountinfo) and put into an output.
+    let mut files = BTreeMap::new();
     match &p.action {
         Action::Shell { script } => {
-            std::fs::write(files.join("script.sh"), script).map_err(|e| setup(e.to_string()))?;
+            files.insert("script.sh".to_owned(), script.clone());
             prologue.push_str(&format!("exec /bin/sh {RUN_DIR_INSIDE}/script.sh\n"));
         }
         Action::Builtin(req) => {
-            let json = serde_json::to_vec(req).map_err(|e| setup(e.to_string()))?;
-            std::fs::write(files.join("request.json"), json).map_err(|e| setup(e.to_string()))?;
+            files.insert("request.json".to_owned(), serde_json::to_string(req).map_err(|e| setup(e.to_string()))?);
             prologue.push_str(&format!("exec {RSTORE_INSIDE} __builtin {RUN_DIR_INSIDE}/request.json\n"));
         }
         Action::Noexec => unreachable!("handled above"),
@@ -370,9 +371,9 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
         if name.contains('/') || name.starts_with('.') {
             return Err(setup(format!("{name:?} is not a plain file name for the run directory")));
         }
-        std::fs::write(files.join(name), text).map_err(|e| setup(e.to_string()))?;
+        files.insert(name.clone(), text.clone());
     }
-    std::fs::write(files.join("prologue.sh"), prologue).map_err(|e| setup(e.to_string()))?;
+    files.insert("prologue.sh".to_owned(), prologue);
     let (program, args) = ("/bin/sh".to_owned(), vec![format!("{RUN_DIR_INSIDE}/prologue.sh")]);
     let mut req = Request::new(program, args);
     req.env = p.env.clone();
@@ -395,7 +396,7 @@ fn execute(p: &Prepared, host: &SandboxExecutor, log: &Path) -> Result<Executed,
     req.stderr = Sink::File(console.clone());
     req = req.with_host_tools();
     req.mounts.push(Mount::Overlay { lower: lower_dirs, upper: upper.clone(), work, inside: p.workdir.clone(), modes });
-    req.mounts.push(Mount::ReadOnly { host: files.clone(), inside: RUN_DIR_INSIDE.into() });
+    req.mounts.push(Mount::Files { inside: RUN_DIR_INSIDE.into(), files });
     if matches!(p.action, Action::Builtin(_)) {
         req.mounts.push(Mount::ReadOnly { host: host.rstore.to_path_buf(), inside: RSTORE_INSIDE.into() });
     }

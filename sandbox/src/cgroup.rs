@@ -245,9 +245,13 @@ impl TaskCgroup {
         }
     }
 
-    /// Creates `parent/name` and remembers it for removal.
+    /// Creates `parent/name` and remembers it for removal (made once: v1 hierarchies may
+    /// be mounted together).
     fn make(&mut self, parent: &Path, name: &str) -> Result<PathBuf, Error> {
         let dir = parent.join(name);
+        if self.dirs.contains(&dir) {
+            return Ok(dir);
+        }
         std::fs::create_dir(&dir).map_err(|source| Error::Cgroup { path: dir.clone(), source })?;
         self.dirs.push(dir.clone());
         Ok(dir)

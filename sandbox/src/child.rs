@@ -661,6 +661,8 @@ fn apply_step(
             let mnt = new_fs(c"tmpfs", &options, MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV)?;
             mount_on(&mnt, true)
         }
+        Step::ReadOnly { .. } => sys::mount_setattr(Some(parent.as_fd()), name, false, sys::MOUNT_ATTR_RDONLY)
+            .map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::INVAL)),
         Step::Proc { .. } => {
             let attrs = MountAttrFlags::MOUNT_ATTR_NOSUID
                 | MountAttrFlags::MOUNT_ATTR_NODEV

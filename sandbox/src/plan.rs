@@ -120,6 +120,8 @@ pub enum Step {
     },
     /// `proc` of the task's pid namespace.
     Proc { path: PathBuf },
+    /// The mount at `path` made read-only, after the steps before it filled it.
+    ReadOnly { path: PathBuf },
 }
 
 impl Step {
@@ -135,7 +137,8 @@ impl Step {
             | Step::PinnedRandom { path }
             | Step::ClockShim { path }
             | Step::Overlay { path, .. }
-            | Step::Proc { path } => path,
+            | Step::Proc { path }
+            | Step::ReadOnly { path } => path,
         }
     }
 }
@@ -816,6 +819,10 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
     }
     mounts.sort_by(|(a, _), (b, _)| a.components().count().cmp(&b.components().count()).then_with(|| a.cmp(b)));
     for (inside, mount) in mounts {
+        if let Mount::Files { files, .. } = mount {
+            steps.extend(files_steps(files, inside)?);
+            continue;
+        }
         steps.push(match mount {
             Mount::ReadOnly { host, .. } => {
                 Step::Bind { host: checked_host(host)?, path: inside, writable: false, optional: false }
@@ -833,6 +840,7 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
             }
             Mount::Layers { lower, modes, .. } => overlay(lower, None, modes, tmpfs_size, inside)?,
             Mount::Tmpfs { .. } => Step::Tmpfs { path: inside, mode: 0o755, size: tmpfs_size },
+            Mount::Files { .. } => unreachable!("planned above"),
             Mount::Symlink { target, .. } => {
                 if target.as_os_str().is_empty() || target.as_os_str().as_encoded_bytes().contains(&0) {
                     return Err(PlanError::BadInsidePath { path: target.clone() });
@@ -849,6 +857,24 @@ fn steps(request: &Request, tmpfs_size: Option<u64>) -> Result<Vec<Step>, PlanEr
             optional: true,
         });
     }
+    Ok(steps)
+}
+
+/// A tmpfs just large enough for `files`, the files, then the tmpfs made read-only.
+fn files_steps(files: &std::collections::BTreeMap<String, String>, inside: PathBuf) -> Result<Vec<Step>, PlanError> {
+    // tmpfs counts whole pages; 64 KiB covers the largest page size Linux has.
+    const PAGE: u64 = 64 << 10;
+    let size = files.values().map(|c| (c.len() as u64).div_ceil(PAGE).max(1) * PAGE).sum::<u64>() + PAGE;
+    let mut steps = vec![Step::Tmpfs { path: inside.clone(), mode: 0o755, size: Some(size) }];
+    for (name, contents) in files {
+        let path = inside.join(name);
+        let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']);
+        if !plain {
+            return Err(PlanError::BadInsidePath { path });
+        }
+        steps.push(Step::File { path, mode: 0o644, contents: contents.clone() });
+    }
+    steps.push(Step::ReadOnly { path: inside });
     Ok(steps)
 }
 
@@ -929,8 +955,11 @@ impl fmt::Display for Spec {
         for step in &self.steps {
             match step {
                 Step::Dir { path, mode } => writeln!(f, "  dir     {} {mode:04o}", path.display())?,
-                Step::File { path, mode, contents } => {
+                Step::File { path, mode, contents } if contents.len() <= 200 => {
                     writeln!(f, "  file    {} {mode:04o} {:?}", path.display(), contents)?
+                }
+                Step::File { path, mode, contents } => {
+                    writeln!(f, "  file    {} {mode:04o} ({} bytes)", path.display(), contents.len())?
                 }
                 Step::Symlink { target, path } => writeln!(f, "  symlink {} -> {}", path.display(), target.display())?,
                 Step::Tmpfs { path, mode, size } => match size {
@@ -960,6 +989,7 @@ impl fmt::Display for Spec {
                     writeln!(f)?
                 }
                 Step::Proc { path } => writeln!(f, "  proc    {}", path.display())?,
+                Step::ReadOnly { path } => writeln!(f, "  ro      {}", path.display())?,
             }
         }
         match &self.landlock {

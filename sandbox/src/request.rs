@@ -129,6 +129,10 @@ pub enum Mount {
     Layers { lower: Vec<PathBuf>, inside: PathBuf, modes: Vec<RecordedMode> },
     /// A fresh empty tmpfs.
     Tmpfs { inside: PathBuf },
+    /// A read-only tmpfs holding these files (plain name → contents, mode 0644): small
+    /// generated inputs such as a task's scripts. Unlike a bind of a host directory, it
+    /// shows no host path in the task's `/proc/self/mountinfo`.
+    Files { inside: PathBuf, files: std::collections::BTreeMap<String, String> },
     /// A symbolic link `inside -> target`.
     Symlink { target: PathBuf, inside: PathBuf },
 }
@@ -142,6 +146,7 @@ impl Mount {
             | Mount::Overlay { inside, .. }
             | Mount::Layers { inside, .. }
             | Mount::Tmpfs { inside }
+            | Mount::Files { inside, .. }
             | Mount::Symlink { inside, .. } => inside,
         }
     }

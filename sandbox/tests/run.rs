@@ -370,3 +370,32 @@ fn parallel_runs_keep_their_output_apart() {
         assert_eq!(log, format!("task{i} line1\ntask{i} line2\ntask{i} line3\n"));
     }
 }
+
+#[test]
+fn generated_files_come_on_a_read_only_tmpfs_without_a_host_path() {
+    let mut t = task(
+        "cat /run-files/prologue.sh; stat -c '%a %s %n' /run-files/prologue.sh /run-files/empty; \
+         grep ' /run-files ' /proc/self/mountinfo | cut -d' ' -f4,5,6,8; \
+         echo x > /run-files/prologue.sh || echo refused",
+    );
+    let files = [("prologue.sh", "echo hello\n"), ("empty", "")];
+    t.request.mounts.push(Mount::Files {
+        inside: "/run-files".into(),
+        files: files.iter().map(|(n, c)| (n.to_string(), c.to_string())).collect(),
+    });
+    let (outcome, log) = t.run();
+    assert!(outcome.success(), "{outcome}: {log}");
+    assert_eq!(
+        log,
+        "echo hello\n644 11 /run-files/prologue.sh\n644 0 /run-files/empty\n/ /run-files ro,nosuid,nodev,relatime tmpfs\n\
+         sh: 1: cannot create /run-files/prologue.sh: Read-only file system\nrefused\n"
+    );
+    for bad in ["", "..", "a/b"] {
+        let mut t = task("true");
+        t.request
+            .mounts
+            .push(Mount::Files { inside: "/run-files".into(), files: [(bad.to_string(), String::new())].into() });
+        let err = rstore_sandbox::run(&t.request, &CancelHandle::new().unwrap()).unwrap_err();
+        assert!(matches!(err, Error::Plan(_)), "{bad:?}: {err}");
+    }
+}
