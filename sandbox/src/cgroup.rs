@@ -107,6 +107,29 @@ enum NotV1 {
     NotWritable { controller: &'static str, dir: PathBuf },
 }
 
+/// One line of `/proc/self/mountinfo`, as far as finding cgroup hierarchies needs it.
+struct MountLine<'a> {
+    /// The mount's root within its filesystem (field 4).
+    root: &'a str,
+    /// Where it is mounted (field 5).
+    point: &'a str,
+    fstype: &'a str,
+    /// Superblock options (for cgroup v1: the controllers).
+    options: &'a str,
+}
+
+/// The mounts listed in `mountinfo` (lines it cannot read are skipped).
+fn cgroup_mounts(mountinfo: &str) -> impl Iterator<Item = MountLine<'_>> {
+    mountinfo.lines().filter_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let mut left = left.split(' ').skip(3);
+        let mut right = right.split(' ');
+        let (root, point) = (left.next()?, left.next()?);
+        let (fstype, options) = (right.next()?, right.nth(1).unwrap_or(""));
+        Some(MountLine { root, point, fstype, options })
+    })
+}
+
 /// Our own cgroup in the v1 hierarchy of `controller`, when we may create children there.
 fn v1_parent(controller: &'static str) -> Result<PathBuf, NotV1> {
     let read = |path: &'static str| std::fs::read_to_string(path).map_err(|source| NotV1::Unreadable { path, source });
@@ -121,24 +144,18 @@ fn v1_parent(controller: &'static str) -> Result<PathBuf, NotV1> {
         })
         .ok_or(NotV1::NoHierarchy(controller))?;
     let mountinfo = read("/proc/self/mountinfo")?;
-    let dir = mountinfo
-        .lines()
-        .find_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mut right = right.split(' ');
-            if right.next()? != "cgroup" || !right.nth(1)?.split(',').any(|o| o == controller) {
+    let dir = cgroup_mounts(&mountinfo)
+        .find_map(|m| {
+            if m.fstype != "cgroup" || !m.options.split(',').any(|o| o == controller) {
                 return None;
             }
-            // Fields 4 and 5: the mount's root within the hierarchy, and where it is.
-            let mut left = left.split(' ').skip(3);
-            let (root, mount) = (left.next()?, left.next()?);
-            let below = match relative.strip_prefix(root) {
-                _ if root == "/" => relative,
+            let below = match relative.strip_prefix(m.root) {
+                _ if m.root == "/" => relative,
                 Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
                 _ => return None,
             };
             let below = below.trim_start_matches('/');
-            Some(if below.is_empty() { PathBuf::from(mount) } else { Path::new(mount).join(below) })
+            Some(if below.is_empty() { PathBuf::from(m.point) } else { Path::new(m.point).join(below) })
         })
         .ok_or(NotV1::NotMounted(controller))?;
     if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
@@ -153,14 +170,10 @@ fn delegated_parent() -> Result<PathBuf, NotDelegated> {
     let own = read("/proc/self/cgroup")?;
     let relative = own.lines().find_map(|line| line.strip_prefix("0::")).ok_or(NotDelegated::NoV2)?.trim().to_owned();
     let mountinfo = read("/proc/self/mountinfo")?;
-    let mount = mountinfo
-        .lines()
-        .find_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            (right.split(' ').next()? == "cgroup2").then(|| left.split(' ').nth(4).map(PathBuf::from))?
-        })
+    let mount = cgroup_mounts(&mountinfo)
+        .find_map(|m| (m.fstype == "cgroup2").then_some(m.point))
         .ok_or(NotDelegated::NoMount)?;
-    let dir = mount.join(relative.trim_start_matches('/'));
+    let dir = Path::new(mount).join(relative.trim_start_matches('/'));
     let controllers = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
     for needed in ["memory", "pids"] {
         if !controllers.split_whitespace().any(|c| c == needed) {
@@ -304,21 +317,17 @@ impl Drop for TaskCgroup {
             if self.v2 {
                 let _ = std::fs::write(dir.join("cgroup.kill"), "1");
             }
-            let mut removed = false;
-            for _ in 0..100 {
-                match std::fs::remove_dir(dir) {
-                    Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
-                        if !self.v2 {
-                            kill_members(dir);
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(2))
+            // Busy while its last processes exit: try again for a while.
+            let removed = (0..100).any(|_| match std::fs::remove_dir(dir) {
+                Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
+                    if !self.v2 {
+                        kill_members(dir);
                     }
-                    _ => {
-                        removed = true;
-                        break;
-                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    false
                 }
-            }
+                _ => true,
+            });
             if !removed {
                 tracing::warn!(cgroup = %dir.display(), "could not remove a task's cgroup");
             }
@@ -329,6 +338,21 @@ impl Drop for TaskCgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_lines_give_root_point_type_and_options() {
+        let mountinfo = "30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:11 - cgroup cgroup rw,memory\n\
+                         31 25 0:27 /docker/x /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                         unreadable\n";
+        let mounts: Vec<_> = cgroup_mounts(mountinfo).map(|m| (m.root, m.point, m.fstype, m.options)).collect();
+        assert_eq!(
+            mounts,
+            [
+                ("/", "/sys/fs/cgroup/memory", "cgroup", "rw,memory"),
+                ("/docker/x", "/sys/fs/cgroup/unified", "cgroup2", "rw")
+            ]
+        );
+    }
 
     #[test]
     fn cgroups_of_processes_that_are_gone_are_removed() {
